@@ -1,0 +1,129 @@
+// The one place that loads native/build/liblxr.so (built by `npm install`) through koffi.
+// Everything that needs a syscall Node does not offer goes through here.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+// Works from the sources (native/index.ts) and from a bundle in dist/: both sit one
+// level below the package root.
+const LIB = process.env.LXR_NATIVE_LIB ?? fileURLToPath(new URL('../native/build/liblxr.so', import.meta.url));
+
+export interface Native {
+  /** Clone a child running the plan; returns its pid or -errno. */
+  spawn(plan: Buffer, stepsLen: number, cloneFlags: bigint, chanFd: number): number;
+  socketpair(): [number, number];
+  /** Blocking wait4 on a worker thread. Resolves to [pid or -errno, raw status]. */
+  wait(pid: number): Promise<[number, number]>;
+  waitNoHang(pid: number): [number, number];
+  flock(fd: number, op: number): number;
+  /** Same as flock but on a worker thread, for blocking locks. */
+  flockAsync(fd: number, op: number): Promise<number>;
+  dupCloexec(fd: number): number;
+  close(fd: number): number;
+  unixConnect(path: string): number;
+  recvFd(sock: number): number;
+  recvFdAsync(sock: number): Promise<number>;
+  sendFd(sock: number, fd: number, name: string): number;
+  pidfdOpen(pid: number): number;
+  setSubreaper(): number;
+  getWinsize(fd: number): [number, number] | null;
+  setWinsize(fd: number, rows: number, cols: number): number;
+  mkfifo(path: string, mode: number): number;
+  mount(src: string | null, target: string, fstype: string | null, flags: number, data: string | null): number;
+  umount(path: string, flags: number): number;
+}
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+let cached: Native | undefined;
+
+export function native(): Native {
+  if (cached) return cached;
+  if (!existsSync(LIB)) {
+    throw new Error(`native library ${LIB} is missing: run "npm install" (it needs a C compiler: apt-get install -y gcc libc6-dev)`);
+  }
+  const require = createRequire(import.meta.url);
+  const koffi = require('koffi');
+  const lib = koffi.load(LIB);
+  const spawn = lib.func('int lxr_spawn(uint8_t *plan, int64_t len, int64_t flags, int chan)');
+  const socketpair = lib.func('int lxr_socketpair(_Out_ int *fds)');
+  const wait = lib.func('int lxr_wait(int pid, _Out_ int *status)');
+  const waitNoHang = lib.func('int lxr_wait_nohang(int pid, _Out_ int *status)');
+  const flock = lib.func('int lxr_flock(int fd, int op)');
+  const dupCloexec = lib.func('int lxr_dup_cloexec(int fd)');
+  const close = lib.func('int lxr_close(int fd)');
+  const unixConnect = lib.func('int lxr_unix_connect(const char *path)');
+  const recvFd = lib.func('int lxr_recv_fd(int sock)');
+  const sendFd = lib.func('int lxr_send_fd(int sock, int fd, const char *name)');
+  const pidfdOpen = lib.func('int lxr_pidfd_open(int pid)');
+  const setSubreaper = lib.func('int lxr_set_subreaper()');
+  const getWinsize = lib.func('int lxr_tcgetwinsize(int fd, _Out_ int *rc)');
+  const setWinsize = lib.func('int lxr_tcsetwinsize(int fd, int rows, int cols)');
+  const mkfifo = lib.func('int lxr_mkfifo(const char *path, int mode)');
+  const mount = lib.func('int lxr_mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)');
+  const umount = lib.func('int lxr_umount(const char *path, int flags)');
+
+  cached = {
+    spawn: (plan, len, flags, chan) => spawn(plan, len, flags, chan),
+    socketpair() {
+      const fds = [0, 0];
+      const r = socketpair(fds);
+      if (r < 0) throw errnoError(-r, 'socketpair');
+      return [fds[0]!, fds[1]!];
+    },
+    wait: (pid) =>
+      new Promise((resolve, reject) => {
+        const status = [0];
+        wait.async(pid, status, (err: Error | null, r: number) => (err ? reject(err) : resolve([r, status[0]!])));
+      }),
+    waitNoHang(pid) {
+      const status = [0];
+      const r = waitNoHang(pid, status);
+      return [r, status[0]!];
+    },
+    flock: (fd, op) => flock(fd, op),
+    flockAsync: (fd, op) =>
+      new Promise((resolve, reject) => flock.async(fd, op, (err: Error | null, r: number) => (err ? reject(err) : resolve(r)))),
+    dupCloexec: (fd) => dupCloexec(fd),
+    close: (fd) => close(fd),
+    unixConnect: (path) => unixConnect(path),
+    recvFd: (sock) => recvFd(sock),
+    recvFdAsync: (sock) =>
+      new Promise((resolve, reject) => recvFd.async(sock, (err: Error | null, r: number) => (err ? reject(err) : resolve(r)))),
+    sendFd: (sock, fd, name) => sendFd(sock, fd, name),
+    pidfdOpen: (pid) => pidfdOpen(pid),
+    setSubreaper: () => setSubreaper(),
+    getWinsize(fd) {
+      const rc = [0, 0];
+      return getWinsize(fd, rc) < 0 ? null : [rc[0]!, rc[1]!];
+    },
+    setWinsize: (fd, rows, cols) => setWinsize(fd, rows, cols),
+    mkfifo: (path, mode) => mkfifo(path, mode),
+    mount: (src, target, fstype, flags, data) => mount(src, target, fstype, flags, data),
+    umount: (path, flags) => umount(path, flags),
+  };
+  return cached;
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 5: 'EIO', 6: 'ENXIO', 7: 'E2BIG', 8: 'ENOEXEC', 9: 'EBADF',
+  10: 'ECHILD', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 15: 'ENOTBLK', 16: 'EBUSY', 17: 'EEXIST',
+  18: 'EXDEV', 19: 'ENODEV', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 25: 'ENOTTY',
+  26: 'ETXTBSY', 27: 'EFBIG', 28: 'ENOSPC', 29: 'ESPIPE', 30: 'EROFS', 31: 'EMLINK', 32: 'EPIPE', 34: 'ERANGE',
+  36: 'ENAMETOOLONG', 38: 'ENOSYS', 39: 'ENOTEMPTY', 40: 'ELOOP', 61: 'ENODATA', 71: 'EPROTO', 74: 'EBADMSG',
+  75: 'EOVERFLOW', 95: 'EOPNOTSUPP', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 125: 'ECANCELED',
+};
+
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}
+
+export function errnoError(errno: number, what: string): NodeJS.ErrnoException {
+  const e: NodeJS.ErrnoException = new Error(`${what}: ${errnoName(errno)}`);
+  e.errno = errno;
+  e.code = errnoName(errno);
+  return e;
+}

@@ -1,0 +1,907 @@
+/*
+ * lxr native part: clone a process and carry out a plan of steps in it.
+ *
+ * Node is multithreaded, so the Node process itself never forks, unshares or
+ * calls setns. Instead TypeScript compiles the OCI spec into a "plan": a flat
+ * buffer of fixed-size step records plus a string area (see
+ * runtime/process/plan.ts for the encoder, which must agree with the opcode
+ * numbers below). lxr_spawn() clones a child with the raw clone syscall (no
+ * glibc fork: no atfork handlers, no malloc locks) and the child walks the
+ * steps with raw syscalls only: no malloc, no stdio, no locks, no JS.
+ *
+ * The child talks to its parent over one stream socket (the "channel"):
+ *   'S' u32 id         the child reached a SYNC step and waits for one byte
+ *   'P' u32 pid        a CLONE step made a new process (pid in our pid ns)
+ *   'E' u32 step i32 errno   step failed; the child exits
+ * The channel is close-on-exec, so EOF without 'E' means the execve happened.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/file.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+#ifndef SECCOMP_SET_MODE_FILTER
+#define SECCOMP_SET_MODE_FILTER 1
+#endif
+
+/* Opcodes. Keep in sync with runtime/process/plan.ts. */
+enum {
+  OP_END = 0,
+  OP_SYNC = 1,           /* a0 channel fd, a1 id */
+  OP_SETNS = 2,          /* a0 fd, a1 nstype */
+  OP_UNSHARE = 3,        /* a0 flags */
+  OP_SETSID = 4,
+  OP_SETHOSTNAME = 5,    /* a0 str, a1 len */
+  OP_SETDOMAINNAME = 6,  /* a0 str, a1 len */
+  OP_MOUNT = 7,          /* a0 src, a1 target, a2 fstype, a3 flags, a4 data, a5 mk, a6 root reg */
+  OP_PIVOT_ROOT = 8,     /* a0 new root path */
+  OP_MOVE_ROOT = 9,      /* a0 new root path (--no-pivot: MS_MOVE + chroot) */
+  OP_MKNOD = 10,         /* a0 path, a1 mode, a2 dev, a3 uid, a4 gid, a5 root reg */
+  OP_SYMLINK = 11,       /* a0 target, a1 linkpath, a2 root reg */
+  OP_WRITE_FILE = 12,    /* a0 path, a1 data, a2 len */
+  OP_SETRLIMIT = 13,     /* a0 resource, a1 soft, a2 hard */
+  OP_CAP_BOUNDING = 14,  /* a0 keep mask lo, a1 keep mask hi, a2 last cap */
+  OP_KEEPCAPS = 15,      /* a0 on/off */
+  OP_SETGROUPS = 16,     /* a0 count, a1 offset of u32 array */
+  OP_SETRESGID = 17,     /* a0 gid */
+  OP_SETRESUID = 18,     /* a0 uid */
+  OP_CAPSET = 19,        /* a0 eff lo, a1 eff hi, a2 perm lo, a3 perm hi, a4 inh lo, a5 inh hi */
+  OP_AMBIENT = 20,       /* a0 mask lo, a1 mask hi */
+  OP_UMASK = 21,         /* a0 mask */
+  OP_NO_NEW_PRIVS = 22,
+  OP_SECCOMP = 23,       /* a0 offset of sock_filter array, a1 count, a2 flags */
+  OP_CHDIR = 24,         /* a0 path */
+  OP_DUP = 25,           /* a0 from, a1 to */
+  OP_CLOEXEC_FROM = 26,  /* a0 first fd marked close-on-exec */
+  OP_EXEC = 27,          /* a0 candidate paths array, a1 argv array, a2 envp array, a3 check only */
+  OP_OPEN_ROOT = 28,     /* a0 path, a1 reg */
+  OP_MASK_PATH = 29,     /* a0 path, a1 root reg */
+  OP_READONLY_PATH = 30, /* a0 path, a1 root reg */
+  OP_CONSOLE = 31,       /* a0 socket fd, a1 rows, a2 cols */
+  OP_REMOUNT = 32,       /* a0 target, a1 flags, a2 root reg: bind remount keeping locked flags */
+  OP_DUMPABLE = 33,      /* a0 on/off */
+  OP_WAIT_FIFO = 34,     /* a0 fd: block until `start` writes one byte */
+  OP_CLONE = 35,         /* a0 clone flags, a1 channel fd: the old process reports 'P' and exits */
+  OP_RESET_SIGNALS = 36,
+  OP_CLEAR_CLOEXEC = 37, /* a0 first fd, a1 count */
+  OP_OOM_SCORE_ADJ = 38, /* a0 str, a1 len */
+  OP_CLOSE = 39,         /* a0 fd */
+  OP_PDEATHSIG = 40,     /* a0 signal */
+  OP_SET_PGID_TTY = 41,  /* a0 fd: make our process group the foreground of that tty (exec -t) */
+};
+
+struct step {
+  int64_t op;
+  int64_t a[7];
+};
+
+#define NREGS 8
+static int regs[NREGS];
+static int exec_choice = -1;
+static char pathbuf[8192];
+static char procbuf[64];
+
+static long sys_err(long r) { return r < 0 ? -errno : r; }
+
+static const char *str(const uint8_t *base, int64_t off) {
+  return off < 0 ? NULL : (const char *)(base + off);
+}
+
+static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+static int write_all(int fd, const void *buf, size_t len) {
+  const uint8_t *p = buf;
+  while (len > 0) {
+    long n = syscall(SYS_write, fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static char *itoa_into(char *end, long v) {
+  /* writes digits backwards ending at end (exclusive); returns start */
+  char *p = end;
+  int neg = v < 0;
+  unsigned long u = neg ? (unsigned long)(-v) : (unsigned long)v;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (neg) *--p = '-';
+  return p;
+}
+
+static const char *procfd(int fd) {
+  static const char prefix[] = "/proc/self/fd/";
+  char num[24];
+  char *s = itoa_into(num + sizeof num - 1, fd);
+  num[sizeof num - 1] = 0;
+  size_t plen = sizeof prefix - 1;
+  memcpy(procbuf, prefix, plen);
+  memcpy(procbuf + plen, s, (size_t)(num + sizeof num - s));
+  return procbuf;
+}
+
+static int openat2_in_root(int rootfd, const char *path, int flags) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  while (*path == '/') path++;
+  if (!*path) path = ".";
+  return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+/*
+ * Resolve path inside the root held by rootfd, so that symlinks and ".." can
+ * never leave it (CVE-2024-21626 / CVE-2025-31133 class). With mk = 1 missing
+ * directories are created; with mk = 2 the last component is created as an
+ * empty file. Returns an O_PATH fd or -1 with errno set.
+ */
+static int resolve(int rootfd, const char *path, int mk) {
+  if (rootfd < 0) return (int)syscall(SYS_openat, AT_FDCWD, path, O_PATH | O_CLOEXEC);
+  int fd = openat2_in_root(rootfd, path, O_PATH);
+  if (fd >= 0 || errno != ENOENT || !mk) return fd;
+
+  size_t len = strlen(path);
+  if (len >= sizeof pathbuf) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(pathbuf, path, len + 1);
+  int parent = openat2_in_root(rootfd, "/", O_PATH);
+  if (parent < 0) return -1;
+  size_t i = 0;
+  while (i < len) {
+    while (i < len && pathbuf[i] == '/') i++;
+    if (i >= len) break;
+    size_t start = i;
+    while (i < len && pathbuf[i] != '/') i++;
+    int last = 1;
+    for (size_t j = i; j < len; j++)
+      if (pathbuf[j] != '/') { last = 0; break; }
+    char saved = pathbuf[i];
+    pathbuf[i] = 0;
+    int next = openat2_in_root(rootfd, pathbuf, O_PATH);
+    if (next < 0 && errno == ENOENT) {
+      const char *name = pathbuf + start;
+      if (last && mk == 2) {
+        int f = (int)syscall(SYS_openat, parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (f < 0 && errno != EEXIST) goto fail;
+        if (f >= 0) syscall(SYS_close, f);
+      } else if (syscall(SYS_mkdirat, parent, name, 0755) < 0 && errno != EEXIST) {
+        goto fail;
+      }
+      next = openat2_in_root(rootfd, pathbuf, O_PATH);
+    }
+    pathbuf[i] = saved;
+    if (next < 0) goto fail;
+    syscall(SYS_close, parent);
+    parent = next;
+    continue;
+  fail:
+    {
+      int e = errno;
+      syscall(SYS_close, parent);
+      errno = e;
+      return -1;
+    }
+  }
+  return parent;
+}
+
+/* Split "a/b/c" into the resolved parent "a/b" (created) and the name "c". */
+static int resolve_parent(int rootfd, const char *path, const char **name) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) {
+    *name = path;
+    return openat2_in_root(rootfd, "/", O_PATH);
+  }
+  size_t n = (size_t)(slash - path);
+  if (n >= sizeof pathbuf) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  static char parent[8192];
+  memcpy(parent, path, n);
+  parent[n] = 0;
+  *name = slash + 1;
+  return resolve(rootfd, n ? parent : "/", 1);
+}
+
+static unsigned long locked_flags(int fd) {
+  struct statfs st;
+  unsigned long f = 0;
+  if (syscall(SYS_fstatfs, fd, &st) < 0) return 0;
+  if (st.f_flags & ST_NOSUID) f |= MS_NOSUID;
+  if (st.f_flags & ST_NODEV) f |= MS_NODEV;
+  if (st.f_flags & ST_NOEXEC) f |= MS_NOEXEC;
+  if (st.f_flags & ST_NOATIME) f |= MS_NOATIME;
+  if (st.f_flags & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (st.f_flags & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+static int reg(int64_t r) { return (r >= 0 && r < NREGS) ? regs[r] : -1; }
+
+static int do_mount(const uint8_t *base, const struct step *s) {
+  const char *src = str(base, s->a[0]);
+  int rootfd = reg(s->a[6]);
+  int fd = resolve(rootfd, str(base, s->a[1]), (int)s->a[5]);
+  if (fd < 0) return -1;
+  char target[64];
+  strcpy(target, procfd(fd));
+  long r = syscall(SYS_mount, src, target, str(base, s->a[2]), (unsigned long)s->a[3], str(base, s->a[4]));
+  int e = errno;
+  syscall(SYS_close, fd);
+  errno = e;
+  return (int)r;
+}
+
+static int do_remount(const uint8_t *base, const struct step *s) {
+  int fd = resolve(reg(s->a[2]), str(base, s->a[0]), 0);
+  if (fd < 0) return -1;
+  unsigned long flags = (unsigned long)s->a[1] | locked_flags(fd) | MS_REMOUNT | MS_BIND;
+  long r = syscall(SYS_mount, NULL, procfd(fd), NULL, flags, NULL);
+  int e = errno;
+  syscall(SYS_close, fd);
+  errno = e;
+  return (int)r;
+}
+
+static int do_mask(const uint8_t *base, const struct step *s) {
+  int fd = resolve(reg(s->a[1]), str(base, s->a[0]), 0);
+  if (fd < 0) return errno == ENOENT ? 0 : -1;
+  struct stat st;
+  if (syscall(SYS_fstat, fd, &st) < 0) return -1;
+  char target[64];
+  strcpy(target, procfd(fd));
+  long r;
+  if (S_ISDIR(st.st_mode))
+    r = syscall(SYS_mount, "tmpfs", target, "tmpfs", MS_RDONLY, "size=0k");
+  else
+    r = syscall(SYS_mount, "/dev/null", target, NULL, MS_BIND, NULL);
+  int e = errno;
+  syscall(SYS_close, fd);
+  errno = e;
+  return (int)r;
+}
+
+static int do_readonly(const uint8_t *base, const struct step *s) {
+  const char *path = str(base, s->a[0]);
+  int rootfd = reg(s->a[1]);
+  int fd = resolve(rootfd, path, 0);
+  if (fd < 0) return errno == ENOENT ? 0 : -1;
+  char target[64];
+  strcpy(target, procfd(fd));
+  long r = syscall(SYS_mount, target, target, NULL, MS_BIND | MS_REC, NULL);
+  syscall(SYS_close, fd);
+  if (r < 0) return -1;
+  /* The bind created a new mount on top: resolve again to reach it. */
+  fd = resolve(rootfd, path, 0);
+  if (fd < 0) return -1;
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(fd);
+  r = syscall(SYS_mount, NULL, procfd(fd), NULL, flags, NULL);
+  int e = errno;
+  syscall(SYS_close, fd);
+  errno = e;
+  return (int)r;
+}
+
+static int do_mknod(const uint8_t *base, const struct step *s) {
+  const char *name;
+  int dir = resolve_parent(reg(s->a[5]), str(base, s->a[0]), &name);
+  if (dir < 0) return -1;
+  /* mknodat wants a real directory fd, not O_PATH */
+  int d = openat2_in_root(dir, ".", O_DIRECTORY | O_RDONLY);
+  syscall(SYS_close, dir);
+  if (d < 0) return -1;
+  long r = syscall(SYS_mknodat, d, name, (mode_t)s->a[1], (dev_t)s->a[2]);
+  if (r < 0 && errno == EEXIST) {
+    syscall(SYS_unlinkat, d, name, 0);
+    r = syscall(SYS_mknodat, d, name, (mode_t)s->a[1], (dev_t)s->a[2]);
+  }
+  if (r == 0) r = syscall(SYS_fchownat, d, name, (uid_t)s->a[3], (gid_t)s->a[4], AT_SYMLINK_NOFOLLOW);
+  if (r == 0) {
+    /* mknod is subject to the umask: set the mode the spec asked for */
+    int f = (int)syscall(SYS_openat, d, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (f >= 0) {
+      r = syscall(SYS_chmod, procfd(f), (mode_t)(s->a[1] & 07777));
+      syscall(SYS_close, f);
+    }
+  }
+  int e = errno;
+  syscall(SYS_close, d);
+  errno = e;
+  return (int)r;
+}
+
+static int do_symlink(const uint8_t *base, const struct step *s) {
+  const char *name;
+  int dir = resolve_parent(reg(s->a[2]), str(base, s->a[1]), &name);
+  if (dir < 0) return -1;
+  int d = openat2_in_root(dir, ".", O_DIRECTORY | O_RDONLY);
+  syscall(SYS_close, dir);
+  if (d < 0) return -1;
+  long r = syscall(SYS_symlinkat, str(base, s->a[0]), d, name);
+  if (r < 0 && errno == EEXIST) r = 0;
+  int e = errno;
+  syscall(SYS_close, d);
+  errno = e;
+  return (int)r;
+}
+
+static int do_pivot_root(const char *root) {
+  int oldroot = (int)syscall(SYS_openat, AT_FDCWD, "/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (oldroot < 0) return -1;
+  int newroot = (int)syscall(SYS_openat, AT_FDCWD, root, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (newroot < 0) return -1;
+  if (syscall(SYS_fchdir, newroot) < 0) return -1;
+  if (syscall(SYS_pivot_root, ".", ".") < 0) return -1;
+  /* the old root is now stacked under the new one at "."; detach it */
+  if (syscall(SYS_fchdir, oldroot) < 0) return -1;
+  if (syscall(SYS_mount, NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) return -1;
+  if (syscall(SYS_umount2, ".", MNT_DETACH) < 0) return -1;
+  if (syscall(SYS_chdir, "/") < 0) return -1;
+  syscall(SYS_close, oldroot);
+  syscall(SYS_close, newroot);
+  return 0;
+}
+
+static int do_move_root(const char *root) {
+  if (syscall(SYS_chdir, root) < 0) return -1;
+  if (syscall(SYS_mount, root, "/", NULL, MS_MOVE, NULL) < 0) return -1;
+  if (syscall(SYS_chroot, ".") < 0) return -1;
+  return (int)syscall(SYS_chdir, "/");
+}
+
+static int write_file(const char *path, const char *data, size_t len) {
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long n = syscall(SYS_write, fd, data, len);
+  int e = errno;
+  syscall(SYS_close, fd);
+  errno = e;
+  return n < 0 ? -1 : 0;
+}
+
+static int do_capset(const struct step *s) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  data[0].effective = (uint32_t)s->a[0];
+  data[1].effective = (uint32_t)s->a[1];
+  data[0].permitted = (uint32_t)s->a[2];
+  data[1].permitted = (uint32_t)s->a[3];
+  data[0].inheritable = (uint32_t)s->a[4];
+  data[1].inheritable = (uint32_t)s->a[5];
+  return (int)syscall(SYS_capset, &hdr, data);
+}
+
+static int has_bit(int64_t lo, int64_t hi, int cap) {
+  return cap < 32 ? (int)((lo >> cap) & 1) : (int)((hi >> (cap - 32)) & 1);
+}
+
+static int do_bounding(const struct step *s) {
+  for (int cap = 0; cap <= (int)s->a[2]; cap++) {
+    if (has_bit(s->a[0], s->a[1], cap)) continue;
+    if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+  }
+  return 0;
+}
+
+static int do_ambient(const struct step *s) {
+  for (int cap = 0; cap < 64; cap++) {
+    if (!has_bit(s->a[0], s->a[1], cap)) continue;
+    if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) return -1;
+  }
+  return 0;
+}
+
+static int do_exec(const uint8_t *base, const struct step *s) {
+  char *const *cands = (char *const *)(base + s->a[0]);
+  char *const *argv = (char *const *)(base + s->a[1]);
+  char *const *envp = (char *const *)(base + s->a[2]);
+  int first_err = 0;
+  if (s->a[3]) {
+    /* check only: find the first candidate that can be executed */
+    for (int i = 0; cands[i]; i++) {
+      struct stat st;
+      if (syscall(SYS_faccessat, AT_FDCWD, cands[i], X_OK) == 0) {
+        if (syscall(SYS_newfstatat, AT_FDCWD, cands[i], &st, 0) == 0 && !S_ISDIR(st.st_mode)) {
+          exec_choice = i;
+          return 0;
+        }
+        if (!first_err) first_err = EACCES;
+        continue;
+      }
+      if (!first_err && errno != ENOENT && errno != ENOTDIR) first_err = errno;
+    }
+    errno = first_err ? first_err : ENOENT;
+    return -1;
+  }
+  if (exec_choice >= 0) {
+    syscall(SYS_execve, cands[exec_choice], argv, envp);
+    return -1;
+  }
+  for (int i = 0; cands[i]; i++) {
+    syscall(SYS_execve, cands[i], argv, envp);
+    if (!first_err && errno != ENOENT && errno != ENOTDIR) first_err = errno;
+  }
+  errno = first_err ? first_err : ENOENT;
+  return -1;
+}
+
+static int send_fd(int sock, int fd, const char *name, size_t namelen) {
+  struct msghdr msg;
+  struct iovec iov;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  memset(&msg, 0, sizeof msg);
+  memset(&u, 0, sizeof u);
+  iov.iov_base = (void *)name;
+  iov.iov_len = namelen;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  return syscall(SYS_sendmsg, sock, &msg, 0) < 0 ? -1 : 0;
+}
+
+static int do_console(const struct step *s) {
+  int master = (int)syscall(SYS_openat, AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return -1;
+  int unlock = 0;
+  if (syscall(SYS_ioctl, master, TIOCSPTLCK, &unlock) < 0) return -1;
+  unsigned int ptn = 0;
+  if (syscall(SYS_ioctl, master, TIOCGPTN, &ptn) < 0) return -1;
+  int slave = (int)syscall(SYS_ioctl, master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) return -1;
+  if (s->a[1] > 0 && s->a[2] > 0) {
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    ws.ws_row = (unsigned short)s->a[1];
+    ws.ws_col = (unsigned short)s->a[2];
+    syscall(SYS_ioctl, slave, TIOCSWINSZ, &ws);
+  }
+  char name[40] = "/dev/pts/";
+  char num[16];
+  char *p = itoa_into(num + sizeof num - 1, (long)ptn);
+  num[sizeof num - 1] = 0;
+  size_t nl = (size_t)(num + sizeof num - 1 - p);
+  memcpy(name + 9, p, nl + 1);
+  if (send_fd((int)s->a[0], master, name, 9 + nl) < 0) return -1;
+  syscall(SYS_close, master);
+  syscall(SYS_close, (int)s->a[0]);
+  if (syscall(SYS_setsid) < 0 && errno != EPERM) return -1;
+  if (syscall(SYS_ioctl, slave, TIOCSCTTY, 0) < 0) return -1;
+  for (int i = 0; i < 3; i++)
+    if (syscall(SYS_dup3, slave, i, 0) < 0) return -1;
+  if (slave > 2) syscall(SYS_close, slave);
+  return 0;
+}
+
+static int do_dup(int from, int to) {
+  if (from == to) return (int)syscall(SYS_fcntl, to, F_SETFD, 0);
+  return (int)syscall(SYS_dup3, from, to, 0);
+}
+
+static int do_reset_signals(void) {
+  struct {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+  } act;
+  memset(&act, 0, sizeof act); /* SIG_DFL */
+  for (int sig = 1; sig < 65; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    syscall(SYS_rt_sigaction, sig, &act, NULL, 8);
+  }
+  uint64_t empty = 0;
+  return (int)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, 8);
+}
+
+static void report(int chan, int step, int err) {
+  uint8_t msg[9];
+  msg[0] = 'E';
+  put_u32(msg + 1, (uint32_t)step);
+  put_u32(msg + 5, (uint32_t)err);
+  if (chan >= 0) write_all(chan, msg, sizeof msg);
+}
+
+static int sync_parent(int chan, uint8_t kind, uint32_t v, int wait) {
+  uint8_t msg[5];
+  msg[0] = kind;
+  put_u32(msg + 1, v);
+  if (write_all(chan, msg, sizeof msg) < 0) return -1;
+  if (!wait) return 0;
+  uint8_t b;
+  for (;;) {
+    long n = syscall(SYS_read, chan, &b, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != 1) syscall(SYS_exit_group, 1); /* parent gone or aborted: quietly die */
+    if (b != 0) syscall(SYS_exit_group, 1);
+    return 0;
+  }
+}
+
+static long raw_clone(unsigned long flags) {
+  return syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+}
+
+static int chan_fd = -1;
+
+static void run_plan(const uint8_t *base, size_t len) {
+  const struct step *steps = (const struct step *)base;
+  size_t n = len / sizeof(struct step);
+  for (size_t i = 0; i < n; i++) {
+    const struct step *s = &steps[i];
+    long r = 0;
+    switch (s->op) {
+    case OP_END:
+      syscall(SYS_exit_group, 0);
+      break;
+    case OP_SYNC:
+      r = sync_parent((int)s->a[0], 'S', (uint32_t)s->a[1], 1);
+      break;
+    case OP_SETNS:
+      r = syscall(SYS_setns, (int)s->a[0], (int)s->a[1]);
+      if (r == 0) syscall(SYS_close, (int)s->a[0]);
+      break;
+    case OP_UNSHARE:
+      r = syscall(SYS_unshare, (int)s->a[0]);
+      break;
+    case OP_SETSID:
+      r = syscall(SYS_setsid);
+      if (r > 0) r = 0;
+      break;
+    case OP_SETHOSTNAME:
+      r = syscall(SYS_sethostname, str(base, s->a[0]), (size_t)s->a[1]);
+      break;
+    case OP_SETDOMAINNAME:
+      r = syscall(SYS_setdomainname, str(base, s->a[0]), (size_t)s->a[1]);
+      break;
+    case OP_MOUNT:
+      r = do_mount(base, s);
+      break;
+    case OP_REMOUNT:
+      r = do_remount(base, s);
+      break;
+    case OP_PIVOT_ROOT:
+      r = do_pivot_root(str(base, s->a[0]));
+      break;
+    case OP_MOVE_ROOT:
+      r = do_move_root(str(base, s->a[0]));
+      break;
+    case OP_MKNOD:
+      r = do_mknod(base, s);
+      break;
+    case OP_SYMLINK:
+      r = do_symlink(base, s);
+      break;
+    case OP_WRITE_FILE:
+      r = write_file(str(base, s->a[0]), str(base, s->a[1]), (size_t)s->a[2]);
+      break;
+    case OP_SETRLIMIT: {
+      struct rlimit lim = {(rlim_t)s->a[1], (rlim_t)s->a[2]};
+      r = syscall(SYS_prlimit64, 0, (int)s->a[0], &lim, NULL);
+      break;
+    }
+    case OP_CAP_BOUNDING:
+      r = do_bounding(s);
+      break;
+    case OP_KEEPCAPS:
+      r = syscall(SYS_prctl, PR_SET_KEEPCAPS, (unsigned long)s->a[0], 0, 0, 0);
+      break;
+    case OP_SETGROUPS:
+      r = syscall(SYS_setgroups, (size_t)s->a[0], s->a[0] ? (const gid_t *)(base + s->a[1]) : NULL);
+      break;
+    case OP_SETRESGID:
+      r = syscall(SYS_setresgid, (gid_t)s->a[0], (gid_t)s->a[0], (gid_t)s->a[0]);
+      break;
+    case OP_SETRESUID:
+      r = syscall(SYS_setresuid, (uid_t)s->a[0], (uid_t)s->a[0], (uid_t)s->a[0]);
+      break;
+    case OP_CAPSET:
+      r = do_capset(s);
+      break;
+    case OP_AMBIENT:
+      r = do_ambient(s);
+      break;
+    case OP_UMASK:
+      syscall(SYS_umask, (mode_t)s->a[0]);
+      break;
+    case OP_NO_NEW_PRIVS:
+      r = syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+      break;
+    case OP_SECCOMP: {
+      struct {
+        unsigned short len;
+        const void *filter;
+      } prog = {(unsigned short)s->a[1], base + s->a[0]};
+      r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned int)s->a[2], &prog);
+      if (r > 0) r = 0; /* a notify filter returns its listener fd */
+      break;
+    }
+    case OP_CHDIR:
+      r = syscall(SYS_chdir, str(base, s->a[0]));
+      break;
+    case OP_DUP:
+      r = do_dup((int)s->a[0], (int)s->a[1]);
+      break;
+    case OP_CLOEXEC_FROM:
+      r = syscall(SYS_close_range, (unsigned int)s->a[0], ~0U, CLOSE_RANGE_CLOEXEC);
+      break;
+    case OP_CLEAR_CLOEXEC:
+      for (int64_t fd = s->a[0]; fd < s->a[0] + s->a[1] && r == 0; fd++)
+        r = syscall(SYS_fcntl, (int)fd, F_SETFD, 0);
+      break;
+    case OP_EXEC:
+      r = do_exec(base, s);
+      break;
+    case OP_OPEN_ROOT:
+      r = syscall(SYS_openat, AT_FDCWD, str(base, s->a[0]), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (r >= 0 && s->a[1] >= 0 && s->a[1] < NREGS) {
+        if (regs[s->a[1]] > 0) syscall(SYS_close, regs[s->a[1]]);
+        regs[s->a[1]] = (int)r;
+        r = 0;
+      }
+      break;
+    case OP_MASK_PATH:
+      r = do_mask(base, s);
+      break;
+    case OP_READONLY_PATH:
+      r = do_readonly(base, s);
+      break;
+    case OP_CONSOLE:
+      r = do_console(s);
+      break;
+    case OP_DUMPABLE:
+      r = syscall(SYS_prctl, PR_SET_DUMPABLE, (unsigned long)s->a[0], 0, 0, 0);
+      break;
+    case OP_WAIT_FIFO: {
+      uint8_t b;
+      for (;;) {
+        r = syscall(SYS_read, (int)s->a[0], &b, 1);
+        if (r < 0 && errno == EINTR) continue;
+        break;
+      }
+      if (r == 1) {
+        syscall(SYS_close, (int)s->a[0]);
+        r = 0;
+      } else if (r == 0) {
+        errno = EPIPE;
+        r = -1;
+      }
+      break;
+    }
+    case OP_CLONE: {
+      long pid = raw_clone((unsigned long)s->a[0] | CLONE_PARENT | SIGCHLD);
+      if (pid < 0) {
+        r = -1;
+        break;
+      }
+      if (pid > 0) {
+        sync_parent((int)s->a[1], 'P', (uint32_t)pid, 0);
+        syscall(SYS_exit_group, 0);
+      }
+      break;
+    }
+    case OP_RESET_SIGNALS:
+      r = do_reset_signals();
+      break;
+    case OP_OOM_SCORE_ADJ:
+      r = write_file("/proc/self/oom_score_adj", str(base, s->a[0]), (size_t)s->a[1]);
+      break;
+    case OP_CLOSE:
+      syscall(SYS_close, (int)s->a[0]);
+      break;
+    case OP_PDEATHSIG:
+      r = syscall(SYS_prctl, PR_SET_PDEATHSIG, (unsigned long)s->a[0], 0, 0, 0);
+      break;
+    case OP_SET_PGID_TTY: {
+      pid_t pg = (pid_t)syscall(SYS_getpgid, 0);
+      r = syscall(SYS_ioctl, (int)s->a[0], TIOCSPGRP, &pg);
+      break;
+    }
+    default:
+      errno = ENOSYS;
+      r = -1;
+    }
+    if (r < 0) {
+      report(chan_fd, (int)i, errno);
+      syscall(SYS_exit_group, 127);
+    }
+  }
+  syscall(SYS_exit_group, 0);
+}
+
+/*
+ * Turn the offset arrays of every EXEC step into pointer arrays, in place.
+ * Done in the parent, before clone, so the child only follows pointers.
+ * An array is a run of u64 offsets ended by UINT64_MAX.
+ */
+static void relocate(uint8_t *base, size_t len) {
+  struct step *steps = (struct step *)base;
+  size_t n = len / sizeof(struct step);
+  for (size_t i = 0; i < n && steps[i].op != OP_END; i++) {
+    if (steps[i].op != OP_EXEC) continue;
+    for (int k = 0; k < 3; k++) {
+      uint64_t *arr = (uint64_t *)(base + steps[i].a[k]);
+      for (; *arr != UINT64_MAX; arr++) *arr = (uint64_t)(uintptr_t)(base + *arr);
+      *arr = 0;
+    }
+  }
+}
+
+/*
+ * Clone a child that runs the plan. plan_len covers the steps only; strings
+ * follow them in the same buffer. Returns the child's pid or -errno.
+ */
+int lxr_spawn(uint8_t *plan, int64_t steps_len, int64_t clone_flags, int chan) {
+  relocate(plan, (size_t)steps_len);
+  for (int i = 0; i < NREGS; i++) regs[i] = -1;
+  exec_choice = -1;
+  chan_fd = chan;
+
+  /* Block every signal around clone so that no Node handler runs in the child. */
+  uint64_t all = ~0ULL, old = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
+  long pid = raw_clone((unsigned long)clone_flags | SIGCHLD);
+  if (pid == 0) {
+    do_reset_signals();
+    run_plan(plan, (size_t)steps_len);
+  }
+  int e = errno;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, 8);
+  return pid < 0 ? -e : (int)pid;
+}
+
+/* ---- small helpers for the Node side (called in the parent only) ---- */
+
+int lxr_socketpair(int *fds) {
+  return (int)sys_err(syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds));
+}
+
+int lxr_wait(int pid, int *status) {
+  for (;;) {
+    long r = syscall(SYS_wait4, pid, status, __WALL, NULL);
+    if (r < 0 && errno == EINTR) continue;
+    return (int)sys_err(r);
+  }
+}
+
+int lxr_wait_nohang(int pid, int *status) {
+  return (int)sys_err(syscall(SYS_wait4, pid, status, __WALL | WNOHANG, NULL));
+}
+
+int lxr_flock(int fd, int op) {
+  for (;;) {
+    long r = syscall(SYS_flock, fd, op);
+    if (r < 0 && errno == EINTR) continue;
+    return (int)sys_err(r);
+  }
+}
+
+int lxr_dup_cloexec(int fd) { return (int)sys_err(syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3)); }
+
+int lxr_close(int fd) { return (int)sys_err(syscall(SYS_close, fd)); }
+
+int lxr_unix_connect(const char *path) {
+  int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t n = strlen(path);
+  if (n >= sizeof addr.sun_path) {
+    syscall(SYS_close, fd);
+    return -ENAMETOOLONG;
+  }
+  memcpy(addr.sun_path, path, n);
+  if (syscall(SYS_connect, fd, &addr, sizeof addr) < 0) {
+    int e = errno;
+    syscall(SYS_close, fd);
+    return -e;
+  }
+  return fd;
+}
+
+/* Receive one fd sent with SCM_RIGHTS. Returns the fd or -errno. */
+int lxr_recv_fd(int sock) {
+  char name[256];
+  struct iovec iov = {name, sizeof name};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  long r;
+  do r = syscall(SYS_recvmsg, sock, &msg, MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return -EBADMSG;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+/* Send fd over a connected unix socket (used by tests' console sockets too). */
+int lxr_send_fd(int sock, int fd, const char *name) {
+  return send_fd(sock, fd, name, strlen(name)) < 0 ? -errno : 0;
+}
+
+int lxr_pidfd_open(int pid) { return (int)sys_err(syscall(SYS_pidfd_open, pid, 0)); }
+
+int lxr_set_subreaper(void) { return (int)sys_err(syscall(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)); }
+
+int lxr_tcgetwinsize(int fd, int *rowscols) {
+  struct winsize ws;
+  if (syscall(SYS_ioctl, fd, TIOCGWINSZ, &ws) < 0) return -errno;
+  rowscols[0] = ws.ws_row;
+  rowscols[1] = ws.ws_col;
+  return 0;
+}
+
+int lxr_tcsetwinsize(int fd, int rows, int cols) {
+  struct winsize ws;
+  memset(&ws, 0, sizeof ws);
+  ws.ws_row = (unsigned short)rows;
+  ws.ws_col = (unsigned short)cols;
+  return (int)sys_err(syscall(SYS_ioctl, fd, TIOCSWINSZ, &ws));
+}
+
+/* mkfifo(3) without libc's wrapper */
+int lxr_mkfifo(const char *path, int mode) { return (int)sys_err(syscall(SYS_mknodat, AT_FDCWD, path, S_IFIFO | mode, 0)); }
+
+int lxr_umount(const char *path, int flags) { return (int)sys_err(syscall(SYS_umount2, path, flags)); }
+
+int lxr_mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data) {
+  return (int)sys_err(syscall(SYS_mount, src, target, fstype, flags, data));
+}

@@ -1,0 +1,11 @@
+// Types for the validators that scripts/build.mjs generates from schemas/runtime-spec.
+import type { ErrorObject } from 'ajv';
+
+interface Validator {
+  (data: unknown): boolean;
+  errors?: ErrorObject[] | null;
+}
+
+export const validateConfig: Validator;
+export const validateState: Validator;
+export const validateFeatures: Validator;

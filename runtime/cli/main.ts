@@ -1,0 +1,161 @@
+// lxr-runtime: an OCI runtime with runc's command line. Each command parses its
+// arguments and calls the library; implementations are imported only when needed,
+// because start-up time is most of what a runtime costs.
+import yargs from 'yargs';
+import { DEFAULT_ROOT } from '../container/state.js';
+import { configureLog, log } from '../log.js';
+import { errorMessage, LxrError } from '../errors.js';
+
+interface Global {
+  root: string;
+  log?: string;
+  'log-format': string;
+  debug: boolean;
+  'systemd-cgroup': boolean;
+}
+
+function out(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const run = (fn: (a: Global & Record<string, unknown>) => Promise<number | void>) => async (a: Global & Record<string, unknown>) => {
+    const r = await fn(a);
+    if (typeof r === 'number') code = r;
+  };
+  const cli = yargs(argv)
+    .scriptName('lxr-runtime')
+    .usage('$0 [global options] <command> [options]\n\nAn OCI runtime (runtime-spec v1.3.0) with runc\'s command line.')
+    .option('root', { type: 'string', default: DEFAULT_ROOT, describe: 'directory for container state', global: true })
+    .option('log', { type: 'string', describe: 'log file (default: stderr)', global: true })
+    .option('log-format', { type: 'string', choices: ['text', 'json'], default: 'text', global: true })
+    .option('debug', { type: 'boolean', default: false, global: true })
+    .option('systemd-cgroup', { type: 'boolean', default: false, describe: 'use systemd to manage cgroups', global: true })
+    .option('rootless', { type: 'string', hidden: true, global: true })
+    .option('criu', { type: 'string', hidden: true, global: true })
+    .middleware((a) => configureLog({ file: a.log as string | undefined, format: a['log-format'] as string, debug: a.debug as boolean }))
+    .command(
+      'create <container-id>', 'create a container',
+      (y) => y
+        .option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'path to the bundle' })
+        .option('console-socket', { type: 'string', describe: 'unix socket that receives the pty master' })
+        .option('pid-file', { type: 'string' })
+        .option('no-pivot', { type: 'boolean', default: false })
+        .option('no-new-keyring', { type: 'boolean', default: false })
+        .option('preserve-fds', { type: 'number', default: 0 }),
+      run(async (a) => {
+        const { createContainer } = await import('../container/create.js');
+        const { child } = await createContainer(createOpts(a));
+        child.detach();
+      }),
+    )
+    .command(
+      'run <container-id>', 'create and start a container',
+      (y) => y
+        .option('bundle', { alias: 'b', type: 'string', default: '.' })
+        .option('console-socket', { type: 'string' })
+        .option('pid-file', { type: 'string' })
+        .option('detach', { alias: 'd', type: 'boolean', default: false })
+        .option('keep', { type: 'boolean', default: false })
+        .option('no-pivot', { type: 'boolean', default: false })
+        .option('no-new-keyring', { type: 'boolean', default: false })
+        .option('preserve-fds', { type: 'number', default: 0 }),
+      run(async (a) => {
+        const { runContainer } = await import('../container/run.js');
+        return runContainer({ ...createOpts(a), detach: a.detach as boolean });
+      }),
+    )
+    .command('start <container-id>', 'start a created container', (y) => y, run(async (a) => {
+      const { startContainer } = await import('../container/start.js');
+      await startContainer(a.root, id(a));
+    }))
+    .command('state <container-id>', 'print the state of a container', (y) => y, run(async (a) => {
+      const { containerState } = await import('../container/query.js');
+      out(JSON.stringify(containerState(a.root, id(a)), null, 2));
+    }))
+    .command(
+      'kill <container-id> [signal]', 'send a signal to the container init (default SIGTERM)',
+      (y) => y.positional('signal', { type: 'string', default: 'SIGTERM' }).option('all', { alias: 'a', type: 'boolean', default: false }),
+      run(async (a) => {
+        const { killContainer } = await import('../container/kill.js');
+        await killContainer(a.root, id(a), a.signal as string, a.all as boolean);
+      }),
+    )
+    .command(
+      'delete <container-id>', 'delete a container',
+      (y) => y.option('force', { alias: 'f', type: 'boolean', default: false }),
+      run(async (a) => {
+        const { deleteContainer } = await import('../container/delete.js');
+        await deleteContainer(a.root, id(a), a.force as boolean);
+      }),
+    )
+    .command(
+      ['list', 'ls'], 'list containers',
+      (y) => y.option('format', { alias: 'f', choices: ['table', 'json'], default: 'table' }).option('quiet', { alias: 'q', type: 'boolean', default: false }),
+      run(async (a) => {
+        const { listContainers } = await import('../container/query.js');
+        const list = listContainers(a.root);
+        if (a.quiet) for (const c of list) out(c.id);
+        else if (a.format === 'json') out(JSON.stringify(list));
+        else out(table(list.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, c.owner]), ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']));
+      }),
+    )
+    .command(
+      'spec', 'write a default config.json',
+      (y) => y.option('bundle', { alias: 'b', type: 'string', default: '.' }).option('rootless', { type: 'boolean', default: false }),
+      run(async (a) => {
+        const { writeDefaultSpec } = await import('./spec-command.js');
+        writeDefaultSpec(a.bundle as string, a.rootless as unknown as boolean);
+      }),
+    )
+    .command('features', 'print the features of this runtime as JSON', (y) => y, run(async () => {
+      const { features } = await import('../features.js');
+      out(JSON.stringify(features(), null, 2));
+    }))
+    .demandCommand(1, 'a command is required (see --help)')
+    .strictCommands()
+    .recommendCommands()
+    .version('0.1.0')
+    .help()
+    .fail((msg, err) => {
+      throw err ?? new LxrError(msg);
+    });
+  await cli.parseAsync();
+  return code;
+}
+
+function id(a: Record<string, unknown>): string {
+  return String(a['container-id'] ?? a.containerId);
+}
+
+function createOpts(a: Global & Record<string, unknown>) {
+  return {
+    root: a.root,
+    id: id(a),
+    bundle: a.bundle as string,
+    consoleSocket: a['console-socket'] as string | undefined,
+    pidFile: a['pid-file'] as string | undefined,
+    noPivot: a['no-pivot'] as boolean,
+    noNewKeyring: a['no-new-keyring'] as boolean,
+    preserveFds: a['preserve-fds'] as number,
+    systemdCgroup: a['systemd-cgroup'],
+  };
+}
+
+function table(rows: string[][], header: string[]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')).join('\n');
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    const msg = errorMessage(e);
+    log.error(msg);
+    process.stderr.write(`lxr-runtime: ${msg}\n`);
+    if (!(e instanceof LxrError) && process.env.LXR_DEBUG) console.error(e);
+    process.exit(e instanceof LxrError ? e.exitCode : 1);
+  },
+);

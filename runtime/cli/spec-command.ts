@@ -1,0 +1,10 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultSpec } from '../spec/default.js';
+import { LxrError } from '../errors.js';
+
+export function writeDefaultSpec(bundle: string, rootless: boolean): void {
+  const file = join(bundle, 'config.json');
+  if (existsSync(file)) throw new LxrError(`${file} already exists: remove it first`);
+  writeFileSync(file, JSON.stringify(defaultSpec({ rootless }), null, '\t') + '\n');
+}

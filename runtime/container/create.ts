@@ -1,0 +1,199 @@
+// runtime.md "create": set the container up and leave its init waiting for `start`.
+// A create that fails at any step leaves nothing behind: no process, state dir or cgroup.
+import { closeSync, constants, fstatSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadSpec } from '../spec/load.js';
+import type { IdMapping } from '../spec/types.js';
+import { buildInitPlan, Sync } from '../process/init.js';
+import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
+import { runHooks } from '../hooks.js';
+import { native } from '../../native/index.js';
+import { LxrError, errorMessage } from '../errors.js';
+import { closeNamespaceFds } from '../linux/namespaces.js';
+import { cgroupDriver } from './cgroup-link.js';
+import {
+  type ContainerRecord, OCI_VERSION, ociState, procStat, removeDir, reserveDir, writeFileAtomic, writeRecord,
+} from './state.js';
+import { log } from '../log.js';
+
+export interface CreateOptions {
+  root: string;
+  id: string;
+  bundle: string;
+  consoleSocket?: string;
+  pidFile?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+  systemdCgroup?: boolean;
+  /** an fd the caller already connected as the console socket (run uses this) */
+  consoleFd?: number;
+}
+
+export interface Created {
+  record: ContainerRecord;
+  /** the init; its parent is this process */
+  child: PlanChild;
+}
+
+/**
+ * Give the container its own descriptors for 0, 1 and 2. Pipes, fifos and terminals are
+ * reopened through /proc, so clearing O_NONBLOCK in the container cannot affect us;
+ * regular files and sockets are shared (reopening a file would lose its offset).
+ */
+function containerStdio(): [number, number, number] {
+  return [0, 1, 2].map((fd) => {
+    let st;
+    try {
+      st = fstatSync(fd);
+    } catch {
+      return openSync('/dev/null', fd === 0 ? 'r' : 'w');
+    }
+    if (st.isFIFO() || st.isCharacterDevice()) {
+      try {
+        return openSync(`/proc/self/fd/${fd}`, fd === 0 ? constants.O_RDONLY : constants.O_WRONLY);
+      } catch {
+        /* fall through */
+      }
+    }
+    const dup = native().dupCloexec(fd);
+    if (dup < 0) return openSync('/dev/null', fd === 0 ? 'r' : 'w');
+    return dup;
+  }) as [number, number, number];
+}
+
+function writeIdMap(pid: number, file: 'uid_map' | 'gid_map', maps: IdMapping[] | undefined, where: string): void {
+  if (!maps?.length) throw new LxrError(`${where}: a new user namespace needs at least one mapping`);
+  const text = maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+  try {
+    writeFileSync(`/proc/${pid}/${file}`, text);
+  } catch (e) {
+    throw new LxrError(`${where}: writing /proc/${pid}/${file} failed: ${(e as NodeJS.ErrnoException).code}`);
+  }
+}
+
+export async function createContainer(o: CreateOptions): Promise<Created> {
+  const loaded = loadSpec(o.bundle);
+  const { spec } = loaded;
+  if (o.systemdCgroup) throw new LxrError('--systemd-cgroup is not supported: systemd is not managing cgroups on this host (use the cgroupfs driver)');
+  const dir = reserveDir(o.root, o.id);
+  const opened: number[] = [];
+  let child: PlanChild | undefined;
+  let cgroup: ReturnType<typeof cgroupDriver> | undefined;
+  let nsToClose: Parameters<typeof closeNamespaceFds>[0] | undefined;
+  try {
+    const fifo = join(dir, 'exec.fifo');
+    const r = native().mkfifo(fifo, 0o622);
+    if (r < 0) throw new LxrError(`cannot make ${fifo}: errno ${-r}`);
+    const fifoFd = openSync(fifo, constants.O_RDWR);
+    opened.push(fifoFd);
+    let consoleFd = o.consoleFd;
+    if (spec.process!.terminal && consoleFd === undefined) {
+      if (!o.consoleSocket) throw new LxrError('process.terminal is true in config.json, so --console-socket is required');
+      const fd = native().unixConnect(o.consoleSocket);
+      if (fd < 0) throw new LxrError(`cannot connect to the console socket "${o.consoleSocket}": errno ${-fd}`);
+      consoleFd = fd;
+      opened.push(fd);
+    }
+    const stdio = containerStdio();
+    opened.push(...stdio);
+    const chan = openChannel();
+    let built;
+    try {
+      built = buildInitPlan({
+        spec, bundle: loaded.bundle, rootfs: loaded.rootfs, chanFd: chan.childFd, fifoFd, stdio,
+        noPivot: o.noPivot, preserveFds: o.preserveFds,
+        ...(consoleFd !== undefined ? { consoleFd } : {}),
+      });
+    } catch (e) {
+      native().close(chan.parentFd);
+      native().close(chan.childFd);
+      throw e;
+    }
+    nsToClose = built.namespaces;
+    child = spawnPlan(built.plan, built.cloneFlags, chan);
+    closeNamespaceFds(built.namespaces);
+    nsToClose = undefined;
+
+    const linux = spec.linux ?? {};
+    const record: ContainerRecord = {
+      ociVersion: OCI_VERSION,
+      id: o.id,
+      bundle: loaded.bundle,
+      rootfs: loaded.rootfs,
+      pid: 0,
+      pidStartTime: '',
+      created: new Date().toISOString(),
+      config: spec,
+      ...(spec.annotations ? { annotations: spec.annotations } : {}),
+    };
+    for (;;) {
+      const msg = await child.next();
+      if (msg.kind === 'error') throw child.failure(msg);
+      if (msg.kind === 'exec') throw new LxrError('container init exited during setup');
+      if (msg.kind === 'pid') {
+        void native().wait(child.pids[child.pids.length - 2]!); // reap the intermediate
+        continue;
+      }
+      if (msg.id === Sync.USERNS) {
+        writeIdMap(child.pid, 'uid_map', linux.uidMappings, 'linux.uidMappings');
+        writeIdMap(child.pid, 'gid_map', linux.gidMappings, 'linux.gidMappings');
+      } else if (msg.id === Sync.CGROUP) {
+        record.pid = child.pid;
+        record.pidStartTime = procStat(child.pid)?.startTime ?? '';
+        cgroup = cgroupDriver(record, o);
+        cgroup.create(child.pid);
+        record.cgroup = cgroup.paths;
+        if (spec.process!.oomScoreAdj !== undefined) {
+          try {
+            writeFileSync(`/proc/${child.pid}/oom_score_adj`, String(spec.process!.oomScoreAdj));
+          } catch (e) {
+            throw new LxrError(`process.oomScoreAdj: cannot set ${spec.process!.oomScoreAdj}: ${(e as NodeJS.ErrnoException).code}`);
+          }
+        }
+      } else if (msg.id === Sync.HOOKS) {
+        const state = ociState(record, 'creating');
+        await runHooks('prestart', spec.hooks?.prestart, state);
+        await runHooks('createRuntime', spec.hooks?.createRuntime, state);
+        await runHooks('createContainer', spec.hooks?.createContainer, state, child.pid);
+      } else if (msg.id === Sync.READY) {
+        writeRecord(o.root, record);
+        if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), 0o644);
+        child.release();
+        break;
+      }
+      child.release();
+    }
+    for (const fd of opened) closeQuiet(fd);
+    return { record, child };
+  } catch (e) {
+    if (nsToClose) closeNamespaceFds(nsToClose);
+    for (const fd of opened) closeQuiet(fd);
+    if (child) {
+      for (const pid of child.pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      child.detach();
+      for (const pid of child.pids) await native().wait(pid);
+    }
+    try {
+      cgroup?.destroy();
+    } catch (ce) {
+      log.warn(`cleaning up the cgroup of "${o.id}": ${errorMessage(ce)}`);
+    }
+    removeDir(o.root, o.id);
+    throw e;
+  }
+}
+
+function closeQuiet(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+}

@@ -1,0 +1,63 @@
+// runtime.md "delete": remove what create made, then run the poststop hooks.
+import { existsSync } from 'node:fs';
+import { containerDir, liveStatus, ociState, readRecord, removeDir, withLock } from './state.js';
+import { containerPids, isZombieOrGone } from './processes.js';
+import { runHooks } from '../hooks.js';
+import { LxrError, errorMessage } from '../errors.js';
+import { log } from '../log.js';
+import { cgroupDriver } from './cgroup-link.js';
+
+async function waitGone(pids: number[], ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (pids.every(isZombieOrGone)) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export async function deleteContainer(root: string, id: string, force = false): Promise<void> {
+  if (!existsSync(containerDir(root, id))) {
+    if (force) return;
+    throw new LxrError(`container "${id}" does not exist`);
+  }
+  await withLock(root, id, async () => {
+    let rec;
+    try {
+      rec = readRecord(root, id);
+    } catch (e) {
+      // a create that died half-way: nothing to run, just remove it
+      if (force) {
+        removeDir(root, id);
+        return;
+      }
+      throw e;
+    }
+    const status = liveStatus(root, rec);
+    if ((status === 'running' || status === 'paused') && !force) {
+      throw new LxrError(`cannot delete container "${id}": it is ${status} (stop it first, or use --force)`);
+    }
+    if (status !== 'stopped') {
+      const pids = containerPids(rec);
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      if (!(await waitGone(pids, 5000))) throw new LxrError(`container "${id}": processes did not die after SIGKILL`);
+    }
+    try {
+      cgroupDriver(rec, { id }).destroy();
+    } catch (e) {
+      throw new LxrError(`container "${id}": removing its cgroup: ${errorMessage(e)}`);
+    }
+    removeDir(root, id);
+    try {
+      await runHooks('poststop', rec.config.hooks?.poststop, ociState(rec, 'stopped'));
+    } catch (e) {
+      log.warn(`container "${id}": ${errorMessage(e)}`);
+    }
+  });
+}

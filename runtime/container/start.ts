@@ -1,0 +1,47 @@
+// runtime.md "start": run the startContainer hooks, release the init through exec.fifo,
+// then the poststart hooks.
+import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
+import { fifoPath, liveStatus, ociState, readRecord, withLock, writeRecord } from './state.js';
+import { runHooks } from '../hooks.js';
+import { LxrError, errorMessage } from '../errors.js';
+import { log } from '../log.js';
+
+export async function startContainer(root: string, id: string): Promise<void> {
+  await withLock(root, id, async () => {
+    const rec = readRecord(root, id);
+    const status = liveStatus(root, rec);
+    if (status !== 'created') throw new LxrError(`cannot start container "${id}": it is ${status}, not created`);
+    const hooks = rec.config.hooks;
+    try {
+      await runHooks('startContainer', hooks?.startContainer, ociState(rec, 'created'), rec.pid);
+    } catch (e) {
+      // config.md: a failing startContainer hook stops the container
+      try {
+        process.kill(rec.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      throw e;
+    }
+    const fifo = fifoPath(root, id);
+    let fd: number;
+    try {
+      fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (e) {
+      throw new LxrError(`cannot start container "${id}": its init is not waiting (${(e as NodeJS.ErrnoException).code})`);
+    }
+    try {
+      writeSync(fd, Buffer.from([0]));
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(fifo);
+    rec.started = new Date().toISOString();
+    writeRecord(root, rec);
+    try {
+      await runHooks('poststart', hooks?.poststart, ociState(rec, 'running'));
+    } catch (e) {
+      log.warn(`container "${id}": ${errorMessage(e)}`);
+    }
+  });
+}

@@ -1,0 +1,174 @@
+// Container state on disk: <root>/<id>/state.json (written atomically) and exec.fifo
+// (present from create until start). Live status is derived, never trusted from disk:
+// the init pid must exist with the start time recorded at create, so a reused pid is
+// never mistaken for the container.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import type { Spec, State, Status } from '../spec/types.js';
+import { LxrError } from '../errors.js';
+import { native, LOCK_EX, LOCK_SH } from '../../native/index.js';
+
+export const DEFAULT_ROOT = '/run/lxr-runtime';
+export const OCI_VERSION = '1.3.0';
+
+export interface ContainerRecord {
+  ociVersion: string;
+  id: string;
+  bundle: string;
+  rootfs: string;
+  pid: number;
+  /** field 22 of /proc/PID/stat at create: together with pid it names the process */
+  pidStartTime: string;
+  created: string;
+  annotations?: Record<string, string>;
+  /** the spec as it was at create (hooks, cgroups and namespaces are read from it later) */
+  config: Spec;
+  /** cgroup paths chosen at create, for delete/pause/update (filled by the cgroup layer) */
+  cgroup?: unknown;
+  /** set by `start` once the user process was released */
+  started?: string;
+  rootless?: boolean;
+}
+
+const ID_RE = /^[\w+.-]+$/;
+
+export function checkId(id: string): void {
+  if (!id || !ID_RE.test(id) || id === '.' || id === '..') {
+    throw new LxrError(`invalid container id "${id}": use letters, digits and "_+.-"`);
+  }
+}
+
+export function containerDir(root: string, id: string): string {
+  checkId(id);
+  return join(root, id);
+}
+
+export function fifoPath(root: string, id: string): string {
+  return join(containerDir(root, id), 'exec.fifo');
+}
+
+/** Write a file atomically: temp file, fsync, rename. */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+export function readRecord(root: string, id: string): ContainerRecord {
+  const dir = containerDir(root, id);
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'state.json'), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (existsSync(dir)) throw new LxrError(`container "${id}" is still being created`);
+      throw new LxrError(`container "${id}" does not exist`);
+    }
+    throw e;
+  }
+  return JSON.parse(text) as ContainerRecord;
+}
+
+export function writeRecord(root: string, rec: ContainerRecord): void {
+  writeFileAtomic(join(containerDir(root, rec.id), 'state.json'), JSON.stringify(rec));
+}
+
+export function listIds(root: string): string[] {
+  try {
+    return readdirSync(root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && ID_RE.test(d.name))
+      .map((d) => d.name)
+      .sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** Reserve the id: mkdir is atomic, so two creates of one id cannot both win. */
+export function reserveDir(root: string, id: string): string {
+  const dir = containerDir(root, id);
+  mkdirSync(root, { recursive: true, mode: 0o711 });
+  try {
+    mkdirSync(dir, { mode: 0o711 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new LxrError(`container "${id}" already exists`);
+    throw e;
+  }
+  return dir;
+}
+
+export function removeDir(root: string, id: string): void {
+  rmSync(containerDir(root, id), { recursive: true, force: true });
+}
+
+/** Hold an flock on the container's directory for the duration of fn. */
+export async function withLock<T>(root: string, id: string, fn: () => Promise<T> | T, shared = false): Promise<T> {
+  const dir = containerDir(root, id);
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LxrError(`container "${id}" does not exist`);
+    throw e;
+  }
+  try {
+    await native().flockAsync(fd, shared ? LOCK_SH : LOCK_EX);
+    return await fn();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface ProcStat {
+  state: string;
+  startTime: string;
+  ppid: number;
+}
+
+export function procStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // the command name is in parentheses and may contain anything: split after the last ')'
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0]!, ppid: Number(rest[1]), startTime: rest[19]! };
+}
+
+/** Is the container's init still the process we started? */
+export function initAlive(rec: ContainerRecord): boolean {
+  if (!rec.pid) return false;
+  const st = procStat(rec.pid);
+  return !!st && st.startTime === rec.pidStartTime && st.state !== 'Z' && st.state !== 'X';
+}
+
+export type LiveStatus = Status | 'paused';
+
+export function liveStatus(root: string, rec: ContainerRecord, isPaused?: (rec: ContainerRecord) => boolean): LiveStatus {
+  if (!initAlive(rec)) return 'stopped';
+  if (existsSync(fifoPath(root, rec.id))) return 'created';
+  if (isPaused?.(rec)) return 'paused';
+  return 'running';
+}
+
+/** The state document of runtime.md, as `state` prints and hooks receive on stdin. */
+export function ociState(rec: ContainerRecord, status: Status | 'paused'): State {
+  const s: State = {
+    ociVersion: OCI_VERSION,
+    id: rec.id,
+    status: status as Status,
+    bundle: rec.bundle,
+  };
+  if (status !== 'stopped') s.pid = rec.pid;
+  if (rec.annotations && Object.keys(rec.annotations).length) s.annotations = rec.annotations;
+  return s;
+}

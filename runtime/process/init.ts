@@ -1,0 +1,193 @@
+// Compile a spec into the plan that the container's init carries out between clone and
+// execve. TypeScript decides everything here; native/lxr.c only performs the steps.
+import { isAbsolute } from 'node:path';
+import type { Spec, Process } from '../spec/types.js';
+import { Op, Plan } from './plan.js';
+import { planMounts, rootfsPropagationFlags, MS } from '../linux/mounts.js';
+import { planDevices } from '../linux/devices.js';
+import { planNamespaces, closeNamespaceFds, CLONE, NS_FLAG, type NamespacePlan } from '../linux/namespaces.js';
+import { capMasks, lastCap, lo, hi } from '../linux/capabilities.js';
+import { planRlimits } from '../linux/rlimits.js';
+import { LxrError } from '../errors.js';
+
+/** SYNC ids: where the child stops and waits for the parent. */
+export const Sync = {
+  /** the user namespace exists: write uid_map/gid_map */
+  USERNS: 1,
+  /** the final process exists: put it in its cgroup, set oom_score_adj */
+  CGROUP: 2,
+  /** mounts are done, before pivot_root: prestart, createRuntime and createContainer hooks */
+  HOOKS: 3,
+  /** everything is ready; next the init waits on exec.fifo for `start` */
+  READY: 4,
+} as const;
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface InitOptions {
+  spec: Spec;
+  bundle: string;
+  rootfs: string;
+  /** child end of the channel */
+  chanFd: number;
+  /** exec.fifo opened O_RDWR; the init blocks reading it until `start` */
+  fifoFd: number;
+  /** fds for the container's 0, 1, 2 (ignored with a terminal) */
+  stdio: [number, number, number];
+  /** connected console socket (terminal: true) */
+  consoleFd?: number;
+  noPivot?: boolean;
+  preserveFds?: number;
+}
+
+export interface InitPlan {
+  plan: Plan;
+  cloneFlags: bigint;
+  namespaces: NamespacePlan;
+  /** a user namespace is created: the parent must write the id maps at Sync.USERNS */
+  newUserns: boolean;
+}
+
+/** Where execve should look for process.args[0], inside the container. */
+export function execCandidates(proc: Process): string[] {
+  const arg0 = proc.args![0]!;
+  if (arg0.includes('/')) return [arg0];
+  const pathEnv = (proc.env ?? []).find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  return pathEnv
+    .split(':')
+    .filter((d) => d)
+    .map((d) => `${d.replace(/\/+$/, '')}/${arg0}`);
+}
+
+/** Add the process-identity steps shared by init and exec: rlimits, caps, user, cwd. */
+export function planProcessIdentity(plan: Plan, proc: Process, opts: { setgroups: boolean }): void {
+  for (const r of planRlimits(proc.rlimits)) {
+    plan.add(Op.SETRLIMIT, `set ${r.where}`, r.resource, r.soft, r.hard);
+  }
+  const caps = capMasks(proc.capabilities);
+  plan.add(Op.CAP_BOUNDING, 'drop capabilities from the bounding set (process.capabilities.bounding)', lo(caps.bounding), hi(caps.bounding), lastCap());
+  plan.add(Op.KEEPCAPS, 'keep capabilities across the change of user', 1);
+  const gids = proc.user.additionalGids ?? [];
+  if (opts.setgroups || gids.length) {
+    const buf = Buffer.alloc(Math.max(4, gids.length * 4));
+    gids.forEach((g, i) => buf.writeUInt32LE(g, i * 4));
+    plan.add(Op.SETGROUPS, `set additional groups (process.user.additionalGids)`, gids.length, plan.buf(buf));
+  }
+  plan.add(Op.SETRESGID, `set gid ${proc.user.gid} (process.user.gid)`, proc.user.gid);
+  plan.add(Op.SETRESUID, `set uid ${proc.user.uid} (process.user.uid)`, proc.user.uid);
+  plan.add(Op.KEEPCAPS, 'reset keep-capabilities', 0);
+  plan.add(
+    Op.CAPSET, 'set capabilities (process.capabilities)',
+    lo(caps.effective), hi(caps.effective), lo(caps.permitted), hi(caps.permitted), lo(caps.inheritable), hi(caps.inheritable),
+  );
+  if (caps.ambient) plan.add(Op.AMBIENT, 'raise ambient capabilities (process.capabilities.ambient)', lo(caps.ambient), hi(caps.ambient));
+  plan.add(Op.UMASK, 'set umask (process.user.umask)', proc.user.umask ?? 0o022);
+  plan.add(Op.CHDIR, `change to the working directory "${proc.cwd}" (process.cwd)`, plan.str(proc.cwd));
+  if (proc.noNewPrivileges) plan.add(Op.NO_NEW_PRIVS, 'set no_new_privs (process.noNewPrivileges)');
+}
+
+export function buildInitPlan(o: InitOptions): InitPlan {
+  const { spec } = o;
+  const proc = spec.process!;
+  const linux = spec.linux ?? {};
+  const plan = new Plan();
+  const ns = planNamespaces(linux.namespaces);
+  try {
+    const newUserns = ns.create.has('user');
+    const needsSecondStage = ns.join.length > 0 || ns.create.has('time');
+    // The cgroup namespace is unshared after the process joins its cgroup, so that the
+    // namespace's root is the container's cgroup.
+    let newFlags = 0;
+    for (const t of ns.create) if (t !== 'cgroup' && t !== 'time') newFlags |= NS_FLAG[t];
+    let cloneFlags = 0n;
+
+    if (!needsSecondStage) {
+      cloneFlags = BigInt(newFlags);
+      if (newUserns) plan.add(Op.SYNC, 'wait for the user namespace maps', o.chanFd, Sync.USERNS);
+    } else {
+      for (const j of ns.join) {
+        plan.add(Op.SETNS, `join ${j.type} namespace "${j.path}" (config.json ${j.where}.path)`, j.fd, NS_FLAG[j.type]);
+      }
+      const unshareFlags = (newFlags & ~CLONE.NEWPID) | (ns.create.has('time') ? CLONE.NEWTIME : 0);
+      if (unshareFlags) plan.add(Op.UNSHARE, 'create namespaces (linux.namespaces)', unshareFlags);
+      if (newUserns) plan.add(Op.SYNC, 'wait for the user namespace maps', o.chanFd, Sync.USERNS);
+      if (ns.create.has('time')) {
+        const offsets = Object.entries(linux.timeOffsets ?? {})
+          .map(([clock, v]) => `${clock} ${v.secs ?? 0} ${v.nanosecs ?? 0}\n`)
+          .join('');
+        if (offsets) plan.add(Op.WRITE_FILE, 'write linux.timeOffsets', plan.str('/proc/self/timens_offsets'), plan.str(offsets), Buffer.byteLength(offsets));
+      }
+      const pidInvolved = ns.create.has('pid') || ns.join.some((j) => j.type === 'pid') || ns.create.has('time');
+      if (pidInvolved) {
+        plan.add(Op.CLONE, 'clone the container init', ns.create.has('pid') ? CLONE.NEWPID : 0, o.chanFd);
+      }
+    }
+    if (newUserns) {
+      plan.add(Op.SETRESGID, 'become root in the user namespace', 0);
+      plan.add(Op.SETRESUID, 'become root in the user namespace', 0);
+    }
+    plan.add(Op.SETSID, 'create a session');
+    plan.add(Op.SYNC, 'wait for the cgroup', o.chanFd, Sync.CGROUP);
+    if (ns.create.has('cgroup')) plan.add(Op.UNSHARE, 'create the cgroup namespace', CLONE.NEWCGROUP);
+
+    // --- the root filesystem (runtime.md create, config.md root/mounts) ---
+    const hasMountNs = ns.create.has('mount') || ns.join.some((j) => j.type === 'mount');
+    if (!hasMountNs) throw new LxrError('linux.namespaces: lxr-runtime needs a mount namespace (add {"type": "mount"})');
+    const ROOT = 0;
+    if (ns.create.has('mount')) {
+      plan.add(Op.MOUNT, 'make mounts slave to the host (/)', null, plan.str('/'), null, MS.SLAVE | MS.REC, null, 0, -1);
+      plan.add(Op.MOUNT, `bind the rootfs "${o.rootfs}" onto itself`, plan.str(o.rootfs), plan.str(o.rootfs), null, MS.BIND | MS.REC, null, 0, -1);
+      plan.add(Op.OPEN_ROOT, `open the rootfs "${o.rootfs}"`, plan.str(o.rootfs), ROOT);
+      const { devMounted } = planMounts(plan, spec.mounts, o.bundle, ROOT);
+      planDevices(plan, linux.devices, { defaults: devMounted, bindDevices: newUserns, rootReg: ROOT });
+    }
+    plan.add(Op.SYNC, 'run the createRuntime and createContainer hooks', o.chanFd, Sync.HOOKS);
+    if (ns.create.has('mount')) {
+      if (o.noPivot) plan.add(Op.MOVE_ROOT, `move the rootfs "${o.rootfs}" to / (--no-pivot)`, plan.str(o.rootfs));
+      else plan.add(Op.PIVOT_ROOT, `pivot_root to "${o.rootfs}"`, plan.str(o.rootfs));
+      plan.add(Op.OPEN_ROOT, 'open the new root', plan.str('/'), ROOT);
+      const prop = rootfsPropagationFlags(linux.rootfsPropagation);
+      if (prop !== undefined) plan.add(Op.MOUNT, `set rootfs propagation "${linux.rootfsPropagation}" (linux.rootfsPropagation)`, null, plan.str('/'), null, prop, null, 0, -1);
+    }
+    for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
+      const path = '/proc/sys/' + key.replace(/\./g, '/');
+      if (key.includes('..') || key.startsWith('/')) throw new LxrError(`linux.sysctl: invalid key "${key}"`);
+      plan.add(Op.WRITE_FILE, `set sysctl ${key} (linux.sysctl)`, plan.str(path), plan.str(value), Buffer.byteLength(value));
+    }
+    (linux.maskedPaths ?? []).forEach((p, i) => {
+      if (!isAbsolute(p)) throw new LxrError(`linux.maskedPaths[${i}]: "${p}" must be an absolute path`);
+      plan.add(Op.MASK_PATH, `mask "${p}" (linux.maskedPaths[${i}])`, plan.str(p), ROOT);
+    });
+    (linux.readonlyPaths ?? []).forEach((p, i) => {
+      if (!isAbsolute(p)) throw new LxrError(`linux.readonlyPaths[${i}]: "${p}" must be an absolute path`);
+      plan.add(Op.READONLY_PATH, `make "${p}" read-only (linux.readonlyPaths[${i}])`, plan.str(p), ROOT);
+    });
+    if (spec.root?.readonly) plan.add(Op.REMOUNT, 'remount the rootfs read-only (root.readonly)', plan.str('/'), MS.RDONLY, ROOT);
+    if (spec.hostname !== undefined) plan.add(Op.SETHOSTNAME, `set hostname "${spec.hostname}"`, plan.str(spec.hostname), Buffer.byteLength(spec.hostname));
+    if (spec.domainname !== undefined) plan.add(Op.SETDOMAINNAME, `set domainname "${spec.domainname}"`, plan.str(spec.domainname), Buffer.byteLength(spec.domainname));
+
+    // --- stdio ---
+    if (proc.terminal) {
+      if (o.consoleFd === undefined) throw new LxrError('process.terminal is true: a console socket is needed (--console-socket)');
+      plan.add(Op.CONSOLE, 'set up the terminal and send it to the console socket', o.consoleFd, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0);
+    } else {
+      o.stdio.forEach((fd, i) => plan.add(Op.DUP, `set up stdio fd ${i}`, fd, i));
+    }
+
+    planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0 });
+    const cands = execCandidates(proc);
+    const argv = proc.args!;
+    const env = proc.env ?? [];
+    plan.add(Op.EXEC, `find executable "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 1);
+    plan.add(Op.SYNC, 'report ready', o.chanFd, Sync.READY);
+    plan.add(Op.WAIT_FIFO, 'wait for start', o.fifoFd);
+    const preserve = o.preserveFds ?? 0;
+    plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
+    if (preserve) plan.add(Op.CLEAR_CLOEXEC, 'pass --preserve-fds', 3, preserve);
+    plan.add(Op.EXEC, `exec "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 0);
+    return { plan, cloneFlags, namespaces: ns, newUserns };
+  } catch (e) {
+    closeNamespaceFds(ns);
+    throw e;
+  }
+}

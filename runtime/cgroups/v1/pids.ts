@@ -1,0 +1,26 @@
+// pids controller (cgroup-v1/pids.rst).
+import type { Resources } from '../../spec/types.js';
+import { readUint, writeCgroupFile } from '../fs.js';
+import { setIfNonZero, type Stats } from '../stats.js';
+import type { V1Controller } from './controller.js';
+
+/** Spec limit -> pids.max value: 0 or a negative number means no limit. */
+export function pidsMaxValue(limit: number): string {
+  return limit > 0 ? String(limit) : 'max';
+}
+
+export function setPids(dir: string, r: Resources): void {
+  if (r.pids) writeCgroupFile(dir, 'pids.max', pidsMaxValue(r.pids.limit), 'linux.resources.pids.limit');
+}
+
+export function pidsStats(dir: string, s: Stats): void {
+  setIfNonZero(s.pids, 'current', readUint(dir, 'pids.current'));
+  setIfNonZero(s.pids, 'limit', readUint(dir, 'pids.max'));
+}
+
+export const pids: V1Controller = {
+  name: 'pids',
+  needed: (r) => (r.pids ? 'linux.resources.pids.limit' : undefined),
+  set: setPids,
+  stats: pidsStats,
+};

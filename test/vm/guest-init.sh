@@ -24,7 +24,7 @@ for m in $(cat /etc/modules.order); do
 done
 
 MSIZE=524288
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=$MSIZE hostroot /host || fail "mount 9p hostroot"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=$MSIZE hostroot /host || fail "mount 9p hostroot"
 mount -t tmpfs -o mode=0755 tmpfs /rw || fail "mount tmpfs /rw"
 mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work overlay /newroot || fail "mount overlay"

@@ -1,0 +1,131 @@
+// Config.User ("user", "uid", "user:group", "uid:gid", ...) to ids, through the rootfs's own
+// /etc/passwd and /etc/group (image-spec conversion.md, "Config.User").
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class UserError extends Error {
+  override name = 'UserError';
+}
+
+/** Reads a file of the rootfs, resolving symlinks inside the rootfs (never out of it). Null if absent. */
+export function readFileInRoot(root: string, path: string): string | null {
+  const queue = path.split('/');
+  let real: string[] = [];
+  let links = 0;
+  while (queue.length > 0) {
+    const c = queue.shift()!;
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      real.pop();
+      continue;
+    }
+    const p = join(root, ...real, c);
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return null;
+    }
+    if (st.isSymbolicLink()) {
+      if (++links > 40) return null;
+      const t = readlinkSync(p);
+      if (t.startsWith('/')) real = [];
+      queue.unshift(...t.split('/'));
+      continue;
+    }
+    if (queue.length > 0 && !st.isDirectory()) return null;
+    if (queue.length === 0 && !st.isFile()) return null;
+    real.push(c);
+  }
+  return readFileSync(join(root, ...real), 'utf8');
+}
+
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+function parsePasswd(text: string | null): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const line of (text ?? '').split('\n')) {
+    const f = line.split(':');
+    if (f.length < 7 || line.startsWith('#')) continue;
+    const uid = Number(f[2]);
+    const gid = Number(f[3]);
+    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
+    out.push({ name: f[0]!, uid, gid, home: f[5]! });
+  }
+  return out;
+}
+
+function parseGroup(text: string | null): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const line of (text ?? '').split('\n')) {
+    const f = line.split(':');
+    if (f.length < 4 || line.startsWith('#')) continue;
+    const gid = Number(f[2]);
+    if (!Number.isInteger(gid)) continue;
+    out.push({ name: f[0]!, gid, members: f[3]!.split(',').filter((m) => m !== '') });
+  }
+  return out;
+}
+
+const NUMERIC = /^[0-9]+$/;
+
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  additionalGids?: number[];
+  home?: string;
+}
+
+export function resolveUser(root: string, user: string | undefined): ResolvedUser {
+  if (!user) return { uid: 0, gid: 0 };
+  const colon = user.indexOf(':');
+  const u = colon < 0 ? user : user.slice(0, colon);
+  const g = colon < 0 ? undefined : user.slice(colon + 1);
+  const passwd = parsePasswd(readFileInRoot(root, '/etc/passwd'));
+  let uid: number;
+  let gid = 0;
+  let name: string | undefined;
+  let home: string | undefined;
+  if (NUMERIC.test(u)) {
+    uid = Number(u);
+    const p = passwd.find((e) => e.uid === uid);
+    if (p) {
+      gid = p.gid;
+      home = p.home;
+    }
+  } else {
+    const p = passwd.find((e) => e.name === u);
+    if (!p) throw new UserError(`user "${u}" (Config.User "${user}") is not in the image's /etc/passwd`);
+    uid = p.uid;
+    gid = p.gid;
+    name = p.name;
+    home = p.home;
+  }
+  const res: ResolvedUser = { uid, gid };
+  if (home) res.home = home;
+  if (g !== undefined && g !== '') {
+    if (NUMERIC.test(g)) res.gid = Number(g);
+    else {
+      const grp = parseGroup(readFileInRoot(root, '/etc/group')).find((e) => e.name === g);
+      if (!grp) throw new UserError(`group "${g}" (Config.User "${user}") is not in the image's /etc/group`);
+      res.gid = grp.gid;
+    }
+  } else if (name !== undefined) {
+    // Supplementary groups only for a user given by name without a group (conversion.md).
+    const gids = parseGroup(readFileInRoot(root, '/etc/group'))
+      .filter((e) => e.members.includes(name!) && e.gid !== gid)
+      .map((e) => e.gid);
+    if (gids.length > 0) res.additionalGids = [...new Set(gids)];
+  }
+  return res;
+}

@@ -1,0 +1,399 @@
+// Applies one layer changeset (image-spec layer.md) to a directory.
+//   mode 'rootfs':   the directory holds the layers below; whiteouts delete from it.
+//   mode 'snapshot': the directory starts empty and becomes an OverlayFS upper/lower layer:
+//                    `.wh.NAME` becomes a 0/0 character device, `.wh..wh..opq` the
+//                    trusted.overlay.opaque=y xattr, as the kernel's overlayfs.rst describes.
+// Every path is resolved inside the directory (root-path.ts), files are written by us with
+// O_EXCL|O_NOFOLLOW, and nothing is ever followed out of the tree.
+import { constants, type Stats } from 'node:fs';
+import { chmod, copyFile, lchown, link, lutimes, mkdir, open, readdir, readlink, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { getXattr, listXattrs, mknod, S_IFCHR, S_IFBLK, S_IFIFO, setXattr } from './libc.js';
+import { cleanComponents, lstatOrNull, PathError, resolveInRoot } from './root-path.js';
+import type { TarEntry, TarReader } from './tar-reader.js';
+import { UnpackError } from './layer-stream.js';
+
+export interface ApplyOptions {
+  root: string;
+  mode: 'rootfs' | 'snapshot';
+  rootless: boolean;
+  /** Names the layer in errors (its digest, or the blob path). */
+  label: string;
+  /** Snapshot mode: the snapshots below this one, top first, once they are complete. Needed only
+   *  for hard links to files of lower layers and for directories this layer implies. */
+  lowers?: () => Promise<string[]>;
+}
+
+const WH = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
+
+interface Times {
+  atime: number;
+  mtime: number;
+}
+
+export function isOverlayWhiteout(st: Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
+export async function applyLayer(tar: TarReader, opts: ApplyOptions): Promise<void> {
+  const a = new LayerApplier(tar, opts);
+  await a.run();
+}
+
+class LayerApplier {
+  /** Real paths (no symlinks, joined with '/') that this layer created or changed. */
+  private touched = new Set<string>();
+  /** Directory times (and in rootless mode modes) to set once the layer's contents are in. */
+  private dirTimes = new Map<string, Times>();
+  private dirModes = new Map<string, number>();
+  /** Directories of lower layers whose contents this layer changes: they keep their mtime (as umoci does). */
+  private keepTimes = new Map<string, Times>();
+  /** Snapshot mode: directories created only because an entry below them needed them. */
+  private implicitDirs: string[][] = [];
+  /** Snapshot mode: hard links whose target is in a lower layer. */
+  private lowerLinks: { target: string[]; host: string }[] = [];
+  /** Rootless: device nodes not made, so hard links to them are skipped too. */
+  private skipped = new Set<string>();
+  private readonly root: string;
+  private readonly snapshot: boolean;
+
+  constructor(
+    private readonly tar: TarReader,
+    private readonly opts: ApplyOptions,
+  ) {
+    this.root = opts.root;
+    this.snapshot = opts.mode === 'snapshot';
+  }
+
+  async run(): Promise<void> {
+    for (;;) {
+      const e = await this.tar.next();
+      if (!e) break;
+      try {
+        await this.entry(e);
+      } catch (err) {
+        if (err instanceof UnpackError) throw err;
+        if (err instanceof Error && err.name === 'TarFormatError') throw err;
+        const msg = err instanceof PathError ? err.message : (err as Error).message;
+        throw new UnpackError(`layer ${this.opts.label}: entry ${e.path}: ${msg}`);
+      }
+    }
+    await this.tar.drain();
+    if (this.snapshot) await this.fromLowers();
+    for (const [host, t] of this.keepTimes) if (!this.dirTimes.has(host)) await utimes(host, t.atime, t.mtime);
+    for (const [host, t] of this.dirTimes) await utimes(host, t.atime, t.mtime);
+    for (const [host, mode] of this.dirModes) await chmod(host, mode);
+  }
+
+  private rel(components: string[]): string {
+    return components.join('/');
+  }
+
+  private async parent(components: string[]): Promise<{ host: string; components: string[] }> {
+    const r = await resolveInRoot(this.root, components, {
+      create: true,
+      dir: true,
+      beforeCreate: (dir) => this.keepTime(dir),
+      onCreate: (c) => {
+        this.touched.add(this.rel(c));
+        if (this.snapshot) this.implicitDirs.push(c);
+      },
+    });
+    const p = r!;
+    if (!this.touched.has(this.rel(p.components))) await this.keepTime(p.host);
+    if (this.opts.rootless) await this.makeWritable(p.host);
+    return p;
+  }
+
+  private async keepTime(dir: string): Promise<void> {
+    // umoci lets the root directory's mtime move with its contents; lxr matches it.
+    if (dir === this.root || this.keepTimes.has(dir) || this.dirTimes.has(dir)) return;
+    const st = await lstatOrNull(dir);
+    if (st?.isDirectory()) this.keepTimes.set(dir, { atime: st.atime.getTime() / 1000, mtime: st.mtime.getTime() / 1000 });
+  }
+
+  /** Rootless: a directory without owner write/search permission is opened up until the layer ends. */
+  private async makeWritable(dir: string): Promise<void> {
+    if (this.dirModes.has(dir)) return;
+    const st = await lstatOrNull(dir);
+    if (st && (st.mode & 0o300) !== 0o300) {
+      this.dirModes.set(dir, st.mode & 0o7777);
+      await chmod(dir, (st.mode & 0o7777) | 0o700);
+    }
+  }
+
+  private async entry(e: TarEntry): Promise<void> {
+    const comps = cleanComponents(e.path);
+    if (comps.length === 0) {
+      // "./": the attributes of the root directory itself.
+      if (e.type === 'dir') await this.metadata(this.root, e);
+      return;
+    }
+    const base = comps[comps.length - 1]!;
+    if (base.startsWith(WH)) return this.whiteout(comps.slice(0, -1), base);
+    const parent = await this.parent(comps.slice(0, -1));
+    const host = join(parent.host, base);
+    const real = [...parent.components, base];
+    const existing = await lstatOrNull(host);
+    let opaque = false;
+    if (existing) {
+      if (e.type === 'dir' && existing.isDirectory()) {
+        // Both directories: only the attributes are replaced (layer.md).
+      } else {
+        // A directory replacing this layer's own whiteout must hide the lower directory.
+        if (this.snapshot && e.type === 'dir' && isOverlayWhiteout(existing)) opaque = true;
+        if (existing.isDirectory()) await rm(host, { recursive: true, force: true });
+        else await unlink(host);
+      }
+    }
+    switch (e.type) {
+      case 'dir':
+        if (!existing?.isDirectory() || opaque) await mkdir(host, 0o700);
+        if (opaque) setXattr(host, OVERLAY_OPAQUE, Buffer.from('y'));
+        break;
+      case 'file': {
+        const fh = await open(host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of this.tar.body()) await fh.write(chunk);
+        } finally {
+          await fh.close();
+        }
+        break;
+      }
+      case 'symlink':
+        await symlink(e.linkname, host);
+        break;
+      case 'link':
+        await this.hardlink(e, host);
+        this.touched.add(this.rel(real));
+        return; // the inode keeps its own attributes
+      case 'char':
+      case 'block':
+        if (this.opts.rootless) {
+          this.skipped.add(this.rel(real)); // an unprivileged user cannot make device nodes
+          return;
+        }
+        mknod(host, (e.type === 'char' ? S_IFCHR : S_IFBLK) | e.mode, e.devmajor, e.devminor);
+        break;
+      case 'fifo':
+        mknod(host, S_IFIFO | e.mode);
+        break;
+    }
+    this.touched.add(this.rel(real));
+    await this.metadata(host, e);
+  }
+
+  private async hardlink(e: TarEntry, host: string): Promise<void> {
+    const target = cleanComponents(e.linkname);
+    if (target.length === 0) throw new PathError(`hard link to the root directory`);
+    const tparent = await resolveInRoot(this.root, target.slice(0, -1), { dir: true });
+    if (tparent && this.skipped.has(this.rel([...tparent.components, target[target.length - 1]!]))) return;
+    const thost = tparent ? join(tparent.host, target[target.length - 1]!) : null;
+    const st = thost ? await lstatOrNull(thost) : null;
+    if (!st || (this.snapshot && isOverlayWhiteout(st))) {
+      if (this.snapshot && this.opts.lowers) {
+        this.lowerLinks.push({ target, host });
+        return;
+      }
+      throw new PathError(`hard link target ${e.linkname} does not exist`);
+    }
+    if (st.isDirectory()) throw new PathError(`hard link target ${e.linkname} is a directory`);
+    await link(thost!, host);
+  }
+
+  private async metadata(host: string, e: TarEntry): Promise<void> {
+    const isDir = e.type === 'dir';
+    if (!this.opts.rootless) await lchown(host, e.uid, e.gid);
+    // After chown, which clears setuid/setgid bits.
+    if (e.type !== 'symlink') {
+      if (isDir && this.opts.rootless) {
+        this.dirModes.set(host, e.mode);
+        await chmod(host, e.mode | 0o700);
+      } else {
+        await chmod(host, e.mode);
+      }
+    }
+    // After chown and chmod: chown drops security.capability.
+    for (const [name, value] of e.xattrs) {
+      try {
+        setXattr(host, name, value);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === 'EOPNOTSUPP') continue; // the filesystem has no xattrs of that namespace
+        if (code === 'EPERM' && (this.opts.rootless || e.type === 'symlink')) continue; // trusted.*, security.* as non-root; user.* on symlinks
+        throw err;
+      }
+    }
+    const t = { atime: e.atime ?? e.mtime, mtime: e.mtime };
+    if (isDir) this.dirTimes.set(host, t);
+    else await lutimes(host, t.atime, t.mtime);
+  }
+
+  private async whiteout(parentComps: string[], base: string): Promise<void> {
+    if (this.snapshot) {
+      const parent = await this.parent(parentComps);
+      if (base === OPAQUE) {
+        setXattr(parent.host, OVERLAY_OPAQUE, Buffer.from('y'));
+        return;
+      }
+      const name = base.slice(WH.length);
+      const host = join(parent.host, name);
+      const existing = await lstatOrNull(host);
+      if (existing) {
+        // Whiteouts apply only to lower layers; for a directory of this layer that means opaque.
+        if (existing.isDirectory()) setXattr(host, OVERLAY_OPAQUE, Buffer.from('y'));
+        return;
+      }
+      mknod(host, S_IFCHR, 0, 0);
+      return;
+    }
+    const parent = await resolveInRoot(this.root, parentComps, { dir: true });
+    if (!parent) return; // nothing below to delete
+    const pst = await lstatOrNull(parent.host);
+    if (!pst?.isDirectory()) return;
+    await this.keepTime(parent.host);
+    if (this.opts.rootless) await this.makeWritable(parent.host);
+    if (base === OPAQUE) {
+      await this.removeLower(parent.host, this.rel(parent.components));
+    } else {
+      const name = base.slice(WH.length);
+      const rel = this.rel([...parent.components, name]);
+      if (this.touched.has(rel)) return; // only lower layers' files are whited out
+      await rm(join(parent.host, name), { recursive: true, force: true });
+    }
+  }
+
+  /** Opaque whiteout in rootfs mode: delete every child not created by this layer, at any depth. */
+  private async removeLower(dir: string, rel: string): Promise<void> {
+    for (const name of await readdir(dir)) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      const child = join(dir, name);
+      if (!this.touched.has(childRel)) {
+        await rm(child, { recursive: true, force: true });
+      } else {
+        const st = await lstatOrNull(child);
+        if (st?.isDirectory()) await this.removeLower(child, childRel);
+      }
+    }
+  }
+
+  /** Snapshot mode: things that depend on the layers below (waits until they are complete). */
+  private async fromLowers(): Promise<void> {
+    if (this.lowerLinks.length === 0 && this.implicitDirs.length === 0) return;
+    const lowers = this.opts.lowers ? await this.opts.lowers() : [];
+    // Overlayfs copies a lower file up before linking to it; do the same.
+    for (const { target, host } of this.lowerLinks) {
+      const found = await lookupInLowers(lowers, target);
+      if (!found || found.stat.isDirectory()) {
+        throw new UnpackError(`layer ${this.opts.label}: entry ${host.slice(this.root.length)}: hard link target /${target.join('/')} does not exist`);
+      }
+      const parent = await this.parent(found.components.slice(0, -1));
+      const copy = join(parent.host, found.components[found.components.length - 1]!);
+      if (!(await lstatOrNull(copy))) await copyUp(found.host, found.stat, copy);
+      await link(copy, host);
+    }
+    // A directory this layer created only as a parent must look like the lower one it merges with.
+    for (const comps of this.implicitDirs) {
+      const found = await lookupInLowers(lowers, comps);
+      if (!found || !found.stat.isDirectory()) continue;
+      await copyAttributes(found.host, found.stat, join(this.root, ...comps));
+    }
+  }
+}
+
+async function copyAttributes(src: string, st: Stats, dst: string): Promise<void> {
+  await lchown(dst, st.uid, st.gid);
+  if (!st.isSymbolicLink()) await chmod(dst, st.mode & 0o7777);
+  for (const name of listXattrs(src)) {
+    if (name.startsWith('trusted.overlay.')) continue;
+    const v = getXattr(src, name);
+    if (v) setXattr(dst, name, v);
+  }
+  if (st.isDirectory()) await utimes(dst, st.atime, st.mtime);
+  else await lutimes(dst, st.atime, st.mtime);
+}
+
+async function copyUp(src: string, st: Stats, dst: string): Promise<void> {
+  if (st.isFile()) await copyFile(src, dst, constants.COPYFILE_EXCL);
+  else if (st.isSymbolicLink()) await symlink(await readlink(src), dst);
+  else if (st.isFIFO()) mknod(dst, S_IFIFO | 0o600);
+  else if (st.isCharacterDevice() || st.isBlockDevice()) {
+    const rdev = BigInt(st.rdev);
+    const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+    const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+    mknod(dst, (st.isCharacterDevice() ? S_IFCHR : S_IFBLK) | 0o600, major, minor);
+  } else throw new PathError(`cannot copy ${src}: unsupported file type`);
+  await copyAttributes(src, st, dst);
+}
+
+/**
+ * Looks a path up through overlay lower layers (top first) the way overlayfs merges them:
+ * whiteouts hide, opaque directories stop the search below them, a non-directory hides all
+ * below it, and symlinks in parent components are followed in the merged view.
+ */
+export async function lookupInLowers(
+  lowers: string[],
+  components: string[],
+): Promise<{ host: string; stat: Stats; components: string[] } | null> {
+  const queue = [...components];
+  let real: string[] = [];
+  let contrib = lowers.map((_, i) => i);
+  let links = 0;
+  const recompute = async (comps: string[]) => {
+    let c = lowers.map((_, i) => i);
+    for (let i = 0; i < comps.length; i++) {
+      const step = await mergeStep(lowers, c, comps.slice(0, i), comps[i]!);
+      if (!step) return [];
+      c = step.contrib;
+    }
+    return c;
+  };
+  while (queue.length > 0) {
+    const c = queue.shift()!;
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      real.pop();
+      contrib = await recompute(real);
+      continue;
+    }
+    const step = await mergeStep(lowers, contrib, real, c);
+    if (!step) return null;
+    const last = queue.length === 0;
+    if (last) return { host: step.host, stat: step.stat, components: [...real, c] };
+    if (step.stat.isSymbolicLink()) {
+      if (++links > 40) return null;
+      const target = await readlink(step.host);
+      if (target.startsWith('/')) real = [];
+      queue.unshift(...target.split('/'));
+      contrib = await recompute(real);
+      continue;
+    }
+    if (!step.stat.isDirectory()) return null;
+    real.push(c);
+    contrib = step.contrib;
+  }
+  return null;
+}
+
+async function mergeStep(
+  lowers: string[],
+  contrib: number[],
+  dir: string[],
+  name: string,
+): Promise<{ host: string; stat: Stats; contrib: number[] } | null> {
+  let found: { host: string; stat: Stats } | null = null;
+  const next: number[] = [];
+  for (const i of contrib) {
+    const p = join(lowers[i]!, ...dir, name);
+    const st = await lstatOrNull(p);
+    if (!st) continue;
+    if (isOverlayWhiteout(st)) break;
+    if (!found) found = { host: p, stat: st };
+    if (!st.isDirectory() || !found.stat.isDirectory()) break;
+    next.push(i);
+    if (getXattr(p, OVERLAY_OPAQUE)?.toString() === 'y') break;
+  }
+  return found ? { ...found, contrib: next } : null;
+}

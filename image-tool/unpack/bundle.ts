@@ -1,0 +1,106 @@
+// An image (manifest in an OCI layout) into an OCI runtime bundle: rootfs/ and config.json.
+import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { validateConfig } from '../../runtime/spec/validators.generated.js';
+import { configFromImage } from '../bundle/config.js';
+import { blobPath, readImageConfig, readManifest } from './layout.js';
+import { unpackLayer } from './layer.js';
+import { UnpackError } from './layer-stream.js';
+
+export interface UnpackBundleOptions {
+  layout: string;
+  /** Digest of an image manifest blob in the layout. */
+  manifest: string;
+  bundle: string;
+  rootless?: boolean;
+}
+
+/** Writes a file atomically: temp file, fsync, rename, fsync of the directory. */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+export async function unpackBundle(opts: UnpackBundleOptions): Promise<void> {
+  const { layout, bundle } = opts;
+  const manifest = await readManifest(layout, opts.manifest);
+  const image = await readImageConfig(layout, manifest);
+  const diffIDs = image.rootfs!.diff_ids;
+
+  // Claim the bundle: it may exist only as an empty directory. Creating rootfs/ without
+  // `recursive` is the atomic claim, so two unpacks into one bundle cannot both proceed.
+  let createdBundle = false;
+  try {
+    await mkdir(bundle, 0o700); // like umoci: the rootfs may hold setuid files, keep others out
+    createdBundle = true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      await mkdir(dirname(bundle), { recursive: true });
+      await mkdir(bundle, 0o700);
+      createdBundle = true;
+    } else if (code !== 'EEXIST') throw new UnpackError(`bundle ${bundle}: cannot create it: ${code}`);
+  }
+  if (!createdBundle) {
+    const entries = await readdir(bundle).catch((e) => {
+      throw new UnpackError(`bundle ${bundle}: ${(e as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'exists and is not a directory' : (e as Error).message}`);
+    });
+    if (entries.length > 0) throw new UnpackError(`bundle ${bundle}: already exists and is not empty`);
+  }
+  const rootfs = join(bundle, 'rootfs');
+  try {
+    await mkdir(rootfs, 0o755);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new UnpackError(`bundle ${bundle}: already exists and is not empty`);
+    throw e;
+  }
+  try {
+    for (let i = 0; i < manifest.layers.length; i++) {
+      const layer = manifest.layers[i]!;
+      await unpackLayer({
+        blob: blobPath(layout, layer.digest, `layer ${i}`),
+        mediaType: layer.mediaType,
+        dest: rootfs,
+        mode: 'rootfs',
+        rootless: opts.rootless ?? false,
+        digest: layer.digest,
+        diffID: diffIDs[i]!,
+      });
+    }
+    let spec;
+    try {
+      spec = configFromImage(image, rootfs, { rootless: opts.rootless ?? false });
+    } catch (e) {
+      throw new UnpackError(`image config ${manifest.config.digest}: ${(e as Error).message}`);
+    }
+    if (!validateConfig(spec)) {
+      const err = validateConfig.errors?.[0];
+      throw new UnpackError(`generated config.json is invalid: ${err?.instancePath || '/'} ${err?.message ?? ''}`);
+    }
+    await writeFileAtomic(join(bundle, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+  } catch (e) {
+    // Leave nothing half-written: remove what this call created.
+    await rm(rootfs, { recursive: true, force: true });
+    await rm(join(bundle, 'config.json'), { force: true });
+    if (createdBundle) await rmdir(bundle).catch(() => {});
+    throw e;
+  }
+}

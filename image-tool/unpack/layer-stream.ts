@@ -1,0 +1,175 @@
+// Opens a layer blob as a stream of tar bytes: read the file, hash it (blob digest), decompress
+// by media type, hash again (diff ID). Nothing is held in memory beyond the streams' buffers.
+//
+// zstd: Node 20's zlib has no zstd. Debian's `zstd -dc` runs as a child process and streams
+// (stdin to stdout), at C speed, with the reference decoder, so every frame format zstd itself
+// writes is understood. The pure-JS decoders on npm are several times slower and buffer whole
+// frames; the native ones need a compiler at install time. Cost: one process per zstd layer and
+// the Debian package `zstd`.
+import { createReadStream } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Transform, PassThrough, pipeline, type Readable, type Writable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+
+export class UnpackError extends Error {
+  override name = 'UnpackError';
+}
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+const MEDIA_TYPES: Record<string, Compression> = {
+  'application/vnd.oci.image.layer.v1.tar': 'none',
+  'application/vnd.oci.image.layer.v1.tar+gzip': 'gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd': 'zstd',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar': 'none',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip': 'gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd': 'zstd',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip': 'gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'gzip',
+  'application/vnd.docker.image.rootfs.diff.tar': 'none',
+};
+
+/** The compression of a layer media type; throws for anything that is not a layer. */
+export function layerCompression(mediaType: string, label: string): Compression {
+  const c = MEDIA_TYPES[mediaType];
+  if (c === undefined) throw new UnpackError(`layer ${label}: unsupported media type "${mediaType}"`);
+  return c;
+}
+
+const DIGEST_RE = /^(sha256|sha512):([a-f0-9]+)$/;
+const HEX_LEN: Record<string, number> = { sha256: 64, sha512: 128 };
+
+/** Splits "alg:hex" after checking it is a digest lxr can verify. */
+export function parseDigest(digest: string, what: string): { alg: string; hex: string } {
+  const m = DIGEST_RE.exec(digest);
+  if (!m || m[2]!.length !== HEX_LEN[m[1]!]) throw new UnpackError(`${what}: invalid digest "${digest}"`);
+  return { alg: m[1]!, hex: m[2]! };
+}
+
+function hashing(h: Hash): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      cb(null, chunk);
+    },
+  });
+}
+
+export interface LayerStream {
+  /** The uncompressed tar bytes. */
+  tar: Readable;
+  /** After `tar` has been read to its end: checks the digests. Throws a one-line UnpackError. */
+  verify(): Promise<void>;
+  /** Turns a failure while reading into a clear error naming the layer (decompressor errors first). */
+  explain(err: unknown): Promise<Error>;
+  /** Stops reading (on failure): destroys the streams and ends the decompressor process. */
+  abort(): void;
+}
+
+export function openLayerStream(opts: {
+  blob: string;
+  mediaType: string;
+  /** How errors name the layer: its digest when known, else the blob path. */
+  label: string;
+  digest?: string;
+  diffID?: string;
+}): LayerStream {
+  const { blob, label } = opts;
+  const compression = layerCompression(opts.mediaType, label);
+  const blobHash = opts.digest ? createHash(parseDigest(opts.digest, `layer ${label}`).alg) : undefined;
+  const diffHash = opts.diffID ? createHash(parseDigest(opts.diffID, `layer ${label} diff ID`).alg) : undefined;
+
+  const source = createReadStream(blob, { highWaterMark: 1 << 20 });
+  const streams: (Readable | Writable)[] = [source];
+  let upstream: Readable = source;
+  if (blobHash) upstream = upstream.pipe(hashing(blobHash));
+  let child: ChildProcess | undefined;
+  let childDone: Promise<{ code: number | null; stderr: string }> | undefined;
+  let failure: unknown;
+  const tail = new PassThrough({ highWaterMark: 1 << 20 });
+
+  const onError = (e: unknown) => {
+    failure ??= e;
+    tail.destroy(e as Error);
+  };
+
+  let decompressed: Readable;
+  if (compression === 'gzip') {
+    const gunzip = createGunzip({ chunkSize: 1 << 17 });
+    pipeline(upstream, gunzip, (e) => e && onError(e));
+    decompressed = gunzip;
+  } else if (compression === 'zstd') {
+    const c = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child = c;
+    let stderr = '';
+    c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    childDone = new Promise((resolve) => {
+      c.on('error', (e) => {
+        const msg = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'the zstd program is missing (apt-get install zstd)' : e.message;
+        stderr = msg;
+        resolve({ code: -1, stderr: msg });
+      });
+      c.on('close', (code) => resolve({ code, stderr }));
+    });
+    // A closed stdin (zstd gave up) is reported through its exit status, not as EPIPE here.
+    c.stdin!.on('error', () => {});
+    pipeline(upstream, c.stdin!, (e) => {
+      if (e && (e as NodeJS.ErrnoException).code !== 'EPIPE') onError(e);
+    });
+    decompressed = c.stdout!;
+    void childDone.then(({ code, stderr: err }) => {
+      if (code !== 0) onError(new UnpackError(`layer ${label}: corrupt zstd data (${err.trim().split('\n').pop() || `zstd exited with ${code}`})`));
+    });
+  } else {
+    decompressed = upstream;
+  }
+  if (diffHash) decompressed = decompressed.pipe(hashing(diffHash));
+  pipeline(decompressed, tail, (e) => e && onError(e));
+  source.on('error', onError);
+  streams.push(tail);
+
+  const explainSync = (e: unknown): Error => {
+    if (e instanceof UnpackError) return e;
+    const err = e as NodeJS.ErrnoException;
+    if (err?.code === 'ENOENT' && err.path === blob) return new UnpackError(`layer ${label}: blob ${blob} is missing`);
+    if (err?.syscall && err.path === blob) return new UnpackError(`layer ${label}: cannot read blob ${blob}: ${err.code}`);
+    if (typeof err?.code === 'string' && err.code.startsWith('Z_')) {
+      return new UnpackError(`layer ${label}: corrupt or truncated gzip data (${err.message})`);
+    }
+    return new UnpackError(`layer ${label}: ${err?.message ?? String(e)}`);
+  };
+
+  return {
+    tar: tail,
+    async verify() {
+      if (childDone) {
+        const { code, stderr } = await childDone;
+        if (code !== 0) throw new UnpackError(`layer ${label}: corrupt zstd data (${stderr.trim().split('\n').pop() || `zstd exited with ${code}`})`);
+      }
+      if (failure) throw explainSync(failure);
+      if (blobHash && opts.digest) {
+        const got = `${parseDigest(opts.digest, label).alg}:${blobHash.digest('hex')}`;
+        if (got !== opts.digest) throw new UnpackError(`layer ${label}: digest mismatch: blob ${blob} has ${got}`);
+      }
+      if (diffHash && opts.diffID) {
+        const got = `${parseDigest(opts.diffID, label).alg}:${diffHash.digest('hex')}`;
+        if (got !== opts.diffID) throw new UnpackError(`layer ${label}: diff ID mismatch: expected ${opts.diffID}, uncompressed content has ${got}`);
+      }
+    },
+    async explain(e) {
+      // A decompressor that failed explains a truncated tar stream better than the tar reader.
+      if (childDone) {
+        const { code, stderr } = await childDone;
+        if (code !== 0) return new UnpackError(`layer ${label}: corrupt zstd data (${stderr.trim().split('\n').pop() || `zstd exited with ${code}`})`);
+      }
+      if (failure) return explainSync(failure);
+      if (e instanceof Error && e.name === 'TarFormatError') return new UnpackError(`layer ${label}: ${e.message}`);
+      return explainSync(e);
+    },
+    abort() {
+      for (const s of streams) s.destroy();
+      if (child && child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}

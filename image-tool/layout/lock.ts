@@ -1,0 +1,71 @@
+// flock(2)-based locks on files inside the store. flock locks belong to an open file
+// description, so they work between processes and between two opens in one process.
+// Exclusive waiters in this process are queued in JS first, so at most one koffi worker
+// thread per lock file is ever parked in a blocking flock.
+import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { native, LOCK_EX, LOCK_SH, LOCK_NB, LOCK_UN } from '../../native/index.js';
+
+const EWOULDBLOCK = 11;
+const EINTR = 4;
+const queues = new Map<string, Promise<unknown>>();
+
+async function acquire(path: string, op: number): Promise<number> {
+  mkdirSync(dirname(path), { recursive: true });
+  const fd = openSync(path, 'a+', 0o600);
+  try {
+    let r = native().flock(fd, op | LOCK_NB);
+    while (r === -EWOULDBLOCK || r === -EINTR) r = await native().flockAsync(fd, op);
+    if (r < 0) throw new Error(`flock ${path}: errno ${-r}`);
+    return fd;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+function release(fd: number): void {
+  native().flock(fd, LOCK_UN);
+  closeSync(fd);
+}
+
+/** Run fn while holding an exclusive lock on `path`. */
+export async function withExclusiveLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const prev = queues.get(path) ?? Promise.resolve();
+  let done!: () => void;
+  const mine = new Promise<void>((r) => (done = r));
+  const tail = prev.then(() => mine);
+  queues.set(path, tail);
+  await prev;
+  try {
+    const fd = await acquire(path, LOCK_EX);
+    try {
+      return await fn();
+    } finally {
+      release(fd);
+    }
+  } finally {
+    done();
+    if (queues.get(path) === tail) queues.delete(path);
+  }
+}
+
+/** Run fn while holding a shared lock on `path` (many holders, excludes exclusive ones). */
+export async function withSharedLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  // Wait for exclusive holders queued in this process, so we do not starve them forever.
+  const pending = queues.get(path);
+  if (pending) await pending;
+  const fd = await acquire(path, LOCK_SH);
+  try {
+    return await fn();
+  } finally {
+    release(fd);
+  }
+}
+
+/** Hold an exclusive lock on an already open fd (used for per-blob download files). */
+export async function lockFd(fd: number): Promise<void> {
+  let r = native().flock(fd, LOCK_EX | LOCK_NB);
+  while (r === -EWOULDBLOCK || r === -EINTR) r = await native().flockAsync(fd, LOCK_EX);
+  if (r < 0) throw new Error(`flock: errno ${-r}`);
+}

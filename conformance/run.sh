@@ -191,6 +191,13 @@ cleanup_after_file() {
 }
 
 # --- run -------------------------------------------------------------------
+# The suite uses fixed cgroup paths (/cgrouptest...), so two runs on one machine
+# would disturb each other: take a machine-wide lock.
+exec 9>/run/lxr-conformance.lock
+if ! flock -n 9; then
+  log "waiting for another conformance run to finish (lock /run/lxr-conformance.lock)"
+  flock 9
+fi
 mkdir -p "$out"
 rm -f "$out"/*.tap "$out"/*.err "$out"/*.exit "$out"/*.attempts
 if [[ ${#tests[@]} == 0 ]]; then

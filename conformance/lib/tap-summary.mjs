@@ -187,6 +187,18 @@ function knownFailureFor(known, file, reg) {
   return null;
 }
 
+const passed = (a) => a.ok && !a.skip && !a.todo;
+
+function groupByDesc(assertions) {
+  const groups = new Map();
+  for (const a of assertions) {
+    const key = normaliseDesc(a.desc);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(a);
+  }
+  return groups;
+}
+
 /** Assertions (and file-level outcomes) that pass under BASE but not under OTHER. */
 export function compareSummaries(base, other, known = []) {
   const files = {};
@@ -201,18 +213,26 @@ export function compareSummaries(base, other, known = []) {
     } else {
       if (b.exit === 0 && o.exit !== 0) regs.push({ kind: 'exit', desc: `exited ${o.exit ?? '?'}${o.stderr ? `: ${o.stderr.split('\n').pop()}` : ''}` });
       if (b.errors.length === 0 && o.errors.length > 0) regs.push({ kind: 'error', desc: `gave up: ${o.errors[0]}` });
-      const byN = new Map(o.assertions.map((a) => [a.n, a]));
-      for (const a of b.assertions) {
-        const x = byN.get(a.n);
-        const passedBase = a.ok && !a.skip && !a.todo;
-        if (!passedBase) {
-          if (!a.ok && x && x.ok && !x.skip && normaliseDesc(x.desc) === normaliseDesc(a.desc)) better.push({ n: a.n, desc: a.desc });
-          continue;
+      // Match by description, not number: the suite walks Go maps, so the order
+      // of assertions (and their numbers) changes between runs. Descriptions
+      // repeat (one per cgroup setting...), so compare how many pass per
+      // description.
+      const groupsB = groupByDesc(b.assertions);
+      const groupsO = groupByDesc(o.assertions);
+      for (const [key, bs] of groupsB) {
+        const os = groupsO.get(key) ?? [];
+        const passB = bs.filter(passed);
+        const passO = os.filter(passed);
+        if (passO.length < passB.length) {
+          const failingO = [...os.filter((x) => !x.ok), ...os.filter((x) => x.ok && !passed(x))];
+          for (let i = 0; i < passB.length - passO.length; i++) {
+            const x = failingO[i];
+            if (x) regs.push({ kind: x.ok ? 'skipped' : 'not ok', n: x.n, desc: x.desc, ...(x.diag ? { diag: x.diag } : {}) });
+            else regs.push({ kind: 'missing', n: passB[passO.length + i].n, desc: passB[passO.length + i].desc });
+          }
+        } else if (passO.length > passB.length && bs.some((a) => !a.ok)) {
+          for (const x of passO.slice(passB.length)) better.push({ n: x.n, desc: x.desc });
         }
-        if (!x) regs.push({ kind: 'missing', n: a.n, desc: a.desc });
-        else if (normaliseDesc(x.desc) !== normaliseDesc(a.desc)) regs.push({ kind: 'different', n: a.n, desc: a.desc, other: x.desc });
-        else if (!x.ok) regs.push({ kind: 'not ok', n: a.n, desc: a.desc, diag: x.diag });
-        else if (x.skip) regs.push({ kind: 'skipped', n: a.n, desc: a.desc });
       }
     }
     for (const r of regs) {
@@ -235,7 +255,7 @@ export function formatComparison(cmp) {
     for (const r of f.regressions) {
       const id = r.n !== undefined ? `#${r.n} ` : '';
       const tag = r.known ? `known (${r.known})` : r.kind;
-      out.push(`  ${id}[${tag}] ${r.desc}${r.other ? ` (got "${r.other}")` : ''}`);
+      out.push(`  ${id}[${tag}] ${r.desc}`);
     }
   }
   const better = Object.entries(cmp.files).filter(([, f]) => f.improvements.length);

@@ -49,6 +49,7 @@ export function parseDigest(digest: string, what: string): { alg: string; hex: s
 
 function hashing(h: Hash): Transform {
   return new Transform({
+    highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, cb) {
       h.update(chunk);
       cb(null, chunk);
@@ -80,23 +81,31 @@ export function openLayerStream(opts: {
   const blobHash = opts.digest ? createHash(parseDigest(opts.digest, `layer ${label}`).alg) : undefined;
   const diffHash = opts.diffID ? createHash(parseDigest(opts.diffID, `layer ${label} diff ID`).alg) : undefined;
 
-  const source = createReadStream(blob, { highWaterMark: 1 << 20 });
-  const streams: (Readable | Writable)[] = [source];
-  let upstream: Readable = source;
-  if (blobHash) upstream = upstream.pipe(hashing(blobHash));
   let child: ChildProcess | undefined;
   let childDone: Promise<{ code: number | null; stderr: string }> | undefined;
   let failure: unknown;
   const tail = new PassThrough({ highWaterMark: 1 << 20 });
-
   const onError = (e: unknown) => {
     failure ??= e;
     tail.destroy(e as Error);
   };
+  const source = createReadStream(blob, { highWaterMark: 1 << 20 });
+  const streams: (Readable | Writable)[] = [];
+  let upstream: Readable = source;
+  // Every stream keeps an error handler for its whole life: zlib can report after a pipeline
+  // has already settled, and an unhandled 'error' would crash the process.
+  const guard = <S extends Readable | Writable>(s: S): S => {
+    s.on('error', (e) => onError(e));
+    streams.push(s);
+    return s;
+  };
+  guard(source);
+  if (blobHash) upstream = guard(source.pipe(hashing(blobHash)));
+
 
   let decompressed: Readable;
   if (compression === 'gzip') {
-    const gunzip = createGunzip({ chunkSize: 1 << 17 });
+    const gunzip = guard(createGunzip({ chunkSize: 1 << 17 }));
     pipeline(upstream, gunzip, (e) => e && onError(e));
     decompressed = gunzip;
   } else if (compression === 'zstd') {
@@ -117,16 +126,15 @@ export function openLayerStream(opts: {
     pipeline(upstream, c.stdin!, (e) => {
       if (e && (e as NodeJS.ErrnoException).code !== 'EPIPE') onError(e);
     });
-    decompressed = c.stdout!;
+    decompressed = guard(c.stdout!);
     void childDone.then(({ code, stderr: err }) => {
       if (code !== 0) onError(new UnpackError(`layer ${label}: corrupt zstd data (${err.trim().split('\n').pop() || `zstd exited with ${code}`})`));
     });
   } else {
     decompressed = upstream;
   }
-  if (diffHash) decompressed = decompressed.pipe(hashing(diffHash));
+  if (diffHash) decompressed = guard(decompressed.pipe(hashing(diffHash)));
   pipeline(decompressed, tail, (e) => e && onError(e));
-  source.on('error', onError);
   streams.push(tail);
 
   const explainSync = (e: unknown): Error => {

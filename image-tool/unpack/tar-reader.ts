@@ -118,7 +118,12 @@ function parseNumber(b: Buffer, field: string): number {
 }
 
 function checksumOk(h: Buffer): boolean {
-  const stored = parseNumber(h.subarray(148, 156), 'checksum');
+  let stored: number;
+  try {
+    stored = parseNumber(h.subarray(148, 156), 'checksum');
+  } catch {
+    return false;
+  }
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < 512; i++) {

@@ -43,11 +43,16 @@ export function parseTap(text) {
     const p = /^1\.\.(\d+)/.exec(line);
     // Some files print two TAP streams (two plans): their plans add up.
     if (p) { plan = (plan ?? 0) + Number(p[1]); last = null; continue; }
+    // "# expect: X, actual: Y" lines after a failed assertion explain it.
+    if (last && !last.ok && /^#\s/.test(line)) {
+      last.diag = ((last.diag ? `${last.diag}\n` : '') + line.slice(2).trim()).slice(0, 2000);
+      continue;
+    }
     if (/^\s+---\s*$/.test(line)) {
       const block = [];
       for (i++; i < lines.length && !/^\s+\.\.\.\s*$/.test(lines[i]); i++) block.push(lines[i]);
       const yaml = block.join('\n');
-      if (last && !last.ok) last.diag = yaml.trim().slice(0, 2000);
+      if (last && !last.ok) last.diag = ((last.diag ? `${last.diag}\n` : '') + yaml.trim()).slice(0, 2000);
       // A YAML block with an "error" and no assertion before it is how the
       // suite reports a test that gave up (it then prints "1..0").
       if (!last && /"error"\s*:/.test(yaml)) {

@@ -19,9 +19,22 @@ export function inheritCpuset(dir: string): void {
   }
 }
 
+/** Write a cpuset file; a refusal says which CPUs/nodes the parent offers. */
+export function writeCpusetFile(dir: string, file: 'cpuset.cpus' | 'cpuset.mems', value: string, field: string): void {
+  try {
+    writeCgroupFile(dir, file, value, field);
+  } catch (err) {
+    const offered = readOptional(dirname(dir), `${file.replace('cpuset.', 'cpuset.effective_')}`) ?? readOptional(dirname(dir), `${file}.effective`);
+    if (err instanceof Error && offered !== undefined) {
+      err.message += ` (this cgroup can use ${file === 'cpuset.cpus' ? 'CPUs' : 'memory nodes'} ${offered || 'none'})`;
+    }
+    throw err;
+  }
+}
+
 export function setCpuset(dir: string, r: Resources): void {
-  if (r.cpu?.cpus) writeCgroupFile(dir, 'cpuset.cpus', r.cpu.cpus, `${F}.cpus`);
-  if (r.cpu?.mems) writeCgroupFile(dir, 'cpuset.mems', r.cpu.mems, `${F}.mems`);
+  if (r.cpu?.cpus) writeCpusetFile(dir, 'cpuset.cpus', r.cpu.cpus, `${F}.cpus`);
+  if (r.cpu?.mems) writeCpusetFile(dir, 'cpuset.mems', r.cpu.mems, `${F}.mems`);
 }
 
 export function cpusetStats(dir: string, s: Stats): void {

@@ -4,6 +4,7 @@ import type { Resources } from '../../spec/types.js';
 import { CgroupError } from '../errors.js';
 import { readKeyValues, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type Stats } from '../stats.js';
+import { writeCpusetFile } from '../v1/cpuset.js';
 
 const F = 'linux.resources.cpu';
 
@@ -33,8 +34,8 @@ export function setCpuV2(dir: string, r: Resources): void {
 }
 
 export function setCpusetV2(dir: string, r: Resources): void {
-  if (r.cpu?.cpus) writeCgroupFile(dir, 'cpuset.cpus', r.cpu.cpus, `${F}.cpus`);
-  if (r.cpu?.mems) writeCgroupFile(dir, 'cpuset.mems', r.cpu.mems, `${F}.mems`);
+  if (r.cpu?.cpus) writeCpusetFile(dir, 'cpuset.cpus', r.cpu.cpus, `${F}.cpus`);
+  if (r.cpu?.mems) writeCpusetFile(dir, 'cpuset.mems', r.cpu.mems, `${F}.mems`);
 }
 
 export function cpuStatsV2(dir: string, s: Stats): void {

@@ -87,7 +87,8 @@ export interface ResolvedUser {
 }
 
 export function resolveUser(root: string, user: string | undefined): ResolvedUser {
-  if (!user) return { uid: 0, gid: 0 };
+  // No Config.User: root, as runtimes do (implementation-defined in conversion.md).
+  if (!user) user = '0';
   const colon = user.indexOf(':');
   const u = colon < 0 ? user : user.slice(0, colon);
   const g = colon < 0 ? undefined : user.slice(colon + 1);

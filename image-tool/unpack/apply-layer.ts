@@ -22,6 +22,9 @@ export interface ApplyOptions {
   /** Snapshot mode: the snapshots below this one, top first, once they are complete. Needed only
    *  for hard links to files of lower layers and for directories this layer implies. */
   lowers?: () => Promise<string[]>;
+  /** Rootless: paths of device nodes not made (shared by the layers of one rootfs), so that
+   *  hard links to them, in this layer or a later one, are skipped too. */
+  skippedDevices?: Set<string>;
 }
 
 const WH = '.wh.';
@@ -55,7 +58,7 @@ class LayerApplier {
   /** Snapshot mode: hard links whose target is in a lower layer. */
   private lowerLinks: { target: string[]; host: string }[] = [];
   /** Rootless: device nodes not made, so hard links to them are skipped too. */
-  private skipped = new Set<string>();
+  private skipped: Set<string>;
   private readonly root: string;
   private readonly snapshot: boolean;
 
@@ -65,6 +68,7 @@ class LayerApplier {
   ) {
     this.root = opts.root;
     this.snapshot = opts.mode === 'snapshot';
+    this.skipped = opts.skippedDevices ?? new Set();
   }
 
   async run(): Promise<void> {

@@ -72,6 +72,7 @@ export async function unpackBundle(opts: UnpackBundleOptions): Promise<void> {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new UnpackError(`bundle ${bundle}: already exists and is not empty`);
     throw e;
   }
+  const skippedDevices = new Set<string>();
   try {
     for (let i = 0; i < manifest.layers.length; i++) {
       const layer = manifest.layers[i]!;
@@ -83,6 +84,7 @@ export async function unpackBundle(opts: UnpackBundleOptions): Promise<void> {
         rootless: opts.rootless ?? false,
         digest: layer.digest,
         diffID: diffIDs[i]!,
+        skippedDevices,
       });
     }
     let spec;

@@ -17,6 +17,8 @@ export interface UnpackLayerOptions {
   diffID?: string;
   /** Snapshot mode: the snapshot dirs below this layer, top first (hard links into lower layers are copied up). */
   lowers?: string[] | (() => Promise<string[]>);
+  /** Rootless: device nodes skipped so far in this rootfs (pass the same set for each layer). */
+  skippedDevices?: Set<string>;
 }
 
 export async function unpackLayer(opts: UnpackLayerOptions): Promise<void> {
@@ -35,6 +37,7 @@ export async function unpackLayer(opts: UnpackLayerOptions): Promise<void> {
       mode: opts.mode,
       rootless: opts.rootless ?? false,
       label,
+      ...(opts.skippedDevices ? { skippedDevices: opts.skippedDevices } : {}),
       ...(lowers ? { lowers: typeof lowers === 'function' ? lowers : async () => lowers } : {}),
     });
   } catch (e) {

@@ -19,6 +19,7 @@ import { ioStatsV2, setIoV2 } from './io.js';
 import { memoryStatsV2, oomKillsV2, setMemoryV2 } from './memory.js';
 import { pidsStatsV2, setPidsV2 } from './pids.js';
 import { setUnified } from './unified.js';
+import { V2_CONTROLLERS } from './controllers.js';
 
 /** [spec field, controller] for every field of r that needs a v2 controller. */
 export function neededControllers(r: Resources | undefined): [string, string][] {
@@ -37,7 +38,8 @@ export function neededControllers(r: Resources | undefined): [string, string][] 
   if (r.hugepageLimits?.length) out.push([`${F}.hugepageLimits`, 'hugetlb']);
   for (const key of Object.keys(r.unified ?? {})) {
     const ctrl = key.split('.')[0]!;
-    if (ctrl !== 'cgroup') out.push([`${F}.unified[${JSON.stringify(key)}]`, ctrl]);
+    // An unknown prefix is not a controller: setUnified reports the key as unknown.
+    if (V2_CONTROLLERS.includes(ctrl)) out.push([`${F}.unified[${JSON.stringify(key)}]`, ctrl]);
   }
   return out;
 }

@@ -3,6 +3,7 @@
 import type { Resources } from '../../spec/types.js';
 import { CgroupError } from '../errors.js';
 import { hasFile, readOptional, writeCgroupFile } from '../fs.js';
+import { V2_CONTROLLERS } from './controllers.js';
 
 export function setUnified(dir: string, r: Resources): void {
   for (const [key, value] of Object.entries(r.unified ?? {})) {
@@ -10,7 +11,7 @@ export function setUnified(dir: string, r: Resources): void {
     if (!hasFile(dir, key)) {
       const ctrl = key.split('.')[0]!;
       const enabled = (readOptional(dir, 'cgroup.controllers') ?? '').split(/\s+/);
-      const why = ctrl !== 'cgroup' && !enabled.includes(ctrl) ? `the ${ctrl} controller is not enabled for ${dir}` : `no such file in ${dir}`;
+      const why = V2_CONTROLLERS.includes(ctrl) && !enabled.includes(ctrl) ? `the ${ctrl} controller is not enabled for ${dir}` : `no such file in ${dir}`;
       throw new CgroupError(`${field}: unknown cgroup v2 key (${why})`);
     }
     writeCgroupFile(dir, key, value, field);

@@ -280,7 +280,12 @@ export class ImageStore {
           }
         } catch (e) {
           attempt++;
-          if (!isRetryable(e) || attempt >= policy.attempts) throw e;
+          let err = e;
+          if (!(e instanceof ImageError) && isRetryable(e)) {
+            const msg = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
+            err = new ImageError('HTTP', `download of blob ${desc.digest}${opts.source ? ` from ${opts.source}` : ''} broke after ${pos} of ${desc.size} bytes: ${msg} (the partial download is kept; pull again to resume)`, { retryable: true, cause: e });
+          }
+          if (!isRetryable(err) || attempt >= policy.attempts) throw err;
           await sleep(retryDelay(policy, attempt), opts.signal);
         }
       }

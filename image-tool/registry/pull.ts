@@ -105,7 +105,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     }
     const layers = new Map<string, Descriptor>();
     for (const img of images) for (const l of img.manifest.layers) layers.set(l.digest, l);
-    await downloadLayers(store, client, [...layers.values()], opts.concurrency ?? 3, progress, opts.signal);
+    await downloadLayers(store, client, [...layers.values()], opts.concurrency ?? 3, progress, opts.signal, opts.retry);
 
     for (const img of images) await store.writeBlob(img.bytes, img.desc.digest);
     let named: Descriptor = main.desc;
@@ -134,6 +134,7 @@ async function downloadLayers(
   concurrency: number,
   progress: (e: PullProgress) => void,
   signal?: AbortSignal,
+  retry?: PullOptions['retry'],
 ): Promise<void> {
   const abort = new AbortController();
   const onOuterAbort = () => abort.abort(signal!.reason);
@@ -167,6 +168,7 @@ async function downloadLayers(
               return source || `${client.registry}/${client.repository}`;
             },
             signal: abort.signal,
+            ...(retry ? { retry } : {}),
           },
         );
         progress({ type: 'layer-done', digest: layer.digest, size: layer.size, cached: !fetched });

@@ -184,6 +184,7 @@ static int resolve(int rootfd, const char *path, int mk) {
   memcpy(pathbuf, path, len + 1);
   int parent = openat2_in_root(rootfd, "/", O_PATH);
   if (parent < 0) return -1;
+  int links = 0;
   size_t i = 0;
   while (i < len) {
     while (i < len && pathbuf[i] == '/') i++;
@@ -198,6 +199,35 @@ static int resolve(int rootfd, const char *path, int mk) {
     int next = openat2_in_root(rootfd, pathbuf, O_PATH);
     if (next < 0 && errno == ENOENT) {
       const char *name = pathbuf + start;
+      static char link[4096];
+      long ln = syscall(SYS_readlinkat, parent, name, link, sizeof link - 1);
+      if (ln > 0) {
+        /* A dangling symlink: create its target instead, still inside the root.
+           Rebuild the path as <dir of the link>/<target>/<rest> and walk it again. */
+        static char rebuilt[8192];
+        if (++links > 40) { errno = ELOOP; goto fail; }
+        link[ln] = 0;
+        size_t n = 0;
+        if (link[0] != '/') {
+          memcpy(rebuilt, pathbuf, start);
+          n = start;
+        }
+        if (n + (size_t)ln + 1 + (len - i) + 1 > sizeof rebuilt) { errno = ENAMETOOLONG; goto fail; }
+        memcpy(rebuilt + n, link, (size_t)ln);
+        n += (size_t)ln;
+        pathbuf[i] = saved;
+        rebuilt[n++] = '/';
+        memcpy(rebuilt + n, pathbuf + i, len - i);
+        n += len - i;
+        rebuilt[n] = 0;
+        memcpy(pathbuf, rebuilt, n + 1);
+        len = n;
+        i = 0;
+        syscall(SYS_close, parent);
+        parent = openat2_in_root(rootfd, "/", O_PATH);
+        if (parent < 0) return -1;
+        continue;
+      }
       if (last && mk == 2) {
         int f = (int)syscall(SYS_openat, parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (f < 0 && errno != EEXIST) goto fail;

@@ -253,7 +253,13 @@ class LayerApplier {
       mknod(host, S_IFCHR, 0, 0);
       return;
     }
-    const parent = await resolveInRoot(this.root, parentComps, { dir: true });
+    let parent;
+    try {
+      parent = await resolveInRoot(this.root, parentComps, { dir: true });
+    } catch (e) {
+      if (e instanceof PathError) return; // the parent is not a directory: nothing below to delete
+      throw e;
+    }
     if (!parent) return; // nothing below to delete
     const pst = await lstatOrNull(parent.host);
     if (!pst?.isDirectory()) return;

@@ -243,9 +243,11 @@ export class TarReader {
       };
       const atime = num('atime');
       if (atime !== undefined) entry.atime = atime;
-      // Hard links and others may carry a size in the header; their data blocks are still there.
-      this.bodyRemain = entrySize;
-      this.padRemain = (512 - (entrySize % 512)) % 512;
+      // Only regular files have data blocks; a size on a link, directory or device header is
+      // ignored, as Go's archive/tar (umoci, containerd) and GNU tar do.
+      const dataSize = type === 'file' ? entrySize : 0;
+      this.bodyRemain = dataSize;
+      this.padRemain = (512 - (dataSize % 512)) % 512;
       return entry;
     }
   }

@@ -221,13 +221,16 @@ export class ImageStore {
         throw storeError(e, what);
       });
       await lockFd(fh.fd);
+      const mine = await fh.stat();
+      const onDisk = await stat(partial).catch(() => undefined);
+      const current = onDisk !== undefined && onDisk.ino === mine.ino && onDisk.dev === mine.dev;
       if (await this.hasBlob(desc.digest, desc.size)) {
+        // Someone else finished it; a file we created meanwhile is an empty leftover.
+        if (current) await unlink(partial).catch(() => {});
         await fh.close();
         return false;
       }
-      const mine = await fh.stat();
-      const onDisk = await stat(partial).catch(() => undefined);
-      if (onDisk && onDisk.ino === mine.ino && onDisk.dev === mine.dev) break;
+      if (current) break;
       await fh.close();
     }
 

@@ -61,6 +61,8 @@ export async function runHook(hook: Hook, state: State, where: string, inNamespa
       nsFds = j.fds;
       if (j.pidns) plan.add(Op.CLONE, `${where}: enter the pid namespace`, 0, chan.childFd);
     }
+    // its own session, so that a timeout kills the hook and everything it started
+    plan.add(Op.SETSID, `${where}: new session`);
     plan.add(Op.DUP, `${where}: stdin`, stdinChild, 0);
     plan.add(Op.DUP, `${where}: stdout`, outChild, 1);
     plan.add(Op.DUP, `${where}: stderr`, outChild, 2);
@@ -100,11 +102,14 @@ export async function runHook(hook: Hook, state: State, where: string, inNamespa
   const timer = hook.timeout
     ? setTimeout(() => {
         timedOut = true;
-        try {
-          process.kill(finalPid, 'SIGKILL');
-        } catch {
-          /* gone */
+        for (const target of [-finalPid, finalPid]) {
+          try {
+            process.kill(target, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
         }
+        out.destroy();
       }, hook.timeout * 1000)
     : undefined;
   const statuses = await reap(child.pids);

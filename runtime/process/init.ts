@@ -127,6 +127,9 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       plan.add(Op.SETRESUID, 'become root in the user namespace', 0);
     }
     plan.add(Op.SETSID, 'create a session');
+    // before the hooks, so that createContainer hooks see the container's names
+    if (spec.hostname !== undefined) plan.add(Op.SETHOSTNAME, `set hostname "${spec.hostname}"`, plan.str(spec.hostname), Buffer.byteLength(spec.hostname));
+    if (spec.domainname !== undefined) plan.add(Op.SETDOMAINNAME, `set domainname "${spec.domainname}"`, plan.str(spec.domainname), Buffer.byteLength(spec.domainname));
     plan.add(Op.SYNC, 'wait for the cgroup', o.chanFd, Sync.CGROUP);
     if (ns.create.has('cgroup')) plan.add(Op.UNSHARE, 'create the cgroup namespace', CLONE.NEWCGROUP);
 
@@ -163,8 +166,6 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       plan.add(Op.READONLY_PATH, `make "${p}" read-only (linux.readonlyPaths[${i}])`, plan.str(p), ROOT);
     });
     if (spec.root?.readonly) plan.add(Op.REMOUNT, 'remount the rootfs read-only (root.readonly)', plan.str('/'), MS.RDONLY, ROOT);
-    if (spec.hostname !== undefined) plan.add(Op.SETHOSTNAME, `set hostname "${spec.hostname}"`, plan.str(spec.hostname), Buffer.byteLength(spec.hostname));
-    if (spec.domainname !== undefined) plan.add(Op.SETDOMAINNAME, `set domainname "${spec.domainname}"`, plan.str(spec.domainname), Buffer.byteLength(spec.domainname));
 
     // --- stdio ---
     if (proc.terminal) {

@@ -3,7 +3,7 @@
 // Everything else comes from defaultSpec(), the same default `lxr-runtime spec` writes.
 import type { Spec } from '../../runtime/spec/types.js';
 import type { ImageConfig } from '../unpack/layout.js';
-import { defaultSpec, DEFAULT_PATH } from './default-spec.js';
+import { defaultSpec, DEFAULT_PATH } from '../../runtime/spec/default.js';
 import { resolveUser } from './user.js';
 
 export interface ConfigOptions {

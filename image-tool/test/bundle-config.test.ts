@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromImage } from '../bundle/config.js';
-import { defaultSpec } from '../bundle/default-spec.js';
+import { defaultSpec } from '../../runtime/spec/default.js';
 import { validateConfig } from '../../runtime/spec/validators.generated.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lxr-config-'));

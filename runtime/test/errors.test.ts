@@ -1,11 +1,11 @@
 // Bad input gets a one-line error naming the thing at fault, a non-zero exit, and a
 // failed create leaves nothing behind (runtime.md "create").
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
 
-function oneLine(t: Tap.Test, r: { status: number | null; stderr: string }, re: RegExp): void {
+function oneLine(t: Test, r: { status: number | null; stderr: string }, re: RegExp): void {
   t.not(r.status, 0, 'exits non-zero');
   t.match(r.stderr, re);
   t.equal(r.stderr.trim().split('\n').length, 1, 'the error is one line');

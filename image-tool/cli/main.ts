@@ -5,7 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { pullImage } from '../registry/pull.js';
 import { pushImage } from '../registry/push.js';
 import { login, logout } from '../registry/login.js';
-import { gcStore, inspectImage, listImages, removeImage, resolveImage, tagImage } from '../layout/images.js';
+import { describeName, gcStore, inspectImage, listImages, removeImage, resolveImage, tagImage } from '../layout/images.js';
 import { defaultStorePath } from '../layout/store.js';
 import { ImageError } from '../registry/errors.js';
 import type { RemoteOptions } from '../registry/session.js';
@@ -149,7 +149,7 @@ export function buildCli(argv: string[]): Argv {
       (y) => y.positional('image', { type: 'string', demandOption: true }).option('platform', { type: 'string' }),
       async (a) => {
         const d = await resolveImage(store(a), a.image, a.platform);
-        if (!d) throw new ImageError('NOT_FOUND', `image ${a.image} is not in store ${store(a)}`);
+        if (!d) throw new ImageError('NOT_FOUND', `image ${describeName(a.image)} is not in store ${store(a)}`);
         out(d);
       },
     )
@@ -236,7 +236,7 @@ export function buildCli(argv: string[]): Argv {
       async (a) => {
         const s = store(a);
         const manifest = await resolveImage(s, a.image, a.platform);
-        if (!manifest) throw new ImageError('NOT_FOUND', `image ${a.image} is not in store ${s}`);
+        if (!manifest) throw new ImageError('NOT_FOUND', `image ${describeName(a.image)} is not in store ${s}`);
         const opts: Parameters<typeof unpackBundle>[0] = { layout: s, manifest, bundle: a.bundle };
         if (a.rootless) opts.rootless = true;
         await unpackBundle(opts);

@@ -57,9 +57,19 @@ export async function findImage(store: ImageStore, reference: string): Promise<{
   return undefined;
 }
 
+/** `myapp` -> `myapp (docker.io/library/myapp:latest)`, so users see what was looked up. */
+export function describeName(reference: string): string {
+  try {
+    const full = formatReference(parseReference(reference));
+    return full === reference ? reference : `${reference} (${full})`;
+  } catch {
+    return reference;
+  }
+}
+
 async function requireImage(store: ImageStore, reference: string): Promise<{ name: string; descriptor: Descriptor }> {
   const hit = await findImage(store, reference);
-  if (!hit) throw new ImageError('NOT_FOUND', `image ${reference} is not in store ${store.root}`);
+  if (!hit) throw new ImageError('NOT_FOUND', `image ${describeName(reference)} is not in store ${store.root}`);
   return hit;
 }
 

@@ -6,7 +6,7 @@ import { formatReference, parseReference } from '../reference.js';
 import { hostPlatform, isIndexType, parsePlatform, selectPlatform, type Descriptor, type Platform } from './manifest.js';
 import type { RegistryClient } from './client.js';
 import { clientsFor, type RemoteOptions } from './session.js';
-import { findImage, openStore, readManifestBlob, type StoreArg } from '../layout/images.js';
+import { describeName, findImage, openStore, readManifestBlob, type StoreArg } from '../layout/images.js';
 import type { ImageStore } from '../layout/store.js';
 
 export type PushProgress = { type: 'blob-skip' | 'blob-done'; digest: string; size: number } | { type: 'manifest-done'; digest: string };
@@ -50,7 +50,7 @@ async function pushManifest(store: ImageStore, client: RegistryClient, d: Descri
 export async function pushImage(opts: PushOptions): Promise<PushResult> {
   const store = await openStore(opts.store, false);
   const hit = await findImage(store, opts.reference);
-  if (!hit) throw new ImageError('NOT_FOUND', `image ${opts.reference} is not in store ${store.root}`);
+  if (!hit) throw new ImageError('NOT_FOUND', `image ${describeName(opts.reference)} is not in store ${store.root}`);
   const dest = parseReference(opts.destination ?? hit.name);
   const destName = formatReference(dest);
   const tag = dest.tag ?? dest.digest!;

@@ -31,6 +31,9 @@ export interface Native {
   mkfifo(path: string, mode: number): number;
   mount(src: string | null, target: string, fstype: string | null, flags: number, data: string | null): number;
   umount(path: string, flags: number): number;
+  unixListen(path: string): number;
+  /** accept4 on a worker thread */
+  acceptAsync(fd: number): Promise<number>;
 }
 
 export const LOCK_SH = 1;
@@ -65,6 +68,8 @@ export function native(): Native {
   const mkfifo = lib.func('int lxr_mkfifo(const char *path, int mode)');
   const mount = lib.func('int lxr_mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)');
   const umount = lib.func('int lxr_umount(const char *path, int flags)');
+  const unixListen = lib.func('int lxr_unix_listen(const char *path)');
+  const accept = lib.func('int lxr_accept(int fd)');
 
   cached = {
     spawn: (plan, len, flags, chan) => spawn(plan, len, flags, chan),
@@ -104,6 +109,9 @@ export function native(): Native {
     mkfifo: (path, mode) => mkfifo(path, mode),
     mount: (src, target, fstype, flags, data) => mount(src, target, fstype, flags, data),
     umount: (path, flags) => umount(path, flags),
+    unixListen: (path) => unixListen(path),
+    acceptAsync: (fd) =>
+      new Promise((resolve, reject) => accept.async(fd, (err: Error | null, r: number) => (err ? reject(err) : resolve(r)))),
   };
   return cached;
 }

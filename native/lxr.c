@@ -935,3 +935,31 @@ int lxr_umount(const char *path, int flags) { return (int)sys_err(syscall(SYS_um
 int lxr_mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data) {
   return (int)sys_err(syscall(SYS_mount, src, target, fstype, flags, data));
 }
+
+/* A listening unix socket (console sockets for tests and the front end). */
+int lxr_unix_listen(const char *path) {
+  int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t n = strlen(path);
+  if (n >= sizeof addr.sun_path) {
+    syscall(SYS_close, fd);
+    return -ENAMETOOLONG;
+  }
+  memcpy(addr.sun_path, path, n);
+  if (syscall(SYS_bind, fd, &addr, sizeof addr) < 0 || syscall(SYS_listen, fd, 16) < 0) {
+    int e = errno;
+    syscall(SYS_close, fd);
+    return -e;
+  }
+  return fd;
+}
+
+int lxr_accept(int fd) {
+  long r;
+  do r = syscall(SYS_accept4, fd, NULL, NULL, SOCK_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  return (int)sys_err(r);
+}

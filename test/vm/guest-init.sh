@@ -19,6 +19,13 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
+# Watchdog: vm.ts kills QEMU on timeout, but if the Node process that started
+# it dies first, the guest must still power itself off.
+T=$(sed -n 's/.*lxrvm.timeout=\([0-9]*\).*/\1/p' /proc/cmdline)
+if [ -n "$T" ]; then
+  (sleep "$T"; echo "lxr-vm: guest watchdog: $T s elapsed, powering off"; poweroff -f) &
+fi
+
 for m in $(cat /etc/modules.order); do
   insmod "/lib/modules/$m" || fail "insmod $m"
 done

@@ -6,7 +6,7 @@
 // these machines, so the accelerator is pinned to TCG.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { ensureInitramfs, findKernel, isStaticElf, resolveModules } from './initramfs.js';
 
@@ -121,6 +121,7 @@ export async function runInVm(opts: RunInVmOptions): Promise<RunInVmResult> {
   const workDir = vmWorkDir();
   const { path: initrd, kernel } = ensureInitramfs(workDir, findKernel(), BUSYBOX);
   mkdirSync(join(workDir, 'runs'), { recursive: true });
+  pruneStaleRuns(join(workDir, 'runs'));
   const runDir = mkdtempSync(join(workDir, 'runs', 'run-'));
   const results = join(runDir, 'share');
   mkdirSync(results);
@@ -132,7 +133,7 @@ export async function runInVm(opts: RunInVmOptions): Promise<RunInVmResult> {
       '-M', 'q35', '-cpu', 'max', '-smp', String(cpus), '-m', String(memoryMiB),
       '-nodefaults', '-nographic', '-no-reboot', '-monitor', 'none', '-serial', `file:${consolePath}`,
       '-kernel', kernel.image, '-initrd', initrd,
-      '-append', 'console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init tsc=reliable no_timer_check 8250.nr_uarts=1',
+      '-append', `console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init tsc=reliable no_timer_check 8250.nr_uarts=1 lxrvm.timeout=${Math.ceil(timeoutMs / 1000) + 10}`,
       // multidevs=remap: the host root spans several file systems; keep guest inode numbers unique.
       '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
       '-virtfs', `local,path=${results},mount_tag=results,security_model=none`,
@@ -145,10 +146,15 @@ export async function runInVm(opts: RunInVmOptions): Promise<RunInVmResult> {
     const { timedOut, code, signal, spawnError } = await waitForExit(qemu, timeoutMs);
     const elapsedMs = Date.now() - started;
     const consoleText = existsSync(consolePath) ? readFileSync(consolePath, 'utf8') : '';
+    const read = (f: string): string => (existsSync(join(results, f)) ? readFileSync(join(results, f), 'utf8') : '');
+    // For failures: the last lines of everything the guest and QEMU said.
     const tail = (): string => {
-      const t = consoleText.split('\n').slice(-15).join('\n').trim();
-      const q = qemuOutput.trim();
-      return `${t ? `\n--- console tail ---\n${t}` : ''}${q ? `\n--- qemu output ---\n${q}` : ''}`;
+      const last = (label: string, text: string): string => {
+        const t = text.split('\n').slice(-15).join('\n').trim();
+        return t ? `\n--- ${label} ---\n${t}` : '';
+      };
+      return last('command stdout (tail)', read('stdout')) + last('command stderr (tail)', read('stderr'))
+        + last('console tail', consoleText) + last('qemu output', qemuOutput);
     };
     if (spawnError) throw new Error(`runInVm: cannot start ${QEMU}: ${spawnError.message}`);
     if (timedOut) throw new Error(`runInVm: VM timed out after ${timeoutMs} ms (QEMU killed)${tail()}`);
@@ -157,10 +163,20 @@ export async function runInVm(opts: RunInVmOptions): Promise<RunInVmResult> {
       throw new Error(`runInVm: guest reported no exit code (QEMU exited with ${signal ?? code})${tail()}`);
     }
     const exitCode = Number.parseInt(readFileSync(exitFile, 'utf8').trim(), 10);
-    const read = (f: string): string => (existsSync(join(results, f)) ? readFileSync(join(results, f), 'utf8') : '');
     return { exitCode, stdout: read('stdout'), stderr: read('stderr'), console: consoleText, elapsedMs };
   } finally {
     if (!process.env['LXR_VM_KEEP']) rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+/** Removes run directories left by a Node process that was killed mid-run (older than a day). */
+function pruneStaleRuns(runsDir: string): void {
+  const cutoff = Date.now() - 24 * 3600_000;
+  for (const name of readdirSync(runsDir)) {
+    const p = join(runsDir, name);
+    try {
+      if (statSync(p).mtimeMs < cutoff) rmSync(p, { recursive: true, force: true });
+    } catch { /* raced with another pruner */ }
   }
 }
 

@@ -746,15 +746,28 @@ static void run_plan(const uint8_t *base, size_t len) {
       break;
     }
     case OP_CLONE: {
+      /* The new process must not talk to the parent before the parent knows its pid:
+         it waits until the old one has reported 'P' and exited (EOF on this pipe). */
+      int order[2];
+      if (syscall(SYS_pipe2, order, O_CLOEXEC) < 0) {
+        r = -1;
+        break;
+      }
       long pid = raw_clone((unsigned long)s->a[0] | CLONE_PARENT | SIGCHLD);
       if (pid < 0) {
         r = -1;
         break;
       }
       if (pid > 0) {
+        syscall(SYS_close, order[0]);
         sync_parent((int)s->a[1], 'P', (uint32_t)pid, 0);
         syscall(SYS_exit_group, 0);
       }
+      syscall(SYS_close, order[1]);
+      uint8_t b;
+      while (syscall(SYS_read, order[0], &b, 1) < 0 && errno == EINTR) {
+      }
+      syscall(SYS_close, order[0]);
       break;
     }
     case OP_RESET_SIGNALS:

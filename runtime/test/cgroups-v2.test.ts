@@ -43,8 +43,10 @@ async function gone(paths) {
   for (let i = 0; i < 300 && cg.cgroupPids(paths).length; i++) await sleep(10);
   cg.destroyCgroup(paths);
 }
-const step = async (name, fn) => { try { await fn(); } catch (e) { out(name + '_error', e.message); } };
+const step = async (name, fn) => { console.error('step ' + name); try { await fn(); } catch (e) { out(name + '_error', e.message); } };
 
+// Never outlive the VM's time budget: a stuck step still lets the others' output out.
+setTimeout(() => { out('guest_error', 'watchdog: guest script took more than 150 s'); process.exit(9); }, 150_000).unref();
 out('layout', cg.detectLayout());
 
 await step('values', async () => {
@@ -78,11 +80,12 @@ await step('runc', async () => {
   c.linux.resources = { ...c.linux.resources, ...RESOURCES };
   c.linux.cgroupsPath = '/lxrt/runc';
   writeFileSync(B + '/config.json', JSON.stringify(c));
-  execFileSync('runc', ['create', 'oracle'], { cwd: B, stdio: ['ignore', 'ignore', 'pipe'] });
+  // All stdio ignored: the container's init keeps whatever it is given open until it starts.
+  execFileSync('runc', ['create', 'oracle'], { cwd: B, stdio: 'ignore' });
   try {
     for (const f of FILES) out('runc ' + f, read('/sys/fs/cgroup/lxrt/runc', f));
   } finally {
-    execFileSync('runc', ['delete', '-f', 'oracle']);
+    execFileSync('runc', ['delete', '-f', 'oracle'], { stdio: 'ignore' });
   }
 });
 
@@ -92,8 +95,8 @@ await step('devices', async () => {
   cg.createCgroup(p, { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }] }, h.pid);
   h.release();
   const r = await h.exited;
-  out('devices_stdout', r.stdout);
-  out('devices_stderr', r.stderr);
+  out('devices_stdout', JSON.stringify(r.stdout));
+  out('devices_stderr', JSON.stringify(r.stderr));
   await gone(p);
 });
 

@@ -264,19 +264,39 @@ export class ImageStore {
             pos = 0;
             opts.onReset?.();
           }
-          for await (const chunk of body) {
-            const c = chunk as Uint8Array;
-            if (pos + c.length > desc.size) {
-              throw new ImageError('DIGEST_MISMATCH', `blob ${desc.digest}${opts.source ? ` from ${opts.source}` : ''} is larger than its descriptor's size ${desc.size}; the download was deleted`);
+          // Chunks are gathered up to 1 MiB per write: a positional write per 64 KiB
+          // network chunk costs a thread-pool round trip each and halves throughput.
+          let pending: Uint8Array[] = [];
+          let pendingBytes = 0;
+          const flush = async () => {
+            if (pendingBytes === 0) return;
+            const bufs = pending;
+            const n = pendingBytes;
+            pending = [];
+            pendingBytes = 0;
+            let written = 0;
+            while (written < n) {
+              const part = written === 0 ? bufs : [Buffer.concat(bufs).subarray(written)];
+              const { bytesWritten } = await fh.writev(part, pos + written);
+              written += bytesWritten;
             }
-            let off = 0;
-            while (off < c.length) {
-              const { bytesWritten } = await fh.write(c, off, c.length - off, pos + off);
-              off += bytesWritten;
+            for (const b of bufs) hash.update(b);
+            pos += n;
+            opts.onBytes?.(n);
+          };
+          try {
+            for await (const chunk of body) {
+              const c = chunk as Uint8Array;
+              if (pos + pendingBytes + c.length > desc.size) {
+                throw new ImageError('DIGEST_MISMATCH', `blob ${desc.digest}${opts.source ? ` from ${opts.source}` : ''} is larger than its descriptor's size ${desc.size}; the download was deleted`);
+              }
+              pending.push(c);
+              pendingBytes += c.length;
+              if (pendingBytes >= 1 << 20) await flush();
             }
-            hash.update(c);
-            pos += c.length;
-            opts.onBytes?.(c.length);
+          } finally {
+            // Keep what arrived before a network error: it is valid data for the resume.
+            if (pending.length) await flush();
           }
           if (pos < desc.size) {
             throw new ImageError('HTTP', `blob ${desc.digest}${opts.source ? ` from ${opts.source}` : ''} ended after ${pos} of ${desc.size} bytes`, { retryable: true });

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { ensureInitramfs, findKernel, isStaticElf, resolveModules } from './initramfs.js';
+import { ensureInitramfs, ensurePvhKernel, findKernel, isStaticElf, resolveModules } from './initramfs.js';
 
 export interface RunInVmOptions {
   /** Run in the guest: a string is a shell command (/bin/sh -c), an array is an argv executed directly. */
@@ -120,6 +120,7 @@ export async function runInVm(opts: RunInVmOptions): Promise<RunInVmResult> {
 
   const workDir = vmWorkDir();
   const { path: initrd, kernel } = ensureInitramfs(workDir, findKernel(), BUSYBOX);
+  const kernelImage = (process.env['LXR_VM_NO_PVH'] ? null : ensurePvhKernel(workDir, kernel)) ?? kernel.image;
   mkdirSync(join(workDir, 'runs'), { recursive: true });
   pruneStaleRuns(join(workDir, 'runs'));
   const runDir = mkdtempSync(join(workDir, 'runs', 'run-'));
@@ -132,7 +133,7 @@ export async function runInVm(opts: RunInVmOptions): Promise<RunInVmResult> {
       '-accel', 'tcg', // never KVM here
       '-M', 'q35', '-cpu', 'max', '-smp', String(cpus), '-m', String(memoryMiB),
       '-nodefaults', '-nographic', '-no-reboot', '-monitor', 'none', '-serial', `file:${consolePath}`,
-      '-kernel', kernel.image, '-initrd', initrd,
+      '-kernel', kernelImage, '-initrd', initrd,
       '-append', `console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init tsc=reliable no_timer_check 8250.nr_uarts=1 lxrvm.timeout=${Math.ceil(timeoutMs / 1000) + 10}`,
       // multidevs=remap: the host root spans several file systems; keep guest inode numbers unique.
       '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',

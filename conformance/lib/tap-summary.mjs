@@ -204,6 +204,30 @@ function groupByDesc(assertions) {
   return groups;
 }
 
+/**
+ * Match by description, not number: the suite walks Go maps, so the order of
+ * assertions (and their numbers) changes between runs. Descriptions repeat (one
+ * per cgroup setting...), so count how many pass per description.
+ */
+function compareAssertions(baseAssertions, otherAssertions, regs, better) {
+  const groupsO = groupByDesc(otherAssertions);
+  for (const [key, bs] of groupByDesc(baseAssertions)) {
+    const os = groupsO.get(key) ?? [];
+    const passB = bs.filter(passed);
+    const passO = os.filter(passed);
+    if (passO.length < passB.length) {
+      const failingO = [...os.filter((x) => !x.ok), ...os.filter((x) => x.ok && !passed(x))];
+      for (let i = 0; i < passB.length - passO.length; i++) {
+        const x = failingO[i];
+        if (x) regs.push({ kind: x.ok ? 'skipped' : 'not ok', n: x.n, desc: x.desc, ...(x.diag ? { diag: x.diag } : {}) });
+        else regs.push({ kind: 'missing', n: passB[passO.length + i].n, desc: passB[passO.length + i].desc });
+      }
+    } else if (passO.length > passB.length && bs.some((a) => !a.ok)) {
+      for (const x of passO.slice(passB.length)) better.push({ n: x.n, desc: x.desc });
+    }
+  }
+}
+
 /** Assertions (and file-level outcomes) that pass under BASE but not under OTHER. */
 export function compareSummaries(base, other, known = []) {
   const files = {};
@@ -218,26 +242,13 @@ export function compareSummaries(base, other, known = []) {
     } else {
       if (b.exit === 0 && o.exit !== 0) regs.push({ kind: 'exit', desc: `exited ${o.exit ?? '?'}${o.stderr ? `: ${o.stderr.split('\n').pop()}` : ''}` });
       if (b.errors.length === 0 && o.errors.length > 0) regs.push({ kind: 'error', desc: `gave up: ${o.errors[0]}` });
-      // Match by description, not number: the suite walks Go maps, so the order
-      // of assertions (and their numbers) changes between runs. Descriptions
-      // repeat (one per cgroup setting...), so compare how many pass per
-      // description.
-      const groupsB = groupByDesc(b.assertions);
-      const groupsO = groupByDesc(o.assertions);
-      for (const [key, bs] of groupsB) {
-        const os = groupsO.get(key) ?? [];
-        const passB = bs.filter(passed);
-        const passO = os.filter(passed);
-        if (passO.length < passB.length) {
-          const failingO = [...os.filter((x) => !x.ok), ...os.filter((x) => x.ok && !passed(x))];
-          for (let i = 0; i < passB.length - passO.length; i++) {
-            const x = failingO[i];
-            if (x) regs.push({ kind: x.ok ? 'skipped' : 'not ok', n: x.n, desc: x.desc, ...(x.diag ? { diag: x.diag } : {}) });
-            else regs.push({ kind: 'missing', n: passB[passO.length + i].n, desc: passB[passO.length + i].desc });
-          }
-        } else if (passO.length > passB.length && bs.some((a) => !a.ok)) {
-          for (const x of passO.slice(passB.length)) better.push({ n: x.n, desc: x.desc });
-        }
+      // A file that exits non-zero under BASE failed as a whole there, and its
+      // assertions prove nothing: the *_fail files print a full set of "ok"s
+      // when the runtime wrongly accepts a bad config, then exit 1.
+      if (b.exit !== 0) {
+        if (o.exit === 0) better.push({ desc: `exits 0 (${base.label} exits ${b.exit ?? '?'})` });
+      } else {
+        compareAssertions(b.assertions, o.assertions, regs, better);
       }
     }
     for (const r of regs) {
@@ -266,7 +277,7 @@ export function formatComparison(cmp) {
   const better = Object.entries(cmp.files).filter(([, f]) => f.improvements.length);
   if (better.length) {
     out.push(`assertions that fail under ${cmp.base} but pass under ${cmp.other}:`);
-    for (const [name, f] of better) for (const r of f.improvements) out.push(`  ${name} #${r.n} ${r.desc}`);
+    for (const [name, f] of better) for (const r of f.improvements) out.push(`  ${name}${r.n !== undefined ? ` #${r.n}` : ''} ${r.desc}`);
   }
   for (const s of cmp.staleKnownFailures) out.push(`note: known failure no longer seen: ${s.file}:${s.selector} (${s.where})`);
   out.push(`total: ${cmp.regressions} regressions against ${cmp.base} (${cmp.regressions - cmp.unexpected} known, ${cmp.unexpected} unexpected), ${cmp.improvements} improvements`);

@@ -135,6 +135,21 @@ t.test('compare reports assertions the other runtime passes and runc fails', asy
   t.match(r.stdout, /0 regressions against runc .*1 improvements/);
 });
 
+t.test('a file that runc fails as a whole (non-zero exit) is not used to judge assertions', async (t) => {
+  const dir = tmp(t);
+  // process_capabilities_fail: runc wrongly accepts CAP_TEST, runs the checks
+  // inside the container (all ok) and the file exits 1.
+  const failAll = tap('ok 1 - has expected hostname', 'ok 2 - has expected working directory', '1..2');
+  const base = results(dir, 'runc', { 'process_capabilities_fail': [failAll, 1], 'hostname': [tap('ok 1 - hostname', '1..1'), 0] });
+  const other = results(dir, 'other', { 'process_capabilities_fail': [tap('1..0'), 0], 'hostname': [tap('ok 1 - hostname', '1..1'), 0] });
+  const known = join(dir, 'known.txt');
+  writeFileSync(known, '');
+  const r = summaryTool(['compare', base, other, '--known-failures', known, '--ci']);
+  t.equal(r.status, 0, r.stdout);
+  t.match(r.stdout, /pass under other:\n  process_capabilities_fail\.t exits 0 \(runc exits 1\)/);
+  t.match(r.stdout, /total: 0 regressions against runc \(0 known, 0 unexpected\), 1 improvements/);
+});
+
 t.test('user errors get one clear line and exit 2', async (t) => {
   const dir = tmp(t);
   const base = results(dir, 'runc', runcFiles);

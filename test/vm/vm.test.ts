@@ -153,6 +153,16 @@ if (!avail.ok) {
     });
   });
 
+  t.test('a missing cwd is reported as exit 125 with the path', async (t) => {
+    const r = await runInVm({ command: 'true', cwd: '/nonexistent/lxr-vm-cwd' });
+    t.equal(r.exitCode, 125);
+    t.match(r.stderr, /cannot change to directory \/nonexistent\/lxr-vm-cwd/);
+  });
+
+  t.test('a guest that dies before reporting is an error, not an exit code', async (t) => {
+    await t.rejects(runInVm({ command: 'echo going down; echo o > /proc/sysrq-trigger; sleep 600' }), /guest reported no exit code[^]*going down/);
+  });
+
   t.test('a guest that outlives timeoutMs is killed', async (t) => {
     await t.rejects(runInVm({ command: 'sleep 600', timeoutMs: 2000 }), /VM timed out after 2000 ms \(QEMU killed\)/);
   });

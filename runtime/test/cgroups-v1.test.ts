@@ -1,8 +1,9 @@
 // The cgroup library on this host's cgroup v1 / hybrid hierarchies, with real processes:
 // values land in the right files, the kernel enforces them, bad input fails cleanly.
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statfsSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   cgroupOomEvents, cgroupPids, cgroupStats, createCgroup, destroyCgroup, detectLayout, freezeCgroup, killCgroup,
@@ -276,6 +277,68 @@ t.test('cgroup v1 library', { skip }, async (t) => {
     destroyCgroup(paths);
     for (const dir of Object.values(paths.dirs)) t.notOk(existsSync(dir), `${dir} removed`);
     t.doesNotThrow(() => destroyCgroup(paths), 'destroying twice is fine');
+  });
+
+  const runc = spawnSync('runc', ['--version']).status === 0 && existsSync('/bin/busybox');
+  t.test('the same resources give the same files and stats shape as runc (the oracle)', { skip: !runc && 'runc or busybox missing' }, async (t) => {
+    const r: Resources = {
+      memory: { limit: 96 << 20, reservation: 48 << 20, swap: 192 << 20, swappiness: 20 },
+      cpu: { shares: 300, quota: 30000, period: 60000, cpus: '0', mems: '0' },
+      pids: { limit: 33 },
+      ...(mounted('blkio') ? { blockIO: { weight: 700 } } : {}),
+    };
+    const files: [string, string][] = [
+      ['memory', 'memory.limit_in_bytes'], ['memory', 'memory.soft_limit_in_bytes'], ['memory', 'memory.memsw.limit_in_bytes'],
+      ['memory', 'memory.swappiness'], ['memory', 'memory.oom_control'], ['cpu', 'cpu.shares'], ['cpu', 'cpu.cfs_quota_us'],
+      ['cpu', 'cpu.cfs_period_us'], ['cpuset', 'cpuset.cpus'], ['cpuset', 'cpuset.mems'], ['pids', 'pids.max'],
+      ['blkio', 'blkio.weight'], ['blkio', 'blkio.bfq.weight'],
+    ];
+    const runcPaths = resolveCgroupPaths({ id: 'runc', cgroupsPath: `${PREFIX}/runc` });
+    const bundle = mkdtempSync(join(tmpdir(), 'lxr-cg-oracle-'));
+    const state = join(bundle, 'state');
+    const id = `lxr-cg-oracle-${process.pid}`;
+    mkdirSync(join(bundle, 'rootfs', 'bin'), { recursive: true });
+    copyFileSync('/bin/busybox', join(bundle, 'rootfs', 'bin', 'busybox'));
+    execFileSync('runc', ['spec'], { cwd: bundle });
+    const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+    spec.process.terminal = false;
+    spec.process.args = ['/bin/busybox', 'sleep', '100'];
+    spec.linux.resources = { ...spec.linux.resources, ...r };
+    spec.linux.cgroupsPath = runcPaths.path;
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+    const paths = newPaths();
+    const h = held('exec sleep 100');
+    t.teardown(async () => {
+      spawnSync('runc', ['--root', state, 'delete', '-f', id], { stdio: 'ignore' });
+      rmSync(bundle, { recursive: true, force: true });
+      await finish(paths, h);
+    });
+    // stdio ignored: runc's init would hold pipes open until it is started.
+    execFileSync('runc', ['--root', state, 'create', id], { cwd: bundle, stdio: 'ignore' });
+    createCgroup(paths, r, h.pid);
+    // Let it exec, so that it charges some memory to the cgroup (as runc's init has).
+    h.release();
+    await until(() => readFileSync(`/proc/${h.pid}/cmdline`, 'utf8').startsWith('sleep'));
+    for (const [ctrl, file] of files) {
+      const ours = paths.dirs[ctrl] && existsSync(join(paths.dirs[ctrl]!, file)) ? read(paths.dirs[ctrl], file) : '(absent)';
+      const theirs = runcPaths.dirs[ctrl] && existsSync(join(runcPaths.dirs[ctrl]!, file)) ? read(runcPaths.dirs[ctrl], file) : '(absent)';
+      t.equal(ours, theirs, `${file} as runc writes it`);
+    }
+    // Members runc omits when zero (Go omitempty) come and go with the values: compared without them.
+    const keys = (o: object, omitempty: string[] = []): string[] => Object.keys(o).filter((k) => !omitempty.includes(k)).sort();
+    const theirs = JSON.parse(execFileSync('runc', ['--root', state, 'events', '--stats', id], { encoding: 'utf8' })).data;
+    const ours = JSON.parse(JSON.stringify(cgroupStats(paths)));
+    t.same(keys(ours), keys(theirs), 'top-level keys');
+    t.same(keys(ours.memory, ['cache']), keys(theirs.memory, ['cache']), 'memory keys');
+    t.same(keys(ours.memory.usage, ['usage', 'max']), keys(theirs.memory.usage, ['usage', 'max']), 'memory.usage keys');
+    t.same(keys(ours.memory.swap, ['usage', 'max']), keys(theirs.memory.swap, ['usage', 'max']), 'memory.swap keys');
+    t.same(keys(ours.cpuset), keys(theirs.cpuset), 'cpuset keys');
+    t.same(ours.cpuset, theirs.cpuset, 'cpuset values');
+    t.same(keys(ours.cpu.usage, ['total', 'percpu', 'percpu_kernel', 'percpu_user']), keys(theirs.cpu.usage, ['total', 'percpu', 'percpu_kernel', 'percpu_user']), 'cpu.usage keys');
+    t.equal(ours.memory.usage.limit, theirs.memory.usage.limit);
+    t.equal(ours.memory.swap.limit, theirs.memory.swap.limit);
+    t.same(ours.pids.limit, theirs.pids.limit);
+    t.same(keys(ours.memory.raw), keys(theirs.memory.raw), 'raw memory.stat keys');
   });
 
   t.test('bad input: a clear error naming the field, and nothing left behind', async (t) => {

@@ -3,6 +3,7 @@
 import type { Resources } from '../spec/types.js';
 import type { CgroupPaths } from './paths.js';
 import type { Stats } from './stats.js';
+import { readOptional } from './fs.js';
 import { pidsInTree, removeCgroupDir } from './tree.js';
 import { validateResources } from './validate.js';
 import { createV1, freezeV1, killV1, oomEventsV1, pidsDirV1, statsV1, updateV1 } from './v1/index.js';
@@ -64,6 +65,13 @@ export function destroyCgroup(paths: CgroupPaths): void {
 /** pause/resume: v1 freezer.state, v2 cgroup.freeze; resolves once the state is reached. */
 export function freezeCgroup(paths: CgroupPaths, frozen: boolean): Promise<void> {
   return paths.layout === 'v2' ? freezeV2(paths, frozen) : freezeV1(paths, frozen);
+}
+
+/** Is the cgroup frozen (paused)? v1: freezer.state is not THAWED; v2: cgroup.freeze is 1. False when gone. */
+export function cgroupFrozen(paths: CgroupPaths): boolean {
+  if (paths.layout === 'v2') return !!paths.dirs.unified && readOptional(paths.dirs.unified, 'cgroup.freeze') === '1';
+  const state = paths.dirs.freezer ? readOptional(paths.dirs.freezer, 'freezer.state') : undefined;
+  return state !== undefined && state !== 'THAWED';
 }
 
 /** Every pid in the container's cgroup and its sub-cgroups. */

@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  cgroupOomEvents, cgroupPids, cgroupStats, createCgroup, destroyCgroup, detectLayout, freezeCgroup, killCgroup,
+  cgroupFrozen, cgroupOomEvents, cgroupPids, cgroupStats, createCgroup, destroyCgroup, detectLayout, freezeCgroup, killCgroup,
   resolveCgroupPaths, updateCgroup, type CgroupPaths,
 } from '../cgroups/index.js';
 import { readMounts } from '../cgroups/layout.js';
@@ -215,8 +215,10 @@ t.test('cgroup v1 library', { skip }, async (t) => {
     const h = held('echo done');
     t.teardown(() => finish(paths, h));
     createCgroup(paths, undefined, h.pid);
+    t.equal(cgroupFrozen(paths), false);
     await freezeCgroup(paths, true);
     t.equal(read(paths.dirs.freezer, 'freezer.state'), 'FROZEN');
+    t.equal(cgroupFrozen(paths), true);
     h.release();
     const early = await Promise.race([h.exited, new Promise((r) => setTimeout(() => r('still frozen'), 300))]);
     t.equal(early, 'still frozen', 'a frozen process does not run');

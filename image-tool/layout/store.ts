@@ -8,7 +8,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants as FS, createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ImageError, storeError } from '../registry/errors.js';
 import { isDigest } from '../reference.js';
 import { MediaType, type Descriptor, type ImageIndex } from '../registry/manifest.js';
@@ -55,15 +55,20 @@ export function digestOf(data: Buffer | string, alg = 'sha256'): string {
   return `${alg}:${createHash(alg).update(data).digest('hex')}`;
 }
 
+/**
+ * Downloads in flight in this process, keyed by store and digest, so concurrent pulls
+ * sharing a layer fetch it once, and never park more than one thread in a blocking
+ * flock on the same partial file (koffi's async calls share a small thread pool).
+ */
+const inflight = new Map<string, Promise<boolean>>();
+
 export class ImageStore {
   readonly root: string;
   private readonly meta: string;
-  /** Downloads in flight in this process, so two pulls sharing a layer fetch it once. */
-  private readonly inflight = new Map<string, Promise<boolean>>();
 
   private constructor(root: string) {
-    this.root = root;
-    this.meta = join(root, '.lxr');
+    this.root = resolve(root);
+    this.meta = join(this.root, '.lxr');
   }
 
   /** Open (and by default create) a store. */
@@ -184,18 +189,23 @@ export class ImageStore {
    * blob was already present (nothing fetched).
    */
   async ingestBlob(desc: { digest: string; size: number }, fetch: BlobFetcher, opts: IngestOptions = {}): Promise<boolean> {
-    const key = desc.digest;
-    const running = this.inflight.get(key);
+    const key = `${this.root}\0${desc.digest}`;
+    const running = inflight.get(key);
     if (running) {
-      await running;
-      return false;
+      try {
+        await running;
+        return false;
+      } catch {
+        // That download failed (or its pull was cancelled): try ourselves.
+        return this.ingestOnce(desc, fetch, opts);
+      }
     }
     const p = this.ingestOnce(desc, fetch, opts);
-    this.inflight.set(key, p);
+    inflight.set(key, p);
     try {
       return await p;
     } finally {
-      this.inflight.delete(key);
+      inflight.delete(key);
     }
   }
 

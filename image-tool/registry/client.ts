@@ -42,6 +42,8 @@ interface SendOptions {
   headers?: Record<string, string>;
   /** Called for each try, so streamed bodies can be recreated. */
   body?: () => Dispatcher.DispatchOptions['body'];
+  /** Cancels this request (on top of the client's own signal). */
+  signal?: AbortSignal;
   followRedirects?: boolean;
   /** What the request is about, for messages: "manifest docker.io/library/x:latest". */
   what: string;
@@ -189,7 +191,8 @@ export class RegistryClient {
       if (this.authorization && url.origin === origin) headers.authorization = this.authorization;
       const opts: Parameters<typeof request>[1] = { method, headers, dispatcher: this.dispatcher };
       if (body !== undefined) opts.body = body;
-      if (this.opts.signal) opts.signal = this.opts.signal;
+      const signal = o.signal && this.opts.signal ? AbortSignal.any([o.signal, this.opts.signal]) : o.signal ?? this.opts.signal;
+      if (signal) opts.signal = signal;
       const r = await request(url, opts);
       const res: Response = { status: r.statusCode, headers: r.headers, body: r.body, url: redactUrl(url) };
       if (o.followRedirects && [301, 302, 303, 307, 308].includes(res.status)) {
@@ -275,24 +278,26 @@ export class RegistryClient {
   }
 
   /** Open a blob for reading from `offset` (Range request when > 0). */
-  async openBlob(digest: string, offset: number): Promise<{ body: AsyncIterable<Uint8Array>; offset: number; url: string }> {
+  async openBlob(digest: string, offset: number, signal?: AbortSignal): Promise<{ body: AsyncIterable<Uint8Array>; offset: number; url: string }> {
     const headers: Record<string, string> = {};
     if (offset > 0) headers.range = `bytes=${offset}-`;
     const what = `blob ${digest} of ${this.registry}/${this.repository}`;
-    const res = await this.send({ method: 'GET', url: this.path('blobs', digest), headers, followRedirects: true, what });
+    const o: SendOptions = { method: 'GET', url: this.path('blobs', digest), headers, followRedirects: true, what };
+    if (signal) o.signal = signal;
+    const res = await this.send(o);
     if (res.status === 200) return { body: res.body, offset: 0, url: res.url };
     if (res.status === 206) {
       const m = /bytes (\d+)-/.exec(header(res.headers, 'content-range') ?? '');
       const start = m ? Number(m[1]) : -1;
       if (start !== offset) {
         await res.body.dump().catch(() => {});
-        return this.openBlob(digest, 0);
+        return this.openBlob(digest, 0, signal);
       }
       return { body: res.body, offset, url: res.url };
     }
     if (res.status === 416 && offset > 0) {
       await res.body.dump().catch(() => {});
-      return this.openBlob(digest, 0);
+      return this.openBlob(digest, 0, signal);
     }
     throw await this.fail(res, what);
   }

@@ -150,8 +150,8 @@ async function downloadLayers(
       try {
         const fetched = await store.ingestBlob(
           layer,
-          async (offset) => {
-            const r = await client.openBlob(layer.digest, offset);
+          async (offset, sig) => {
+            const r = await client.openBlob(layer.digest, offset, sig);
             source = r.url;
             return r;
           },

@@ -355,6 +355,7 @@ t.test('cgroup v1 library', { skip }, async (t) => {
     ];
     if (!mounted('hugetlb')) cases.push(['hugetlb not mounted', { hugepageLimits: [{ pageSize: '2MB', limit: 1 << 21 }] }, /^linux\.resources\.hugepageLimits: the hugetlb cgroup controller is not mounted/]);
     if (!mounted('net_cls')) cases.push(['net_cls not mounted', { network: { classID: 0x100001 } }, /^linux\.resources\.network\.classID: the net_cls cgroup controller is not mounted/]);
+    if (!mounted('rdma')) cases.push(['rdma not mounted', { rdma: { mlx4_0: { hcaHandles: 2 } } }, /^linux\.resources\.rdma\["mlx4_0"\]: the rdma cgroup controller is not mounted/]);
     for (const [name, r, re] of cases) {
       const paths = newPaths();
       const h = held('exec sleep 100');

@@ -19,9 +19,10 @@ import { memory, oomKills } from './memory.js';
 import { netCls } from './net_cls.js';
 import { netPrio } from './net_prio.js';
 import { pids } from './pids.js';
+import { rdma } from './rdma.js';
 
 // Order matters only for cpuset (set before anything moves in) and devices (early, for safety).
-export const V1_CONTROLLERS: V1Controller[] = [cpuset, devices, memory, cpu, cpuacct, pids, blkio, hugetlb, netCls, netPrio, freezer];
+export const V1_CONTROLLERS: V1Controller[] = [cpuset, devices, memory, cpu, cpuacct, pids, blkio, hugetlb, netCls, netPrio, rdma, freezer];
 
 function uniqueDirs(paths: CgroupPaths): string[] {
   return [...new Set(Object.values(paths.dirs))];

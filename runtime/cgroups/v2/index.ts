@@ -19,6 +19,7 @@ import { ioStatsV2, setIoV2 } from './io.js';
 import { memoryStatsV2, oomKillsV2, setMemoryV2 } from './memory.js';
 import { pidsStatsV2, setPidsV2 } from './pids.js';
 import { setUnified } from './unified.js';
+import { rdmaLines } from '../v1/rdma.js';
 import { V2_CONTROLLERS } from './controllers.js';
 
 /** [spec field, controller] for every field of r that needs a v2 controller. */
@@ -36,6 +37,8 @@ export function neededControllers(r: Resources | undefined): [string, string][] 
   if (b && (b.weight || b.weightDevice?.length || b.throttleReadBpsDevice?.length || b.throttleWriteBpsDevice?.length ||
     b.throttleReadIOPSDevice?.length || b.throttleWriteIOPSDevice?.length)) out.push([`${F}.blockIO`, 'io']);
   if (r.hugepageLimits?.length) out.push([`${F}.hugepageLimits`, 'hugetlb']);
+  const rdma = rdmaLines(r)[0];
+  if (rdma) out.push([rdma[0], 'rdma']);
   for (const key of Object.keys(r.unified ?? {})) {
     const ctrl = key.split('.')[0]!;
     // An unknown prefix is not a controller: setUnified reports the key as unknown.
@@ -83,12 +86,12 @@ function applyV2(dir: string, r: Resources, creating: boolean, warn: (m: string)
   setCpusetV2(dir, r);
   setHugetlbV2(dir, r);
   if (r.devices) attachDeviceProgram(dir, deviceFilterProgram(r.devices));
-  if (r.rdma && Object.keys(r.rdma).length) {
-    for (const [dev, lim] of Object.entries(r.rdma)) {
-      const parts = [lim.hcaHandles !== undefined ? `hca_handle=${lim.hcaHandles}` : '', lim.hcaObjects !== undefined ? `hca_object=${lim.hcaObjects}` : ''].filter(Boolean);
-      if (parts.length) writeCgroupFile(dir, 'rdma.max', `${dev} ${parts.join(' ')}`, `linux.resources.rdma[${JSON.stringify(dev)}]`);
-    }
+  for (const [field, line] of rdmaLines(r)) writeCgroupFile(dir, 'rdma.max', line, field);
+  // net_cls/net_prio exist only in v1; runc ignores them on v2 silently, lxr says so.
+  if (r.network?.classID !== undefined || r.network?.priorities?.length) {
+    warn('linux.resources.network is ignored: cgroup v2 has no net_cls/net_prio controllers');
   }
+  if (r.memory?.useHierarchy === false) warn('linux.resources.memory.useHierarchy is ignored: cgroup v2 is always hierarchical');
   setUnified(dir, r);
 }
 

@@ -1,12 +1,87 @@
 // Where the container lifecycle meets the cgroup library (runtime/cgroups/).
+import { readFileSync } from 'node:fs';
 import type { ContainerRecord } from './state.js';
+import type { Device, DeviceCgroup, Resources } from '../spec/types.js';
+import { createCgroup, destroyCgroup, resolveCgroupPaths, cgroupPids, type CgroupPaths } from '../cgroups/index.js';
+import { log } from '../log.js';
 
 export interface CgroupDriver {
-  paths: unknown;
+  paths: CgroupPaths | undefined;
   create(pid: number): void;
   destroy(): void;
 }
 
-export function cgroupDriver(_rec: ContainerRecord, _o: { id: string; systemdCgroup?: boolean }): CgroupDriver {
-  return { paths: undefined, create() {}, destroy() {} };
+/** The cgroup paths a new container will get (validated: a bad cgroupsPath fails here, before anything is made). */
+export function planCgroupPaths(rec: ContainerRecord, o: { id: string; systemdCgroup?: boolean }): CgroupPaths {
+  return resolveCgroupPaths({ id: o.id, cgroupsPath: rec.config.linux?.cgroupsPath, systemd: !!o.systemdCgroup });
+}
+
+export function cgroupDriver(rec: ContainerRecord, o: { id: string; systemdCgroup?: boolean }): CgroupDriver {
+  let paths = rec.cgroup as CgroupPaths | undefined;
+  return {
+    get paths() {
+      return paths;
+    },
+    create(pid: number) {
+      const linux = rec.config.linux ?? {};
+      paths ??= planCgroupPaths(rec, o);
+      createCgroup(paths, withDefaultDevices(linux.resources, linux.devices), pid, { warn: (m) => log.warn(m) });
+    },
+    destroy() {
+      if (paths) destroyCgroup(paths);
+    },
+  };
+}
+
+// What every container may use whatever its device rules say, after them (as runc does):
+// mknod of any node, the default devices (config-linux.md "Default Devices"), ptys and tun.
+const ALWAYS_ALLOWED: DeviceCgroup[] = [
+  { allow: true, type: 'c', access: 'm' },
+  { allow: true, type: 'b', access: 'm' },
+  { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' },
+  { allow: true, type: 'c', major: 136, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' },
+  { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' },
+];
+
+/** linux.resources with the device rules the container needs to work appended. */
+export function withDefaultDevices(resources: Resources | undefined, devices: Device[] | undefined): Resources | undefined {
+  if (!resources?.devices) return resources;
+  const fromDevices: DeviceCgroup[] = (devices ?? [])
+    .filter((d) => d.type === 'c' || d.type === 'b')
+    .map((d) => ({ allow: true, type: d.type as 'c' | 'b', major: d.major!, minor: d.minor!, access: 'rwm' }));
+  return { ...resources, devices: [...resources.devices, ...ALWAYS_ALLOWED, ...fromDevices] };
+}
+
+export function recordCgroup(rec: ContainerRecord): CgroupPaths | undefined {
+  return rec.cgroup as CgroupPaths | undefined;
+}
+
+/** The container's processes according to its cgroup, or undefined without one. */
+export function cgroupMembers(rec: ContainerRecord): number[] | undefined {
+  const paths = recordCgroup(rec);
+  if (!paths) return undefined;
+  try {
+    return cgroupPids(paths);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is the container frozen (`pause`)? */
+export function isPaused(rec: ContainerRecord): boolean {
+  const paths = recordCgroup(rec);
+  if (!paths) return false;
+  try {
+    if (paths.layout === 'v2') return readFileSync(`${paths.dirs.unified}/cgroup.freeze`, 'utf8').trim() === '1';
+    if (paths.dirs.freezer) return readFileSync(`${paths.dirs.freezer}/freezer.state`, 'utf8').trim() !== 'THAWED';
+  } catch {
+    /* gone */
+  }
+  return false;
 }

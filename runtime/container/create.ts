@@ -10,7 +10,8 @@ import { runHooks } from '../hooks.js';
 import { native } from '../../native/index.js';
 import { LxrError, errorMessage } from '../errors.js';
 import { closeNamespaceFds } from '../linux/namespaces.js';
-import { cgroupDriver } from './cgroup-link.js';
+import { cgroupDriver, planCgroupPaths } from './cgroup-link.js';
+import type { CgroupPaths } from '../cgroups/index.js';
 import {
   type ContainerRecord, OCI_VERSION, ociState, procStat, removeDir, reserveDir, writeFileAtomic, writeRecord,
 } from './state.js';
@@ -95,6 +96,19 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       consoleFd = fd;
       opened.push(fd);
     }
+    const record: ContainerRecord = {
+      ociVersion: OCI_VERSION,
+      id: o.id,
+      bundle: loaded.bundle,
+      rootfs: loaded.rootfs,
+      pid: 0,
+      pidStartTime: '',
+      created: new Date().toISOString(),
+      config: spec,
+      ...(spec.annotations ? { annotations: spec.annotations } : {}),
+    };
+    // resolve the cgroup first: a bad linux.cgroupsPath fails before anything is made
+    record.cgroup = planCgroupPaths(record, o);
     const stdio = containerStdio();
     opened.push(...stdio);
     const chan = openChannel();
@@ -102,7 +116,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     try {
       built = buildInitPlan({
         spec, bundle: loaded.bundle, rootfs: loaded.rootfs, chanFd: chan.childFd, fifoFd, stdio,
-        noPivot: o.noPivot, preserveFds: o.preserveFds,
+        noPivot: o.noPivot, preserveFds: o.preserveFds, cgroupDirs: record.cgroup as CgroupPaths,
         ...(consoleFd !== undefined ? { consoleFd } : {}),
       });
     } catch (e) {
@@ -116,17 +130,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     nsToClose = undefined;
 
     const linux = spec.linux ?? {};
-    const record: ContainerRecord = {
-      ociVersion: OCI_VERSION,
-      id: o.id,
-      bundle: loaded.bundle,
-      rootfs: loaded.rootfs,
-      pid: 0,
-      pidStartTime: '',
-      created: new Date().toISOString(),
-      config: spec,
-      ...(spec.annotations ? { annotations: spec.annotations } : {}),
-    };
     for (;;) {
       const msg = await child.next();
       if (msg.kind === 'error') throw child.failure(msg);

@@ -3,8 +3,11 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { ContainerRecord } from './state.js';
 import { initAlive } from './state.js';
+import { cgroupMembers } from './cgroup-link.js';
 
 export function containerPids(rec: ContainerRecord): number[] {
+  const members = cgroupMembers(rec);
+  if (members && members.length) return members;
   if (!initAlive(rec)) return [];
   let pidns: string;
   try {

@@ -1,6 +1,7 @@
 // `state` and `list`: what runc prints, so that containerd and podman can read it.
 import { existsSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { isPaused } from './cgroup-link.js';
 import { containerDir, liveStatus, listIds, readRecord, type ContainerRecord } from './state.js';
 
 /** runc's containerState: the OCI state plus rootfs, created and owner. */
@@ -26,7 +27,7 @@ function owner(root: string, id: string): string {
 }
 
 export function toRuncState(root: string, rec: ContainerRecord): RuncState {
-  const status = liveStatus(root, rec);
+  const status = liveStatus(root, rec, isPaused);
   const s: RuncState = {
     ociVersion: rec.ociVersion,
     id: rec.id,

@@ -76,7 +76,42 @@ function label(m: Mount, i: number): string {
  * the rootfs (opened by an OPEN_ROOT step). Returns true when /dev is a mount of its own,
  * which is when the runtime must populate it with the default devices.
  */
-export function planMounts(plan: Plan, mounts: Mount[] | undefined, bundle: string, rootReg: number): { devMounted: boolean } {
+export interface CgroupView {
+  layout: 'v1' | 'hybrid' | 'v2';
+  /** hierarchy name (memory, cpu, name=systemd, unified ...) -> the container's cgroup dir on the host */
+  dirs: Record<string, string>;
+  /** the container has a cgroup namespace of its own */
+  namespaced: boolean;
+}
+
+/**
+ * A "cgroup" mount shows the container its own cgroups, the way runc does. On v1 and
+ * hybrid hosts: a tmpfs with one bind mount per hierarchy (the container's directory in
+ * it), made read-only afterwards when asked. On v2: cgroup2 itself in a cgroup
+ * namespace, otherwise a bind of the container's directory.
+ */
+function planCgroupMount(plan: Plan, m: Mount, opts: ParsedOptions, what: string, rootReg: number, cgroup: CgroupView | undefined): void {
+  const ro = opts.flags & MS.RDONLY;
+  const flags = opts.flags & ~(MS.RDONLY | MS.BIND | MS.REC | MS.REMOUNT);
+  if (!cgroup || cgroup.layout === 'v2') {
+    if (!cgroup || cgroup.namespaced) {
+      plan.add(Op.MOUNT, what, plan.str('cgroup2'), plan.str(m.destination), plan.str('cgroup2'), opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT), null, 1, rootReg);
+    } else {
+      plan.add(Op.MOUNT, what, plan.str(cgroup.dirs.unified!), plan.str(m.destination), null, MS.BIND, null, 1, rootReg);
+      plan.add(Op.REMOUNT, `${what}: remount with its options`, plan.str(m.destination), flags | ro, rootReg);
+    }
+    return;
+  }
+  plan.add(Op.MOUNT, `${what}: tmpfs for the hierarchies`, plan.str('tmpfs'), plan.str(m.destination), plan.str('tmpfs'), flags, plan.str('mode=755'), 1, rootReg);
+  for (const [name, dir] of Object.entries(cgroup.dirs)) {
+    const sub = `${m.destination.replace(/\/+$/, '')}/${name.replace(/^name=/, '')}`;
+    plan.add(Op.MOUNT, `${what}: bind the ${name} hierarchy`, plan.str(dir), plan.str(sub), null, MS.BIND, null, 1, rootReg);
+    plan.add(Op.REMOUNT, `${what}: remount the ${name} hierarchy`, plan.str(sub), flags | ro, rootReg);
+  }
+  if (ro) plan.add(Op.REMOUNT, `${what}: make it read-only`, plan.str(m.destination), flags | ro, rootReg);
+}
+
+export function planMounts(plan: Plan, mounts: Mount[] | undefined, bundle: string, rootReg: number, cgroup?: CgroupView): { devMounted: boolean } {
   let devMounted = false;
   (mounts ?? []).forEach((m, i) => {
     const where = `mounts[${i}]`;
@@ -104,7 +139,7 @@ export function planMounts(plan: Plan, mounts: Mount[] | undefined, bundle: stri
     } else {
       if (!type) throw new LxrError(`${where}.type: a mount that is not a bind mount needs a type`);
       if (type === 'cgroup' || type === 'cgroup2') {
-        plan.add(Op.MOUNT, what, plan.str(type), plan.str(m.destination), plan.str('cgroup2'), opts.flags, null, 1, rootReg);
+        planCgroupMount(plan, m, opts, what, rootReg, cgroup);
         return;
       }
       const data = opts.data.join(',');

@@ -38,6 +38,8 @@ export interface InitOptions {
   consoleFd?: number;
   noPivot?: boolean;
   preserveFds?: number;
+  /** the container's cgroup directories, for "cgroup" mounts */
+  cgroupDirs?: { layout: 'v1' | 'hybrid' | 'v2'; dirs: Record<string, string> };
 }
 
 export interface InitPlan {
@@ -141,7 +143,8 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       plan.add(Op.MOUNT, 'make mounts slave to the host (/)', null, plan.str('/'), null, MS.SLAVE | MS.REC, null, 0, -1);
       plan.add(Op.MOUNT, `bind the rootfs "${o.rootfs}" onto itself`, plan.str(o.rootfs), plan.str(o.rootfs), null, MS.BIND | MS.REC, null, 0, -1);
       plan.add(Op.OPEN_ROOT, `open the rootfs "${o.rootfs}"`, plan.str(o.rootfs), ROOT);
-      const { devMounted } = planMounts(plan, spec.mounts, o.bundle, ROOT);
+      const cgroupView = o.cgroupDirs ? { ...o.cgroupDirs, namespaced: ns.create.has('cgroup') || ns.join.some((j) => j.type === 'cgroup') } : undefined;
+      const { devMounted } = planMounts(plan, spec.mounts, o.bundle, ROOT, cgroupView);
       planDevices(plan, linux.devices, { defaults: devMounted, bindDevices: newUserns, rootReg: ROOT });
     }
     plan.add(Op.SYNC, 'run the createRuntime and createContainer hooks', o.chanFd, Sync.HOOKS);

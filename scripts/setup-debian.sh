@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install the Debian packages lxr needs. Run as root on Debian 12 (bookworm).
+#   scripts/setup-debian.sh          what lxr needs to build and run
+#   scripts/setup-debian.sh --test   also what the test suite, conformance and benchmarks use
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+run=(
+  gcc libc6-dev linux-libc-dev   # native/ (the C part, built by npm install)
+  zstd                           # zstd-compressed image layers
+  iproute2 iptables              # container networking
+  ca-certificates
+)
+test=(
+  busybox-static                 # tiny rootfs for runtime tests
+  runc crun                      # reference runtimes: conformance baseline, benchmarks
+  golang-go make                 # builds the OCI runtime-tools suite
+  docker-registry skopeo umoci   # loopback registry; peers the image tool is compared with
+  openssl                        # self-signed certificates for the registry token tests
+  passwd util-linux procps       # useradd, mount, ps
+  qemu-system-x86 linux-image-amd64 cpio xz-utils  # the cgroup v2 VM harness
+  time                           # /usr/bin/time -v for benchmarks
+)
+
+pkgs=("${run[@]}")
+[ "${1:-}" = "--test" ] && pkgs+=("${test[@]}")
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-debian.sh: run as root (it uses apt-get)" >&2
+  exit 1
+fi
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${pkgs[@]}"

@@ -74,29 +74,32 @@ async function buildSchemas() {
 
 async function bundle() {
   const { build } = await import('esbuild');
-  const entries = [
-    ['runtime/cli/main.ts', 'dist/lxr-runtime.js'],
-    ['image-tool/cli/main.ts', 'dist/lxr-image.js'],
-    ['lxr/cli/main.ts', 'dist/lxr.js'],
-  ].filter(([src]) => existsSync(join(root, src)));
-  await Promise.all(
-    entries.map(([src, out]) =>
-      build({
-        entryPoints: [join(root, src)],
-        outfile: join(root, out),
-        bundle: true,
-        platform: 'node',
-        format: 'esm',
-        target: 'node20',
-        external: ['koffi'],
-        sourcemap: 'linked',
-        legalComments: 'none',
-        logLevel: 'warning',
-        // ESM bundles that contain CommonJS dependencies need a require()
-        banner: { js: "import { createRequire as __lxrCreateRequire } from 'node:module'; const require = __lxrCreateRequire(import.meta.url);" },
-      }),
-    ),
+  const entries = Object.fromEntries(
+    [
+      ['lxr-runtime', 'runtime/cli/main.ts'],
+      ['lxr-image', 'image-tool/cli/main.ts'],
+      ['lxr', 'lxr/cli/main.ts'],
+    ].filter(([, src]) => existsSync(join(root, src))).map(([name, src]) => [name, join(root, src)]),
   );
+  // One build with code splitting: each command's implementation (and the schema
+  // validator) becomes a chunk that is loaded only when that command runs.
+  await build({
+    entryPoints: entries,
+    outdir: join(root, 'dist'),
+    entryNames: '[name]',
+    chunkNames: 'chunks/[name]-[hash]',
+    splitting: true,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['koffi'],
+    sourcemap: 'linked',
+    legalComments: 'none',
+    logLevel: 'warning',
+    // ESM bundles that contain CommonJS dependencies need a require()
+    banner: { js: "import { createRequire as __lxrCreateRequire } from 'node:module'; const require = __lxrCreateRequire(import.meta.url);" },
+  });
 }
 
 if (what === 'native' || what === 'all') buildNative();

@@ -242,6 +242,17 @@ t.test('cgroup v1 library', { skip }, async (t) => {
     t.equal(read(paths.dirs.memory, 'memory.limit_in_bytes'), String(32 << 20), 'lowering memory below the old memsw works (order of writes)');
     t.equal(read(paths.dirs.pids, 'pids.max'), 'max', '0 means no limit');
     t.throws(() => updateCgroup(paths, { cpu: { shares: 1 } }), /linux\.resources\.cpu\.shares: 1 is out of range/);
+
+    // Devices: allow-list to allow-list is applied as a difference; to allow-all and back resets.
+    const list = (): string[] => read(paths.dirs.devices, 'devices.list').split('\n').sort();
+    updateCgroup(paths, { devices: [{ allow: false }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 5, access: 'r' }] });
+    t.same(list(), ['c 1:3 rwm', 'c 1:5 r']);
+    updateCgroup(paths, { devices: [{ allow: false }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rw' }, { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' }, { allow: true, type: 'b', major: -1, minor: -1, access: 'm' }] });
+    t.same(list(), ['b *:* m', 'c 1:3 rw', 'c 1:7 rwm'], 'access taken away, exceptions removed and added');
+    updateCgroup(paths, { devices: [{ allow: true }] });
+    t.same(list(), ['a *:* rwm'], 'allow everything');
+    updateCgroup(paths, { devices: [{ allow: false }, { allow: true, type: 'c', major: 1, minor: 9, access: 'r' }] });
+    t.same(list(), ['c 1:9 r'], 'and back to an allow-list');
   });
 
   t.test('stats have the shape of runc events --stats data', async (t) => {

@@ -87,6 +87,17 @@ function registryConfig(dataDir: string, addr: string, auth?: string): string {
 }
 
 async function launch(dir: string, config: string, onStop: () => Promise<void> = async () => {}): Promise<RegistryHandle> {
+  // The port is picked before the registry binds it; another test may grab it in between.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchOnce(dir, config, onStop, attempt === 3);
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/.test(String((e as Error).message))) throw e;
+    }
+  }
+}
+
+async function launchOnce(dir: string, config: string, onStop: () => Promise<void>, last: boolean): Promise<RegistryHandle> {
   if (!existsSync(REGISTRY_BIN)) throw new Error(`${REGISTRY_BIN} is missing: apt-get install -y docker-registry`);
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
@@ -97,19 +108,26 @@ async function launch(dir: string, config: string, onStop: () => Promise<void> =
   proc.stdout!.on('data', (d) => (out = (out + d).slice(-4000)));
   proc.stderr!.on('data', (d) => (out = (out + d).slice(-4000)));
   const url = `http://${host}`;
-  const stop = async () => {
+  const kill = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
       await exited;
     }
+  };
+  const stop = async () => {
+    await kill();
     await onStop();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     await waitReady(url, proc, () => out);
   } catch (e) {
-    await stop();
+    await kill();
+    if (last || !/address already in use/.test(String((e as Error).message))) {
+      await onStop();
+      rmSync(dir, { recursive: true, force: true });
+    }
     throw e;
   }
   return { host, url, dataDir: dir, stop };
@@ -245,9 +263,7 @@ function forwardTo(target: string, req: IncomingMessage, res: ServerResponse, pa
   const headers = { ...req.headers, host: target };
   if (dropAuth) delete headers.authorization;
   const up = httpRequest({ hostname, port: Number(port), method: req.method, path, headers }, (ur) => {
-    const h = { ...ur.headers };
-    // Rewrite Location headers that point at the target so clients keep using the proxy.
-    res.writeHead(ur.statusCode ?? 502, h);
+    res.writeHead(ur.statusCode ?? 502, ur.headers);
     if (cutAfter === undefined) {
       ur.pipe(res);
       return;

@@ -3,10 +3,20 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 
-// Works from the sources (native/index.ts) and from a bundle in dist/: both sit one
-// level below the package root.
-const LIB = process.env.LXR_NATIVE_LIB ?? fileURLToPath(new URL('../native/build/liblxr.so', import.meta.url));
+// Found from the sources (native/index.ts) and from bundles (dist/, dist/chunks/): the
+// package root is the nearest ancestor holding native/build/liblxr.so.
+function findLibrary(): string {
+  if (process.env.LXR_NATIVE_LIB) return process.env.LXR_NATIVE_LIB;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, 'native', 'build', 'liblxr.so');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return join(dirname(fileURLToPath(import.meta.url)), 'build', 'liblxr.so');
+}
 
 export interface Native {
   /** Clone a child running the plan; returns its pid or -errno. */
@@ -45,6 +55,7 @@ let cached: Native | undefined;
 
 export function native(): Native {
   if (cached) return cached;
+  const LIB = findLibrary();
   if (!existsSync(LIB)) {
     throw new Error(`native library ${LIB} is missing: run "npm install" (it needs a C compiler: apt-get install -y gcc libc6-dev)`);
   }

@@ -96,6 +96,7 @@ enum {
   OP_CLOSE = 39,         /* a0 fd */
   OP_PDEATHSIG = 40,     /* a0 signal */
   OP_SET_PGID_TTY = 41,  /* a0 fd: make our process group the foreground of that tty (exec -t) */
+  OP_CHROOT = 42,        /* a0 path: chroot + chdir("/") (no mount namespace of our own) */
 };
 
 struct step {
@@ -787,6 +788,10 @@ static void run_plan(const uint8_t *base, size_t len) {
       r = syscall(SYS_ioctl, (int)s->a[0], TIOCSPGRP, &pg);
       break;
     }
+    case OP_CHROOT:
+      r = syscall(SYS_chroot, str(base, s->a[0]));
+      if (r == 0) r = syscall(SYS_chdir, "/");
+      break;
     default:
       errno = ENOSYS;
       r = -1;

@@ -16,6 +16,7 @@ import {
   type ContainerRecord, OCI_VERSION, ociState, procStat, removeDir, reserveDir, writeFileAtomic, writeRecord,
 } from './state.js';
 import { log } from '../log.js';
+import { sharesHostMountNamespace, unmountUnder } from './host-mounts.js';
 
 export interface CreateOptions {
   root: string;
@@ -188,6 +189,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     } catch (ce) {
       log.warn(`cleaning up the cgroup of "${o.id}": ${errorMessage(ce)}`);
     }
+    if (sharesHostMountNamespace(spec)) unmountUnder(loaded.rootfs);
     removeDir(o.root, o.id);
     throw e;
   }

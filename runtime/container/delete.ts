@@ -6,6 +6,7 @@ import { runHooks } from '../hooks.js';
 import { LxrError, errorMessage } from '../errors.js';
 import { log } from '../log.js';
 import { cgroupDriver } from './cgroup-link.js';
+import { sharesHostMountNamespace, unmountUnder } from './host-mounts.js';
 
 async function waitGone(pids: number[], ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -53,6 +54,7 @@ export async function deleteContainer(root: string, id: string, force = false): 
     } catch (e) {
       throw new LxrError(`container "${id}": removing its cgroup: ${errorMessage(e)}`);
     }
+    if (sharesHostMountNamespace(rec.config)) unmountUnder(rec.rootfs);
     removeDir(root, id);
     try {
       await runHooks('poststop', rec.config.hooks?.poststop, ociState(rec, 'stopped'));

@@ -9,6 +9,7 @@ import { planNamespaces, closeNamespaceFds, CLONE, NS_FLAG, type NamespacePlan }
 import { capMasks, lastCap, lo, hi } from '../linux/capabilities.js';
 import { planRlimits } from '../linux/rlimits.js';
 import { LxrError } from '../errors.js';
+import { log } from '../log.js';
 
 /** SYNC ids: where the child stops and waits for the parent. */
 export const Sync = {
@@ -82,7 +83,12 @@ export function planProcessIdentity(plan: Plan, proc: Process, opts: { setgroups
     Op.CAPSET, 'set capabilities (process.capabilities)',
     lo(caps.effective), hi(caps.effective), lo(caps.permitted), hi(caps.permitted), lo(caps.inheritable), hi(caps.inheritable),
   );
-  if (caps.ambient) plan.add(Op.AMBIENT, 'raise ambient capabilities (process.capabilities.ambient)', lo(caps.ambient), hi(caps.ambient));
+  // The kernel raises an ambient capability only if it is permitted and inheritable.
+  // runc's own `spec` lists ambient capabilities without inheritable ones and still
+  // runs, so skip the ones that cannot be raised, as runc does, instead of failing.
+  const ambient = caps.ambient & caps.permitted & caps.inheritable;
+  if (ambient !== caps.ambient) log.debug('process.capabilities.ambient: capabilities that are not also permitted and inheritable are not raised');
+  if (ambient) plan.add(Op.AMBIENT, 'raise ambient capabilities (process.capabilities.ambient)', lo(ambient), hi(ambient));
   plan.add(Op.UMASK, 'set umask (process.user.umask)', proc.user.umask ?? 0o022);
   plan.add(Op.CHDIR, `change to the working directory "${proc.cwd}" (process.cwd)`, plan.str(proc.cwd));
   if (proc.noNewPrivileges) plan.add(Op.NO_NEW_PRIVS, 'set no_new_privs (process.noNewPrivileges)');
@@ -136,24 +142,30 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     if (ns.create.has('cgroup')) plan.add(Op.UNSHARE, 'create the cgroup namespace', CLONE.NEWCGROUP);
 
     // --- the root filesystem (runtime.md create, config.md root/mounts) ---
+    // Without a mount namespace of its own the container inherits the runtime's (spec:
+    // "MUST inherit"): its mounts are made there, as runc does, and delete removes them.
+    // With a mount namespace (new or joined), the rootfs is prepared in it and pivoted to.
     const hasMountNs = ns.create.has('mount') || ns.join.some((j) => j.type === 'mount');
-    if (!hasMountNs) throw new LxrError('linux.namespaces: lxr-runtime needs a mount namespace (add {"type": "mount"})');
     const ROOT = 0;
-    if (ns.create.has('mount')) {
+    if (hasMountNs) {
       plan.add(Op.MOUNT, 'make mounts slave to the host (/)', null, plan.str('/'), null, MS.SLAVE | MS.REC, null, 0, -1);
       plan.add(Op.MOUNT, `bind the rootfs "${o.rootfs}" onto itself`, plan.str(o.rootfs), plan.str(o.rootfs), null, MS.BIND | MS.REC, null, 0, -1);
-      plan.add(Op.OPEN_ROOT, `open the rootfs "${o.rootfs}"`, plan.str(o.rootfs), ROOT);
-      const cgroupView = o.cgroupDirs ? { ...o.cgroupDirs, namespaced: ns.create.has('cgroup') || ns.join.some((j) => j.type === 'cgroup') } : undefined;
-      const { devMounted } = planMounts(plan, spec.mounts, o.bundle, ROOT, cgroupView);
-      planDevices(plan, linux.devices, { defaults: devMounted, bindDevices: newUserns, rootReg: ROOT });
     }
+    plan.add(Op.OPEN_ROOT, `open the rootfs "${o.rootfs}"`, plan.str(o.rootfs), ROOT);
+    const cgroupView = o.cgroupDirs ? { ...o.cgroupDirs, namespaced: ns.create.has('cgroup') || ns.join.some((j) => j.type === 'cgroup') } : undefined;
+    const { devMounted } = planMounts(plan, spec.mounts, o.bundle, ROOT, cgroupView);
+    planDevices(plan, linux.devices, { defaults: devMounted, bindDevices: newUserns, rootReg: ROOT });
     plan.add(Op.SYNC, 'run the createRuntime and createContainer hooks', o.chanFd, Sync.HOOKS);
-    if (ns.create.has('mount')) {
+    if (!hasMountNs) {
+      plan.add(Op.CHROOT, `chroot to "${o.rootfs}" (no mount namespace)`, plan.str(o.rootfs));
+    } else {
       if (o.noPivot) plan.add(Op.MOVE_ROOT, `move the rootfs "${o.rootfs}" to / (--no-pivot)`, plan.str(o.rootfs));
       else plan.add(Op.PIVOT_ROOT, `pivot_root to "${o.rootfs}"`, plan.str(o.rootfs));
-      plan.add(Op.OPEN_ROOT, 'open the new root', plan.str('/'), ROOT);
-      const prop = rootfsPropagationFlags(linux.rootfsPropagation);
-      if (prop !== undefined) plan.add(Op.MOUNT, `set rootfs propagation "${linux.rootfsPropagation}" (linux.rootfsPropagation)`, null, plan.str('/'), null, prop, null, 0, -1);
+    }
+    plan.add(Op.OPEN_ROOT, 'open the new root', plan.str('/'), ROOT);
+    const prop = rootfsPropagationFlags(linux.rootfsPropagation);
+    if (prop !== undefined && hasMountNs) {
+      plan.add(Op.MOUNT, `set rootfs propagation "${linux.rootfsPropagation}" (linux.rootfsPropagation)`, null, plan.str('/'), null, prop, null, 0, -1);
     }
     for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
       const path = '/proc/sys/' + key.replace(/\./g, '/');

@@ -48,6 +48,7 @@ export const Op = {
   CLOSE: 39,
   PDEATHSIG: 40,
   SET_PGID_TTY: 41,
+  CHROOT: 42,
 } as const;
 
 const STEP_SIZE = 64;

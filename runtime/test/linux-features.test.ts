@@ -130,3 +130,21 @@ t.test('a time namespace applies linux.timeOffsets', async (t) => {
   const hostUptime = Number(execFileSync('cut', ['-d.', '-f1', '/proc/uptime']).toString());
   t.ok(Number(r.stdout) >= hostUptime + 864000 - 5, `uptime inside (${r.stdout.trim()}) is shifted by 10 days`);
 });
+
+t.test('without a mount namespace the container inherits the runtime\'s, and delete removes its mounts', async (t) => {
+  const { root, cleanup } = makeRoot();
+  const b = makeBundle((s) => {
+    s.linux!.namespaces = [];
+    delete s.hostname;
+    s.linux!.maskedPaths = [];
+    s.linux!.readonlyPaths = [];
+    s.mounts = [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/dev', type: 'tmpfs', source: 'tmpfs' }];
+    s.process!.args = ['sh', '-c', 'readlink /proc/self/ns/mnt; test -c /dev/null && echo devnull'];
+  });
+  t.teardown(() => (b.cleanup(), cleanup()));
+  const r = runtime(root, ['run', '-b', b.dir, uniqueId('nomntns')]);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, `${execFileSync('readlink', ['/proc/self/ns/mnt']).toString().trim()}\ndevnull\n`, 'same mount namespace as the runtime, with its mounts in the rootfs');
+  const left = execFileSync('cat', ['/proc/self/mountinfo']).toString().split('\n').filter((l) => l.includes(b.rootfs));
+  t.same(left, [], 'no mount left under the rootfs after delete');
+});

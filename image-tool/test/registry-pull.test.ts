@@ -3,7 +3,7 @@ import t from 'tap';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startRegistry, type RegistryHandle } from './helpers/registry.js';
+import { startProxy, startRegistry, type RegistryHandle } from './helpers/registry.js';
 import { buildImage, sha256 } from './helpers/images.js';
 import { seedImage, seedIndex, skopeoCopyToRegistry, tempDir } from './helpers/seed.js';
 import { expectImageError as rejects } from './helpers/assert.js';
@@ -143,4 +143,31 @@ t.test('interop with skopeo: pull what skopeo pushed, and skopeo reads what lxr-
   const raw = spawnSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/test/from-lxr:7`], { encoding: 'buffer' });
   t.equal(raw.status, 0, raw.stderr?.toString());
   t.equal(sha256(raw.stdout), r.manifestDigest, 'skopeo sees the manifest lxr-image pushed, byte for byte');
+});
+
+t.test('layers download in parallel, three at a time by default', async (t) => {
+  const img = await seedImage(reg.host, 'test/parallel:1', { layers: Array.from({ length: 6 }, (_, i) => ({ files: { [`f${i}`]: `layer ${i}` } })) });
+  const layerDigests = new Set(img.layers.map((l) => l.digest));
+  // Hold layer requests until three are waiting, then let them all go: a client that
+  // fetched fewer at once would never finish; one that fetched more shows in `most`.
+  let held: Array<() => void> = [];
+  let open = 0;
+  let most = 0;
+  const proxy = await startProxy(reg.host, (req, res, ctx) => {
+    const digest = req.url!.split('/').pop()!;
+    if (req.method !== 'GET' || !layerDigests.has(digest)) return ctx.forward();
+    open++;
+    most = Math.max(most, open);
+    res.on('close', () => open--);
+    held.push(() => ctx.forward());
+    if (held.length === 3) {
+      const go = held;
+      held = [];
+      go.forEach((f) => f());
+    }
+  });
+  t.teardown(proxy.stop);
+  const r = await pullImage({ reference: `${proxy.host}/test/parallel:1`, store: tempDir(t), retry: noRetry });
+  t.equal(r.layers.length, 6);
+  t.equal(most, 3, 'never more than three layer downloads at once');
 });

@@ -134,3 +134,37 @@ t.test('a pull into a store that is not an OCI layout is refused', async (t) => 
   writeFileSync(join(store, 'oci-layout'), '{"imageLayoutVersion":"9.9"}');
   await expectImageError(t, pullImage({ reference: `${reg.host}/store/x:1`, store, retry: noRetry }), 'STORE', join(store, 'oci-layout'), '9.9');
 });
+
+t.test('gc waits for a pull in progress instead of removing its blobs', async (t) => {
+  const img = await seedImage(reg.host, 'store/gc-race:1', { layers: [{ files: { r: randomBytes(100_000) } }] });
+  const layer = img.layers[0]!;
+  let release!: () => void;
+  let onRequest!: () => void;
+  const requested = new Promise<void>((r) => (onRequest = r));
+  const proxy = await startProxy(reg.host, (req, res, ctx) => {
+    if (req.method === 'GET' && req.url!.endsWith(layer.digest)) {
+      release = () => ctx.forward();
+      onRequest();
+      return;
+    }
+    ctx.forward();
+  });
+  t.teardown(proxy.stop);
+  const store = tempDir(t);
+  const pulling = pullImage({ reference: `${proxy.host}/store/gc-race:1`, store, retry: noRetry });
+  await requested; // the config is stored, nothing names it yet
+  t.ok(existsSync(join(store, 'blobs', 'sha256', img.config.digest.slice(7))), 'config already in the store');
+  let gcDone = false;
+  const collecting = gcStore(store).then((g) => {
+    gcDone = true;
+    return g;
+  });
+  // Give an unlocked gc every chance to run now; a correct one is blocked by the pull.
+  await new Promise((r) => setTimeout(r, 300));
+  t.notOk(gcDone, 'gc has not run while the pull holds the store');
+  release();
+  const [r, g] = await Promise.all([pulling, collecting]);
+  t.equal(r.manifestDigest, img.manifest.digest);
+  t.same(g.removed, [], 'gc removed nothing the new image needs');
+  for (const d of [img.manifest.digest, img.config.digest, layer.digest]) t.ok(existsSync(join(store, 'blobs', 'sha256', d.slice(7))), `${d.slice(7, 19)} kept`);
+});

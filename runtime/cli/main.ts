@@ -101,6 +101,56 @@ async function main(argv: string[]): Promise<number> {
         else out(table(list.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, c.owner]), ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']));
       }),
     )
+    .command('pause <container-id>', 'freeze every process of a container', (y) => y, run(async (a) => {
+      const { pauseContainer } = await import('../container/pause.js');
+      await pauseContainer(a.root, id(a), true);
+    }))
+    .command('resume <container-id>', 'thaw a paused container', (y) => y, run(async (a) => {
+      const { pauseContainer } = await import('../container/pause.js');
+      await pauseContainer(a.root, id(a), false);
+    }))
+    .command(
+      'ps <container-id> [ps-args..]', 'list the processes of a container',
+      (y) => y.option('format', { alias: 'f', choices: ['table', 'json'], default: 'table' }),
+      run(async (a) => {
+        const { listProcesses, processTable } = await import('../container/ps.js');
+        const pids = listProcesses(a.root, id(a));
+        out(a.format === 'json' ? JSON.stringify(pids) : processTable(pids));
+      }),
+    )
+    .command(
+      'events <container-id>', 'print resource usage (and OOM events) as JSON',
+      (y) => y.option('stats', { type: 'boolean', default: false, describe: 'print the stats once and exit' })
+        .option('interval', { type: 'string', default: '5s', describe: 'time between stats' }),
+      run(async (a) => {
+        const ev = await import('../container/events.js');
+        if (a.stats) return out(JSON.stringify(ev.statsEvent(a.root, id(a))));
+        await ev.streamEvents(a.root, id(a), parseDuration(a.interval as string), out);
+      }),
+    )
+    .command(
+      'update <container-id>', 'change the resources of a running container',
+      (y) => y
+        .option('resources', { alias: 'r', type: 'string', describe: 'a JSON file of linux.resources ("-" for stdin)' })
+        .option('blkio-weight', { type: 'number' })
+        .option('cpu-period', { type: 'number' })
+        .option('cpu-quota', { type: 'number' })
+        .option('cpu-rt-period', { type: 'number' })
+        .option('cpu-rt-runtime', { type: 'number' })
+        .option('cpu-share', { type: 'number' })
+        .option('cpuset-cpus', { type: 'string' })
+        .option('cpuset-mems', { type: 'string' })
+        .option('kernel-memory', { type: 'string' })
+        .option('kernel-memory-tcp', { type: 'string' })
+        .option('memory', { alias: 'm', type: 'string' })
+        .option('memory-reservation', { type: 'string' })
+        .option('memory-swap', { type: 'string' })
+        .option('pids-limit', { type: 'number' }),
+      run(async (a) => {
+        const u = await import('../container/update.js');
+        await u.updateContainer(a.root, id(a), u.resourcesFromFlags(a as never));
+      }),
+    )
     .command(
       'spec', 'write a default config.json',
       (y) => y.option('bundle', { alias: 'b', type: 'string', default: '.' }).option('rootless', { type: 'boolean', default: false }),
@@ -141,6 +191,13 @@ function createOpts(a: Global & Record<string, unknown>) {
     preserveFds: a['preserve-fds'] as number,
     systemdCgroup: a['systemd-cgroup'],
   };
+}
+
+/** Go-style durations as runc takes them: 5s, 500ms, 1m. */
+function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v);
+  if (!m) throw new LxrError(`--interval: invalid duration "${v}"`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[(m[2] ?? 's') as 'ms'];
 }
 
 function table(rows: string[][], header: string[]): string {

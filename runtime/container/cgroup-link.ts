@@ -1,8 +1,7 @@
 // Where the container lifecycle meets the cgroup library (runtime/cgroups/).
-import { readFileSync } from 'node:fs';
 import type { ContainerRecord } from './state.js';
 import type { Device, DeviceCgroup, Resources } from '../spec/types.js';
-import { createCgroup, destroyCgroup, resolveCgroupPaths, cgroupPids, type CgroupPaths } from '../cgroups/index.js';
+import { createCgroup, destroyCgroup, resolveCgroupPaths, cgroupPids, cgroupFrozen, type CgroupPaths } from '../cgroups/index.js';
 import { log } from '../log.js';
 
 export interface CgroupDriver {
@@ -78,10 +77,8 @@ export function isPaused(rec: ContainerRecord): boolean {
   const paths = recordCgroup(rec);
   if (!paths) return false;
   try {
-    if (paths.layout === 'v2') return readFileSync(`${paths.dirs.unified}/cgroup.freeze`, 'utf8').trim() === '1';
-    if (paths.dirs.freezer) return readFileSync(`${paths.dirs.freezer}/freezer.state`, 'utf8').trim() !== 'THAWED';
+    return cgroupFrozen(paths);
   } catch {
-    /* gone */
+    return false;
   }
-  return false;
 }

@@ -77,7 +77,7 @@ export function buildCli(argv: string[]): Argv {
       async (a) => {
         const mode = a.quiet ? 'none' : process.stderr.isTTY ? 'tty' : 'lines';
         const r = progressRenderer(mode);
-        const opts: Parameters<typeof pullImage>[0] = { ...remote(a), reference: a.image, store: store(a), onProgress: r.onProgress, concurrency: a.concurrency };
+        const opts: Parameters<typeof pullImage>[0] = { ...remote(a), reference: a.image, store: store(a), onProgress: r.onProgress, concurrency: a.concurrency, signal: interruptSignal() };
         if (a.platform) opts.platform = a.platform;
         if (a['all-platforms']) opts.allPlatforms = true;
         try {
@@ -102,7 +102,7 @@ export function buildCli(argv: string[]): Argv {
           .option('platform', { type: 'string' })
           .option('quiet', { alias: 'q', type: 'boolean' }),
       async (a) => {
-        const opts: Parameters<typeof import('../registry/push.js').pushImage>[0] = { ...remote(a), reference: a.image, store: store(a) };
+        const opts: Parameters<typeof import('../registry/push.js').pushImage>[0] = { ...remote(a), reference: a.image, store: store(a), signal: interruptSignal() };
         if (a.destination) opts.destination = a.destination;
         if (a['all-platforms']) opts.allPlatforms = true;
         if (a.platform) opts.platform = a.platform;
@@ -258,6 +258,20 @@ export function buildCli(argv: string[]): Argv {
 
 class UsageError extends Error {}
 
+// Ctrl-C during a pull or push: stop the transfers, keep partial downloads for the next
+// pull (they are only ever renamed into blobs/ once verified), exit 130.
+let interrupted: string | undefined;
+function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      interrupted = sig;
+      ac.abort(new ImageError('HTTP', `interrupted by ${sig}; partial downloads are kept for the next pull`));
+    });
+  }
+  return ac.signal;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   try {
@@ -265,6 +279,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     const err = e as Error;
+    if (interrupted) {
+      process.stderr.write(`lxr-image: interrupted by ${interrupted}; partial downloads are kept for the next pull\n`);
+      return 130;
+    }
     if (err instanceof UsageError) {
       process.stderr.write(`lxr-image: ${err.message}\n`);
       return 2;

@@ -5,7 +5,7 @@
 // downloads the next pull resumes).
 import { ImageError } from './errors.js';
 import { formatReference, manifestReference, parseReference } from '../reference.js';
-import { checkSupportedImage, formatPlatform, hostPlatform, parseManifest, parsePlatform, selectPlatform, type Descriptor, type ImageManifest, type Platform } from './manifest.js';
+import { checkSupportedImage, hostPlatform, parseManifest, parsePlatform, selectPlatform, type Descriptor, type ImageManifest, type Platform } from './manifest.js';
 import type { RegistryClient } from './client.js';
 import { clientsFor, type RemoteOptions } from './session.js';
 import { openStore, type StoreArg } from '../layout/images.js';
@@ -67,7 +67,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
   return store.withWriterLock(async () => {
     const { client, got } = await firstManifest(clients, manifestReference(ref), name);
     const top = parseManifest(got.bytes, got.contentType, `${name} (${got.url})`);
-    const result = { indexDigest: undefined as string | undefined };
+    let indexDigest: string | undefined;
     const images: Array<{ desc: Descriptor; bytes: Buffer; manifest: ImageManifest; platform?: Platform }> = [];
 
     const fetchChild = async (d: Descriptor) => {
@@ -81,7 +81,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     };
 
     if (top.kind === 'index') {
-      result.indexDigest = got.digest;
+      indexDigest = got.digest;
       if (opts.allPlatforms) {
         for (const d of top.index.manifests) {
           if (d.platform?.architecture === 'unknown') continue; // attestation manifests
@@ -122,7 +122,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
       mediaType: main.desc.mediaType,
     };
     if (main.platform) r.platform = main.platform;
-    if (result.indexDigest) r.indexDigest = result.indexDigest;
+    if (indexDigest) r.indexDigest = indexDigest;
     return r;
   });
 }
@@ -186,4 +186,3 @@ async function downloadLayers(
   if (failure !== undefined) throw failure;
 }
 
-export { formatPlatform };

@@ -168,3 +168,29 @@ t.test('gc waits for a pull in progress instead of removing its blobs', async (t
   t.same(g.removed, [], 'gc removed nothing the new image needs');
   for (const d of [img.manifest.digest, img.config.digest, layer.digest]) t.ok(existsSync(join(store, 'blobs', 'sha256', d.slice(7))), `${d.slice(7, 19)} kept`);
 });
+
+t.test('Ctrl-C stops a pull with exit 130 and keeps the partial download', async (t) => {
+  const img = await seedImage(reg.host, 'store/sigint:1', { layers: [{ files: { big: randomBytes(3 << 20) }, compression: 'none' }] });
+  const layer = img.layers[0]!;
+  const proxy = await startProxy(reg.host, (req, res, ctx) => {
+    if (req.method === 'GET' && req.url!.endsWith(layer.digest) && !req.headers.range) {
+      res.writeHead(200, { 'content-length': String(layer.size) });
+      res.write(randomBytes(1 << 20)); // then nothing more: the pull waits
+      return;
+    }
+    ctx.forward();
+  });
+  t.teardown(proxy.stop);
+  const store = tempDir(t);
+  const p = spawnCli(['pull', '--store', store, `${proxy.host}/store/sigint:1`]);
+  let stderr = '';
+  p.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+  const partial = join(store, '.lxr', 'ingest', `sha256-${layer.digest.slice(7)}`);
+  for (let i = 0; i < 400 && !(existsSync(partial) && statSync(partial).size >= 1 << 20); i++) await new Promise((r) => setTimeout(r, 25));
+  p.kill('SIGINT');
+  t.equal(await exited, 130);
+  t.match(stderr, /^lxr-image: interrupted by SIGINT; partial downloads are kept for the next pull$/m);
+  t.equal(statSync(partial).size, 1 << 20, 'the bytes received are kept');
+  t.same(checkConsistent(t, store).manifests, []);
+});

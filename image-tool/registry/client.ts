@@ -102,7 +102,8 @@ export class RegistryClient {
   }
 
   private get scopes(): string[] {
-    return [`repository:${this.repository}:${this.opts.actions}`];
+    // No repository (login's ping): only what the registry's challenge asks for.
+    return this.repository ? [`repository:${this.repository}:${this.opts.actions}`] : [];
   }
 
   /** Answer a 401's challenge; returns false when there is nothing more to try. */

@@ -19,8 +19,8 @@ export async function login(opts: RemoteOptions & { registry?: string; credentia
   const registry = normalizeRegistry(opts.registry);
   const creds = typeof opts.credentials === 'string' ? parseCreds(opts.credentials) : opts.credentials;
   clearTokenCache();
-  // Any repository name works for the scope; the token service only checks the user.
-  const clients = await clientsFor(registry, 'library/lxr-login-check', { ...opts, credentials: creds }, 'pull,push');
+  // No repository: GET /v2/ only needs a token for the user, as `docker login` asks for.
+  const clients = await clientsFor(registry, '', { ...opts, credentials: creds }, 'pull,push');
   const client = clients[clients.length - 1]!;
   try {
     await client.ping();

@@ -28,7 +28,7 @@ function checkConsistent(t: Test, store: string): any {
   return JSON.parse(readFileSync(join(store, 'index.json'), 'utf8'));
 }
 
-t.test('skopeo and umoci read the store as an OCI layout', { skip: !existsSync('/usr/bin/skopeo') && 'no skopeo' }, async (t) => {
+t.test('skopeo and umoci read the store as an OCI layout', { skip: !(existsSync('/usr/bin/skopeo') && existsSync('/usr/bin/umoci')) && 'needs skopeo and umoci (apt-get install -y skopeo umoci)' }, async (t) => {
   const img = await seedImage(reg.host, 'store/oci:1', { layers: [{ files: { a: 'a' } }, { files: { b: 'b' }, compression: 'zstd' }] });
   const store = tempDir(t);
   await pullImage({ reference: img.name, store, retry: noRetry });

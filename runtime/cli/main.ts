@@ -32,7 +32,6 @@ async function main(argv: string[]): Promise<number> {
     .option('log-format', { type: 'string', choices: ['text', 'json'], default: 'text', global: true })
     .option('debug', { type: 'boolean', default: false, global: true })
     .option('systemd-cgroup', { type: 'boolean', default: false, describe: 'use systemd to manage cgroups', global: true })
-    .option('rootless', { type: 'string', hidden: true, global: true })
     .option('criu', { type: 'string', hidden: true, global: true })
     .middleware((a) => configureLog({ file: a.log as string | undefined, format: a['log-format'] as string, debug: a.debug as boolean }))
     .command(

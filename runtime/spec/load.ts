@@ -93,6 +93,14 @@ export function checkSemantics(spec: Spec, file = 'config.json'): void {
   const p = spec.process!;
   if (!p.args?.length && !p.commandLine) fail('process.args: must have at least one entry');
   if (!p.cwd.startsWith('/')) fail(`process.cwd: "${p.cwd}" must be an absolute path`);
+  // Security settings this runtime cannot apply are refused, never silently dropped:
+  // a container must not run with less confinement than its config asks for.
+  if (p.apparmorProfile) fail('process.apparmorProfile: AppArmor profiles are not supported by lxr-runtime');
+  if (p.selinuxLabel) fail('process.selinuxLabel: SELinux labels are not supported by lxr-runtime');
+  if (spec.linux?.mountLabel) fail('linux.mountLabel: SELinux mount labels are not supported by lxr-runtime');
+  if (spec.linux?.seccomp) fail('linux.seccomp: seccomp filters are not supported by lxr-runtime yet');
+  if (spec.linux?.intelRdt) fail('linux.intelRdt: Intel RDT is not supported by lxr-runtime');
+  if (spec.linux?.personality) fail('linux.personality: personality is not supported by lxr-runtime yet');
   const ns = new Set((spec.linux?.namespaces ?? []).map((n) => n.type));
   if (spec.hostname && !ns.has('uts')) fail('hostname: setting a hostname needs a new uts namespace (linux.namespaces)');
   if (spec.domainname && !ns.has('uts')) fail('domainname: setting a domainname needs a new uts namespace (linux.namespaces)');

@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 import { existsSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
+import type { Spec } from '../spec/types.js';
 
 function oneLine(t: Test, r: { status: number | null; stderr: string }, re: RegExp): void {
   t.not(r.status, 0, 'exits non-zero');
@@ -111,5 +112,21 @@ t.test('a hard rlimit above what this host can grant is refused up front', async
   const r = runtime(root, ['create', '-b', b.dir, uniqueId('rl')]);
   t.not(r.status, 0);
   t.match(r.stderr, /process\.rlimits\[0\]/);
+  t.same(leftovers(root), []);
+});
+
+t.test('security settings lxr cannot apply are refused, not ignored', async (t) => {
+  const { root, cleanup } = makeRoot();
+  t.teardown(cleanup);
+  const cases: [(s: Spec) => void, RegExp][] = [
+    [(s) => (s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' }), /linux\.seccomp: seccomp filters are not supported/],
+    [(s) => (s.process!.apparmorProfile = 'docker-default'), /process\.apparmorProfile: AppArmor profiles are not supported/],
+    [(s) => (s.process!.selinuxLabel = 'system_u:system_r:container_t:s0'), /process\.selinuxLabel/],
+  ];
+  for (const [edit, re] of cases) {
+    const b = makeBundle(edit);
+    t.teardown(b.cleanup);
+    oneLine(t, runtime(root, ['create', '-b', b.dir, uniqueId('sec')]), re);
+  }
   t.same(leftovers(root), []);
 });

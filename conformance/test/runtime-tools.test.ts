@@ -1,0 +1,24 @@
+// The OCI runtime-tools validation suite, run against runc and lxr-runtime on this
+// machine: lxr-runtime must pass every assertion runc passes, except the ones listed
+// with a reason in conformance/known-failures.txt.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const compare = join(here, '..', 'compare.sh');
+const haveRunc = ['/usr/sbin/runc', '/usr/bin/runc'].some((p) => existsSync(p));
+const haveGo = spawnSync('go', ['version']).status === 0;
+
+t.test('lxr-runtime passes what runc passes', { skip: (!haveRunc || !haveGo) && 'needs runc and golang-go', timeout: 40 * 60 * 1000 }, async (t) => {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  for (const k of Object.keys(env)) if (k.startsWith('TAP') || k.startsWith('_TAPJS')) delete env[k];
+  const r = spawnSync('bash', [compare, '--ci'], { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
+  const summary = r.stdout.split('\n').filter((l) => /^total:|^assertions that|^  \S/.test(l)).join('\n');
+  t.comment(summary);
+  t.equal(r.status, 0, `compare.sh --ci: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+  t.match(r.stdout, /total: 0 regressions against runc/);
+});

@@ -5,6 +5,8 @@
 // and configs, which are small and size-capped.
 import { Agent, request, type Dispatcher } from 'undici';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import { ImageError } from './errors.js';
 import { USER_AGENT, fetchToken, parseChallenges } from './auth.js';
 import type { Credentials } from './credentials.js';
@@ -15,10 +17,27 @@ import { isRetryable, parseRetryAfter, retryDelay, retryPolicy, sleep, type Retr
 
 export const MAX_MANIFEST_BYTES = 4 << 20;
 
-let sharedAgent: Agent | undefined;
-export function defaultDispatcher(): Dispatcher {
-  sharedAgent ??= new Agent({ connections: 16, keepAliveTimeout: 10_000, headersTimeout: 60_000, bodyTimeout: 120_000, connect: { timeout: 15_000 } });
-  return sharedAgent;
+const agents = new Map<string, Agent>();
+/** One connection pool per TLS setting (system CAs, an extra CA file, or no verification). */
+export function defaultDispatcher(tls?: Endpoint['tls']): Dispatcher {
+  const key = `${tls?.ca ?? ''}|${tls?.skipVerify ? 'noverify' : ''}`;
+  let a = agents.get(key);
+  if (!a) {
+    const connect: Record<string, unknown> = { timeout: 15_000 };
+    if (tls?.ca) {
+      let pem: string;
+      try {
+        pem = readFileSync(tls.ca, 'utf8');
+      } catch (e) {
+        throw new ImageError('CONFIG', `cannot read CA file ${tls.ca}: ${(e as Error).message}`);
+      }
+      connect.ca = [...rootCertificates, pem];
+    }
+    if (tls?.skipVerify) connect.rejectUnauthorized = false;
+    a = new Agent({ connections: 16, keepAliveTimeout: 10_000, headersTimeout: 60_000, bodyTimeout: 120_000, connect });
+    agents.set(key, a);
+  }
+  return a;
 }
 
 export interface ClientOptions {
@@ -97,7 +116,7 @@ export class RegistryClient {
     this.endpoint = opts.endpoint;
     this.registry = opts.registry;
     this.repository = opts.repository;
-    this.dispatcher = opts.dispatcher ?? defaultDispatcher();
+    this.dispatcher = opts.dispatcher ?? defaultDispatcher(opts.endpoint.tls);
     this.policy = retryPolicy(opts.retry);
   }
 
@@ -160,8 +179,10 @@ export class RegistryClient {
         }
         if (e instanceof ImageError) throw e;
         const err = e as NodeJS.ErrnoException;
-        const detail = (err.cause as Error | undefined)?.message ?? err.message;
-        throw new ImageError('UNREACHABLE', `cannot reach registry ${this.endpoint.host} (${this.endpoint.base}) for ${o.what}: ${detail}`, { cause: e });
+        const cause = (err.cause as NodeJS.ErrnoException | undefined) ?? err;
+        const tlsProblem = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(String(cause.code ?? ''));
+        const hint = tlsProblem ? ` (give the registry's CA with "ca" in the registries config, or mark it insecure)` : '';
+        throw new ImageError('UNREACHABLE', `cannot reach registry ${this.endpoint.host} (${this.endpoint.base}) for ${o.what}: ${cause.message}${hint}`, { cause: e });
       }
       if (res.status === 401 && authTries < 2) {
         authTries++;

@@ -4,7 +4,10 @@
 //   { "insecure-registries": ["host:5000"],
 //     "registry-mirrors": ["https://mirror.example"],          // for docker.io, like dockerd
 //     "registries": { "docker.io": { "mirrors": ["host:5000"] },
-//                     "ghcr.io":   { "location": "127.0.0.1:5001", "insecure": true } } }
+//                     "ghcr.io":   { "location": "127.0.0.1:5001", "insecure": true },
+//                     "reg.lan":   { "location": "https://reg.lan:5000", "ca": "/etc/lxr/reg.lan.pem" } } }
+// "insecure" allows plain HTTP, and HTTPS without certificate checks; "ca" adds a PEM
+// file of trusted certificates for that registry (on top of the system's).
 import { readFile } from 'node:fs/promises';
 import { ImageError } from './errors.js';
 import { DOCKER_HUB } from '../reference.js';
@@ -18,6 +21,8 @@ export interface RegistryHostConfig {
   insecure?: boolean;
   /** Tried in order before the registry itself (pulls only). */
   mirrors?: string[];
+  /** PEM file with extra CA certificates for this registry's HTTPS. */
+  ca?: string;
 }
 
 export interface RegistriesConfig {
@@ -41,6 +46,8 @@ export interface Endpoint {
   base: string;
   host: string;
   mirror: boolean;
+  /** HTTPS settings beyond the defaults. */
+  tls?: { ca?: string; skipVerify?: boolean };
 }
 
 export function emptyConfig(): RegistriesConfig {
@@ -83,6 +90,10 @@ export async function loadRegistriesConfig(path?: string): Promise<RegistriesCon
     }
     if (v?.insecure !== undefined) h.insecure = Boolean(v.insecure);
     if (v?.mirrors !== undefined) h.mirrors = strs(v.mirrors, `registries["${host}"].mirrors`);
+    if (v?.ca !== undefined) {
+      if (typeof v.ca !== 'string') throw new ImageError('CONFIG', `registries config ${file}: registries["${host}"].ca must be a file path`);
+      h.ca = v.ca;
+    }
     cfg.registries[host] = h;
   }
   return cfg;
@@ -109,7 +120,11 @@ function hostOnly(hostport: string): string {
 }
 
 export function isInsecure(host: string, cfg: RegistriesConfig): boolean {
-  if (isLoopback(host)) return true;
+  return isLoopback(host) || isMarkedInsecure(host, cfg);
+}
+
+/** Marked insecure by the user (flag or config), as opposed to loopback. */
+export function isMarkedInsecure(host: string, cfg: RegistriesConfig): boolean {
   const strip = (s: string) => s.replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '');
   if (cfg.insecureRegistries.map(strip).includes(host)) return true;
   for (const [name, h] of Object.entries(cfg.registries)) {
@@ -129,7 +144,15 @@ export function toEndpoint(spec: string, cfg: RegistriesConfig, mirror: boolean)
   if (scheme === 'http' && !insecure) {
     throw new ImageError('CONFIG', `plain HTTP to registry ${host} is not allowed; mark it insecure with --insecure-registry ${host} or in the registries config`);
   }
-  return { base: `${scheme}://${host}`, host, mirror };
+  const ep: Endpoint = { base: `${scheme}://${host}`, host, mirror };
+  if (scheme === 'https') {
+    const ca = Object.entries(cfg.registries).find(([name, h]) => h.ca && (name === host || (h.location && h.location.replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '') === host)))?.[1].ca;
+    // Only a registry the user marked insecure gets HTTPS without certificate checks;
+    // loopback is allowed plain HTTP, but an HTTPS loopback registry is still verified.
+    const skipVerify = isMarkedInsecure(host, cfg);
+    if (ca || skipVerify) ep.tls = { ...(ca ? { ca } : {}), ...(skipVerify ? { skipVerify } : {}) };
+  }
+  return ep;
 }
 
 /** Endpoints to try for a registry, mirrors first (when `forPull`), then the registry itself. */

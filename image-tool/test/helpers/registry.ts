@@ -5,7 +5,7 @@
 // Basic auth). Everything listens on 127.0.0.1 and is removed by stop().
 //
 // Stable API (used by other lxr test files):
-//   startRegistry(opts?)      -> { host, url, dataDir, stop() }
+//   startRegistry(opts?)      -> { host, url, dataDir, stop() }   (opts.tls: HTTPS, + caFile)
 //   startTokenRegistry(opts?) -> same + { tokenUrl, tokenRequests, service, users }
 //   startProxy(target, hook)  -> { host, url, requests, stop() }
 //   startBlobHost(target)     -> { host, url, requests, stop() }  (serves redirected blobs)
@@ -14,6 +14,7 @@ import { createPrivateKey, createHash, randomBytes, sign, X509Certificate } from
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as netServer, type Socket } from 'node:net';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -52,7 +53,8 @@ async function waitReady(url: string, proc: ChildProcess, log: () => string): Pr
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`docker-registry exited with ${proc.exitCode}: ${log()}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const r = httpRequest(url + '/v2/', (res) => {
+      const get = url.startsWith('https:') ? httpsRequest : httpRequest;
+      const r = get(url + '/v2/', { rejectUnauthorized: false }, (res) => {
         res.resume();
         resolve(res.statusCode === 200 || res.statusCode === 401);
       });
@@ -86,18 +88,18 @@ function registryConfig(dataDir: string, addr: string, auth?: string): string {
   ].join('\n');
 }
 
-async function launch(dir: string, config: string, onStop: () => Promise<void> = async () => {}): Promise<RegistryHandle> {
+async function launch(dir: string, config: string, onStop: () => Promise<void> = async () => {}, scheme: 'http' | 'https' = 'http'): Promise<RegistryHandle> {
   // The port is picked before the registry binds it; another test may grab it in between.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await launchOnce(dir, config, onStop, attempt === 3);
+      return await launchOnce(dir, config, onStop, attempt === 3, scheme);
     } catch (e) {
       if (attempt >= 3 || !/address already in use/.test(String((e as Error).message))) throw e;
     }
   }
 }
 
-async function launchOnce(dir: string, config: string, onStop: () => Promise<void>, last: boolean): Promise<RegistryHandle> {
+async function launchOnce(dir: string, config: string, onStop: () => Promise<void>, last: boolean, scheme: 'http' | 'https'): Promise<RegistryHandle> {
   if (!existsSync(REGISTRY_BIN)) throw new Error(`${REGISTRY_BIN} is missing: apt-get install -y docker-registry`);
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
@@ -107,7 +109,7 @@ async function launchOnce(dir: string, config: string, onStop: () => Promise<voi
   const proc = spawn(REGISTRY_BIN, ['serve', cfgPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (d) => (out = (out + d).slice(-4000)));
   proc.stderr!.on('data', (d) => (out = (out + d).slice(-4000)));
-  const url = `http://${host}`;
+  const url = `${scheme}://${host}`;
   const kill = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       const exited = new Promise((r) => proc.once('exit', r));
@@ -133,10 +135,26 @@ async function launchOnce(dir: string, config: string, onStop: () => Promise<voi
   return { host, url, dataDir: dir, stop };
 }
 
-/** A plain registry (no auth) on 127.0.0.1 with storage in a temp dir. */
-export async function startRegistry(): Promise<RegistryHandle> {
+export interface RegistryOptions {
+  /** Serve HTTPS with a self-signed certificate for 127.0.0.1 (made with openssl); its PEM is `caFile`. */
+  tls?: boolean;
+}
+
+/** A registry (no auth) on 127.0.0.1 with storage in a temp dir; plain HTTP unless tls. */
+export async function startRegistry(opts: RegistryOptions = {}): Promise<RegistryHandle & { caFile?: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'lxr-registry-'));
-  return launch(dir, registryConfig(dir, '__ADDR__'));
+  if (!opts.tls) return launch(dir, registryConfig(dir, '__ADDR__'));
+  const keyPath = join(dir, 'tls.key');
+  const certPath = join(dir, 'tls.crt');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`openssl failed (apt-get install -y openssl): ${r.stderr}`);
+  }
+  const tls = ['  tls:', `    certificate: ${certPath}`, `    key: ${keyPath}`].join('\n');
+  const cfg = registryConfig(dir, '__ADDR__').replace(/^(  addr: .*)$/m, `$1\n${tls}`);
+  const h = await launch(dir, cfg, undefined, 'https');
+  return { ...h, caFile: certPath };
 }
 
 function b64url(b: Buffer | string): string {

@@ -8,6 +8,7 @@ import { planDevices } from '../linux/devices.js';
 import { planNamespaces, closeNamespaceFds, CLONE, NS_FLAG, type NamespacePlan } from '../linux/namespaces.js';
 import { capMasks, lastCap, lo, hi } from '../linux/capabilities.js';
 import { planRlimits } from '../linux/rlimits.js';
+import { compileSeccomp, type CompiledSeccomp } from '../linux/seccomp.js';
 import { LxrError } from '../errors.js';
 import { log } from '../log.js';
 
@@ -63,10 +64,13 @@ export function execCandidates(proc: Process): string[] {
 }
 
 /** Add the process-identity steps shared by init and exec: rlimits, caps, user, cwd. */
-export function planProcessIdentity(plan: Plan, proc: Process, opts: { setgroups: boolean }): void {
+export function planProcessIdentity(plan: Plan, proc: Process, opts: { setgroups: boolean; seccomp?: CompiledSeccomp }): void {
   for (const r of planRlimits(proc.rlimits)) {
     plan.add(Op.SETRLIMIT, `set ${r.where}`, r.resource, r.soft, r.hard);
   }
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while the
+  // process still has it (as runc does). With no_new_privs it is loaded last.
+  if (opts.seccomp && !proc.noNewPrivileges) planSeccomp(plan, opts.seccomp);
   const caps = capMasks(proc.capabilities);
   plan.add(Op.CAP_BOUNDING, 'drop capabilities from the bounding set (process.capabilities.bounding)', lo(caps.bounding), hi(caps.bounding), lastCap());
   plan.add(Op.KEEPCAPS, 'keep capabilities across the change of user', 1);
@@ -92,6 +96,10 @@ export function planProcessIdentity(plan: Plan, proc: Process, opts: { setgroups
   plan.add(Op.UMASK, 'set umask (process.user.umask)', proc.user.umask ?? 0o022);
   plan.add(Op.CHDIR, `change to the working directory "${proc.cwd}" (process.cwd)`, plan.str(proc.cwd));
   if (proc.noNewPrivileges) plan.add(Op.NO_NEW_PRIVS, 'set no_new_privs (process.noNewPrivileges)');
+}
+
+export function planSeccomp(plan: Plan, sc: CompiledSeccomp): void {
+  plan.add(Op.SECCOMP, 'load the seccomp filter (linux.seccomp)', plan.buf(sc.program), sc.program.length / 8, sc.flags);
 }
 
 export function buildInitPlan(o: InitOptions): InitPlan {
@@ -190,7 +198,8 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       o.stdio.forEach((fd, i) => plan.add(Op.DUP, `set up stdio fd ${i}`, fd, i));
     }
 
-    planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0 });
+    const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp) : undefined;
+    planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}) });
     const cands = execCandidates(proc);
     const argv = proc.args!;
     const env = proc.env ?? [];
@@ -200,6 +209,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     const preserve = o.preserveFds ?? 0;
     plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
     if (preserve) plan.add(Op.CLEAR_CLOEXEC, 'pass --preserve-fds', 3, preserve);
+    if (seccomp && proc.noNewPrivileges) planSeccomp(plan, seccomp);
     plan.add(Op.EXEC, `exec "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 0);
     return { plan, cloneFlags, namespaces: ns, newUserns };
   } catch (e) {

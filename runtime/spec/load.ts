@@ -98,7 +98,6 @@ export function checkSemantics(spec: Spec, file = 'config.json'): void {
   if (p.apparmorProfile) fail('process.apparmorProfile: AppArmor profiles are not supported by lxr-runtime');
   if (p.selinuxLabel) fail('process.selinuxLabel: SELinux labels are not supported by lxr-runtime');
   if (spec.linux?.mountLabel) fail('linux.mountLabel: SELinux mount labels are not supported by lxr-runtime');
-  if (spec.linux?.seccomp) fail('linux.seccomp: seccomp filters are not supported by lxr-runtime yet');
   if (spec.linux?.intelRdt) fail('linux.intelRdt: Intel RDT is not supported by lxr-runtime');
   if (spec.linux?.personality) fail('linux.personality: personality is not supported by lxr-runtime yet');
   const ns = new Set((spec.linux?.namespaces ?? []).map((n) => n.type));

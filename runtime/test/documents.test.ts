@@ -37,7 +37,8 @@ t.test('features validates against features-schema.json and tells the truth', as
   t.ok(validateFeatures(f), JSON.stringify(validateFeatures.errors));
   t.equal(f.ociVersionMax, '1.3.0');
   t.same(f.hooks, ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
-  t.equal(f.linux.seccomp.enabled, false, 'seccomp is not claimed while it is refused');
+  t.equal(f.linux.seccomp.enabled, true, 'seccomp is implemented');
+  t.ok(f.linux.seccomp.actions.includes('SCMP_ACT_ERRNO'));
   t.ok(f.linux.namespaces.includes('time'));
   t.ok(f.linux.capabilities.includes('CAP_SYS_ADMIN'));
 });

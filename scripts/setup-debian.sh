@@ -8,6 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 run=(
   gcc libc6-dev linux-libc-dev   # native/ (the C part, built by npm install)
   zstd                           # zstd-compressed image layers
+  libseccomp2                    # linux.seccomp (loaded through koffi)
   iproute2 iptables              # container networking
   ca-certificates
 )
@@ -17,7 +18,7 @@ test=(
   golang-go make                 # builds the OCI runtime-tools suite
   docker-registry skopeo umoci   # loopback registry; peers the image tool is compared with
   openssl                        # self-signed certificates for the registry token tests
-  passwd util-linux procps       # useradd, mount, ps
+  passwd util-linux procps bsdutils  # useradd, mount, ps, script (tty tests)
   qemu-system-x86 linux-image-amd64 cpio xz-utils  # the cgroup v2 VM harness
   time                           # /usr/bin/time -v for benchmarks
 )

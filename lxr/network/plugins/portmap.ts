@@ -1,0 +1,108 @@
+// lxr-portmap: a chained CNI plugin for published ports (capability "portMappings").
+// Host ports are DNATed to the container's address (from prevResult), for traffic arriving
+// from outside and for traffic from the host itself (OUTPUT). 127.0.0.1:HOSTPORT works because
+// route_localnet is set on the bridge and connections from 127.0.0.0/8 are masqueraded; the
+// kernel does the forwarding, so no proxy process has to outlive the `lxr` command.
+// Connections from the network's own subnet that were DNATed (hairpin, container to another
+// container's published port on a host address) are masqueraded too, so replies come back
+// through the host. A host port already taken (by a listener or another container's mapping)
+// fails the ADD.
+//   { "type": "lxr-portmap", "capabilities": { "portMappings": true } }
+import { pluginMain, type PluginArgs } from '../cni/skel.js';
+import { CniError, ERR, type CniResult, type PortMapping } from '../cni/types.js';
+import { listRules, removeRules, removeRulesWhere, ruleTag, setRules, type Rule } from '../firewall.js';
+import { checkHostPortFree } from '../ports.js';
+import { formatSubnet, parseSubnet } from '../ipv4.js';
+import { setSysctl } from '../link.js';
+
+const OWNER = 'lxr-portmap';
+
+function mappings(a: PluginArgs): PortMapping[] {
+  const m = a.conf.runtimeConfig?.portMappings ?? [];
+  if (!Array.isArray(m)) throw new CniError(ERR.invalidConfig, 'runtimeConfig.portMappings is not a list');
+  for (const p of m) {
+    if (!Number.isInteger(p.hostPort) || !Number.isInteger(p.containerPort) || p.hostPort < 1 || p.hostPort > 65535 || p.containerPort < 1 || p.containerPort > 65535) {
+      throw new CniError(ERR.invalidConfig, `invalid port mapping ${JSON.stringify(p)}`);
+    }
+    p.protocol = (p.protocol ?? 'tcp').toLowerCase() as PortMapping['protocol'];
+    if (p.protocol !== 'tcp' && p.protocol !== 'udp') throw new CniError(ERR.invalidConfig, `unsupported protocol ${p.protocol} in port mapping`);
+  }
+  return m;
+}
+
+function target(prev: CniResult | undefined) {
+  const ipc = prev?.ips?.find((x) => !x.address.includes(':'));
+  if (!ipc) throw new CniError(ERR.invalidConfig, 'lxr-portmap needs a prevResult with an IPv4 address (put it after the interface plugin)');
+  const hostIfs = (prev?.interfaces ?? []).filter((i) => !i.sandbox);
+  return { addr: ipc.address.split('/')[0], subnet: formatSubnet(parseSubnet(ipc.address)), bridge: hostIfs[0]?.name };
+}
+
+/** Host ports mapped by other containers' lxr-portmap rules, as "proto/port". */
+function takenByOthers(tag: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of listRules()) {
+    if (r.chain !== 'LXR-HOSTPORTS' || !r.tag?.startsWith(`${OWNER}:`) || r.tag === tag) continue;
+    const p = r.args[r.args.indexOf('-p') + 1];
+    const port = r.args[r.args.indexOf('--dport') + 1];
+    const d = r.args.indexOf('-d');
+    const host = d >= 0 ? r.args[d + 1].replace(/\/32$/, '') : '';
+    out.set(`${p}/${port}/${host}`, r.tag.split(':').slice(2).join(':'));
+  }
+  return out;
+}
+
+async function add(a: PluginArgs): Promise<CniResult> {
+  const prev = a.conf.prevResult;
+  if (!prev) throw new CniError(ERR.invalidConfig, 'lxr-portmap must be chained after an interface plugin (no prevResult)');
+  const m = mappings(a);
+  if (m.length === 0) return prev;
+  const t = target(prev);
+  const tag = ruleTag(OWNER, a.conf.name, a.containerId);
+  const others = takenByOthers(tag);
+  for (const p of m) {
+    for (const [k, owner] of others) {
+      const [proto, port, host] = k.split('/');
+      if (proto === p.protocol && Number(port) === p.hostPort && (!host || !p.hostIP || host === p.hostIP)) {
+        throw new CniError(ERR.portInUse, `host port ${p.hostIP ?? '0.0.0.0'}:${p.hostPort}/${p.protocol} is already published by container ${owner}`);
+      }
+    }
+    try {
+      await checkHostPortFree({ hostIp: p.hostIP, hostPort: p.hostPort, protocol: p.protocol });
+    } catch (e) {
+      throw new CniError(ERR.portInUse, (e as Error).message);
+    }
+  }
+  const rules: Rule[] = [];
+  for (const p of m) {
+    const dst = p.hostIP && p.hostIP !== '0.0.0.0' ? ['-d', `${p.hostIP}/32`] : [];
+    const to = ['-p', p.protocol, '-m', p.protocol];
+    rules.push({ table: 'nat', chain: 'LXR-HOSTPORTS', args: [...dst, ...to, '--dport', String(p.hostPort), '-j', 'DNAT', '--to-destination', `${t.addr}:${p.containerPort}`] });
+    const svc = ['-d', `${t.addr}/32`, ...to, '--dport', String(p.containerPort)];
+    rules.push({ table: 'nat', chain: 'LXR-POSTROUTING', args: ['-s', '127.0.0.0/8', ...svc, '-j', 'MASQUERADE'] });
+    rules.push({ table: 'nat', chain: 'LXR-POSTROUTING', args: ['-s', t.subnet, ...svc, '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'MASQUERADE'] });
+    rules.push({ table: 'filter', chain: 'LXR-FORWARD', args: [...svc, '-j', 'ACCEPT'] });
+  }
+  if (t.bridge) setSysctl(`net.ipv4.conf.${t.bridge}.route_localnet`, '1');
+  setRules(tag, rules);
+  return prev;
+}
+
+await pluginMain('lxr-portmap: lxr published ports', {
+  add,
+  del(a) {
+    removeRules(ruleTag(OWNER, a.conf.name, a.containerId));
+  },
+  check(a) {
+    const m = mappings(a);
+    if (m.length === 0) return;
+    const tag = ruleTag(OWNER, a.conf.name, a.containerId);
+    const n = listRules().filter((r) => r.tag === tag && r.chain === 'LXR-HOSTPORTS').length;
+    if (n !== m.length) throw new CniError(ERR.system, `container ${a.containerId} has ${n} of its ${m.length} port rules`);
+  },
+  status() {},
+  gc(a) {
+    const valid = new Set((a.conf['cni.dev/valid-attachments'] ?? []).map((v) => v.containerID));
+    const prefix = `${OWNER}:${a.conf.name}:`;
+    removeRulesWhere((t) => t.startsWith(prefix) && !valid.has(t.slice(prefix.length)));
+  },
+});

@@ -1,0 +1,122 @@
+// Small system helpers for the network code: running ip/iptables, atomic writes, file locks.
+// Everything here is synchronous on purpose: the CNI plugins are short-lived processes that
+// do one operation, and the library calls them through the plugins.
+import { spawnSync } from 'node:child_process';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, ftruncateSync, constants } from 'node:fs';
+import { dirname } from 'node:path';
+import { LxrError } from '../../runtime/errors.js';
+import { native, LOCK_EX, LOCK_UN } from '../../native/index.js';
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command; never throws for a non-zero exit (see `must`). */
+export function run(cmd: string, args: string[], input?: string): RunResult {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input, env: { ...process.env, LC_ALL: 'C' } });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new LxrError(`${cmd} is not installed (apt-get install -y ${packageOf(cmd)})`);
+    throw new LxrError(`running ${cmd}: ${r.error.message}`);
+  }
+  return { status: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+function packageOf(cmd: string): string {
+  if (cmd === 'ip') return 'iproute2';
+  if (cmd.startsWith('iptables')) return 'iptables';
+  if (cmd === 'nsenter') return 'util-linux';
+  return cmd;
+}
+
+/** Run a command and throw a one-line error naming it when it fails. */
+export function must(cmd: string, args: string[], input?: string): string {
+  const r = run(cmd, args, input);
+  if (r.status !== 0) {
+    const why = r.stderr.trim().split('\n').filter(Boolean).pop() ?? `exit status ${r.status}`;
+    throw new LxrError(`${cmd} ${args.join(' ')}: ${why}`);
+  }
+  return r.stdout;
+}
+
+/** `ip` in the host's network namespace. */
+export function ip(...args: string[]): string {
+  return must('ip', args);
+}
+
+/** `ip` inside the network namespace at `netns` (a path such as /run/netns/x). */
+export function ipIn(netns: string, ...args: string[]): string {
+  return must('nsenter', [`--net=${netns}`, 'ip', ...args]);
+}
+
+export function tryIpIn(netns: string, ...args: string[]): RunResult {
+  return run('nsenter', [`--net=${netns}`, 'ip', ...args]);
+}
+
+/** Write a file atomically: temp file, fsync, rename. */
+export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/**
+ * Rewrite a file in place (truncate + write + fsync). Used for files that are bind-mounted
+ * into containers: a rename would leave the bind mount on the old inode.
+ */
+export function rewriteInPlace(path: string, data: string, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT, mode);
+  try {
+    ftruncateSync(fd, 0);
+    writeSync(fd, data, 0);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Run `fn` holding an exclusive flock on `lockPath` (created if missing). Blocks. */
+export function withLockSync<T>(lockPath: string, fn: () => T): T {
+  mkdirSync(dirname(lockPath), { recursive: true });
+  const fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    const n = native();
+    const rc = n.flock(fd, LOCK_EX);
+    if (rc < 0) throw new LxrError(`locking ${lockPath}: errno ${-rc}`);
+    try {
+      return fn();
+    } finally {
+      n.flock(fd, LOCK_UN);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Same as withLockSync, but waits for the lock without blocking the event loop. */
+export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T): Promise<T> {
+  mkdirSync(dirname(lockPath), { recursive: true });
+  const fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    const n = native();
+    const rc = await n.flockAsync(fd, LOCK_EX);
+    if (rc < 0) throw new LxrError(`locking ${lockPath}: errno ${-rc}`);
+    try {
+      return await fn();
+    } finally {
+      n.flock(fd, LOCK_UN);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -252,9 +252,14 @@ export async function ensureCodeServer(dataDir = DEFAULT_IDE_DIR, opts: EnsureOp
       progress('verify', 'running code-server --version');
       const entry = join(csDir, CODE_SERVER_ENTRY);
       if (!existsSync(entry)) throw new IdeError('verify', `npm install finished but ${entry} is missing`);
-      const cv = spawnSync(node, [entry, '--version'], { encoding: 'utf8', env: { PATH: npmEnv.PATH, HOME: tmp }, timeout: 60000 });
-      const version = cv.stdout?.trim().split(/\s+/)[0] ?? '';
-      if (cv.status !== 0 || !/^\d+\.\d+\.\d+/.test(version)) {
+      // it writes a default config into $HOME: give it a scratch one
+      const home = join(tmp, '.home');
+      mkdirSync(home);
+      const cv = spawnSync(node, [entry, '--version'], { encoding: 'utf8', env: { PATH: npmEnv.PATH, HOME: home }, timeout: 60000 });
+      rmSync(home, { recursive: true, force: true });
+      // "4.139.1 <commit> with Code 1.139.1", after log lines
+      const version = /^(\d+\.\d+\.\d+)\s/m.exec(cv.stdout ?? '')?.[1] ?? '';
+      if (cv.status !== 0 || !version) {
         throw new IdeError('verify', `${entry} --version failed: ${(cv.stderr || cv.stdout || String(cv.error)).trim().split('\n').slice(-3).join(' | ')}`);
       }
 

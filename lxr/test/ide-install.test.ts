@@ -39,7 +39,7 @@ esac
 
 const FAKE_NODE = `#!/bin/sh
 if [ "$1" = --version ]; then echo v24.0.0; exit 0; fi
-if [ "$2" = --version ]; then echo "${CODE_SERVER_VERSION} deadbeef with Code 1.139.1"; exit 0; fi
+if [ "$2" = --version ]; then echo "[2026-01-01T00:00:00.000Z] info  Wrote default config file to $HOME/.config/code-server/config.yaml"; echo "${CODE_SERVER_VERSION} deadbeef with Code 1.139.1"; exit 0; fi
 exit 1
 `;
 

@@ -57,6 +57,7 @@ export async function runHook(hook: Hook, state: State, where: string, inNamespa
   let nsFds: number[] = [];
   try {
     if (inNamespacesOf) {
+      plan.add(Op.DUMPABLE, `${where}: make the process non-dumpable until execve`, 0);
       const j = planJoinNamespaces(plan, inNamespacesOf, where);
       nsFds = j.fds;
       if (j.pidns) plan.add(Op.CLONE, `${where}: enter the pid namespace`, 0, chan.childFd);

@@ -50,7 +50,7 @@ export function validateResources(r: Resources | undefined, layout: CgroupLayout
     if (c.cpus && !CPU_LIST.test(c.cpus)) throw new CgroupError(`${F}.cpu.cpus: ${JSON.stringify(c.cpus)} is not a CPU list like "0-2,4"`);
     if (c.mems && !CPU_LIST.test(c.mems)) throw new CgroupError(`${F}.cpu.mems: ${JSON.stringify(c.mems)} is not a node list like "0-1"`);
   }
-  if (r.pids) int('pids.limit', r.pids.limit, Number.MIN_SAFE_INTEGER, 'must be an integer (0 or -1 for no limit)');
+  if (r.pids) int('pids.limit', r.pids.limit, Number.MIN_SAFE_INTEGER, 'must be an integer (-1 for no limit)');
   const b = r.blockIO;
   if (b) {
     int('blockIO.weight', b.weight, 0, 'must be a non-negative integer');

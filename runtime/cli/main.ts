@@ -100,6 +100,57 @@ async function main(argv: string[]): Promise<number> {
         else out(table(list.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, c.owner]), ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']));
       }),
     )
+    .command(
+      'exec <container-id> [command..]', 'run a process in a running container',
+      (y) => y
+        .option('process', { alias: 'p', type: 'string', describe: 'a process.json (runtime-spec process) instead of command and flags' })
+        .option('tty', { alias: 't', type: 'boolean', default: false })
+        .option('console-socket', { type: 'string' })
+        .option('detach', { alias: 'd', type: 'boolean', default: false })
+        .option('pid-file', { type: 'string' })
+        .option('cwd', { type: 'string' })
+        .option('env', { alias: 'e', type: 'string' })
+        .option('user', { alias: 'u', type: 'string', describe: 'uid[:gid]' })
+        .option('additional-gids', { alias: 'g', type: 'number' })
+        .option('cap', { alias: 'c', type: 'string' })
+        .option('no-new-privs', { type: 'boolean', default: false })
+        .option('preserve-fds', { type: 'number', default: 0 })
+        .option('apparmor', { type: 'string', hidden: true })
+        .option('process-label', { type: 'string', hidden: true })
+        .option('ignore-paused', { type: 'boolean', hidden: true }),
+      run(async (a) => {
+        const ex = await import('../container/exec.js');
+        const { readRecord } = await import('../container/state.js');
+        let proc;
+        if (a.process) {
+          const { readFileSync } = await import('node:fs');
+          try {
+            proc = JSON.parse(readFileSync(a.process as string, 'utf8'));
+          } catch (e) {
+            throw new LxrError(`--process: cannot read "${a.process}": ${(e as Error).message}`);
+          }
+        } else {
+          const base = readRecord(a.root, id(a)).config.process!;
+          proc = ex.processFromFlags(base, {
+            args: [...((a.command as string[] | undefined) ?? []), ...((a['--'] as string[] | undefined) ?? [])].map(String),
+            tty: a.tty as boolean,
+            cwd: a.cwd as string | undefined,
+            env: list<string>(a.env),
+            user: a.user as string | undefined,
+            additionalGids: list<number>(a['additional-gids']),
+            caps: list<string>(a.cap),
+            noNewPrivs: a['no-new-privs'] as boolean,
+          });
+        }
+        return ex.execInContainer(a.root, id(a), {
+          process: proc,
+          consoleSocket: a['console-socket'] as string | undefined,
+          detach: a.detach as boolean,
+          pidFile: a['pid-file'] as string | undefined,
+          preserveFds: a['preserve-fds'] as number,
+        });
+      }),
+    )
     .command('pause <container-id>', 'freeze every process of a container', (y) => y, run(async (a) => {
       const { pauseContainer } = await import('../container/pause.js');
       await pauseContainer(a.root, id(a), true);
@@ -163,6 +214,7 @@ async function main(argv: string[]): Promise<number> {
       out(JSON.stringify(features(), null, 2));
     }))
     .demandCommand(1, 'a command is required (see --help)')
+    .parserConfiguration({ 'populate--': true })
     .strictCommands()
     .recommendCommands()
     .version('0.1.0')
@@ -172,6 +224,12 @@ async function main(argv: string[]): Promise<number> {
     });
   await cli.parseAsync();
   return code;
+}
+
+/** A repeatable option: yargs gives one value, or an array when repeated. */
+function list<T>(v: unknown): T[] | undefined {
+  if (v === undefined) return undefined;
+  return (Array.isArray(v) ? v : [v]) as T[];
 }
 
 function id(a: Record<string, unknown>): string {
@@ -205,7 +263,40 @@ function table(rows: string[][], header: string[]): string {
   return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')).join('\n');
 }
 
-main(process.argv.slice(2)).then(
+// Options that take a value, so that the scan below can step over it.
+const VALUE_OPTIONS = new Set([
+  '--root', '--log', '--log-format', '--criu', '-p', '--process', '--console-socket', '--pid-file', '--cwd', '-e', '--env',
+  '-u', '--user', '-g', '--additional-gids', '-c', '--cap', '--preserve-fds', '--apparmor', '--process-label',
+]);
+
+/**
+ * runc stops reading flags after the container id of `exec`, so that
+ * `exec ID sh -c 'x'` runs `sh -c x` instead of reading `-c` as --cap. Do the same by
+ * putting `--` after the id.
+ */
+export function splitExecCommand(argv: string[]): string[] {
+  let i = 0;
+  let command: string | undefined;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return argv;
+    if (a.startsWith('-')) {
+      if (VALUE_OPTIONS.has(a)) i++;
+      continue;
+    }
+    if (!command) {
+      command = a;
+      if (command !== 'exec') return argv;
+      continue;
+    }
+    // the container id
+    if (argv[i + 1] === '--') return argv;
+    return [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)];
+  }
+  return argv;
+}
+
+main(splitExecCommand(process.argv.slice(2))).then(
   (code) => process.exit(code),
   (e) => {
     const msg = errorMessage(e);

@@ -117,6 +117,9 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     for (const t of ns.create) if (t !== 'cgroup' && t !== 'time') newFlags |= NS_FLAG[t];
     let cloneFlags = 0n;
 
+    // A copy of the runtime (node) until execve: keep /proc/PID/exe out of reach of
+    // anything that shares a namespace with it (CVE-2019-5736 class).
+    plan.add(Op.DUMPABLE, 'make the init non-dumpable until execve', 0);
     if (!needsSecondStage) {
       cloneFlags = BigInt(newFlags);
       if (newUserns) plan.add(Op.SYNC, 'wait for the user namespace maps', o.chanFd, Sync.USERNS);

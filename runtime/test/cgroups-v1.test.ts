@@ -240,7 +240,7 @@ t.test('cgroup v1 library', { skip }, async (t) => {
     t.equal(read(paths.dirs.cpu, 'cpu.cfs_quota_us'), '20000');
     updateCgroup(paths, { memory: { limit: 32 << 20, swap: 32 << 20 }, pids: { limit: 0 } });
     t.equal(read(paths.dirs.memory, 'memory.limit_in_bytes'), String(32 << 20), 'lowering memory below the old memsw works (order of writes)');
-    t.equal(read(paths.dirs.pids, 'pids.max'), 'max', '0 means no limit');
+    t.equal(read(paths.dirs.pids, 'pids.max'), '0', '0 is a limit of 0 (runtime-spec v1.3.0), not "no limit"');
     t.throws(() => updateCgroup(paths, { cpu: { shares: 1 } }), /linux\.resources\.cpu\.shares: 1 is out of range/);
 
     // Devices: allow-list to allow-list is applied as a difference; to allow-all and back resets.

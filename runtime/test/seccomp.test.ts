@@ -88,5 +88,5 @@ t.test('an unknown action or flag is an error naming its place', async (t) => {
   const r = runtime(root, ['run', '-b', bad.dir, uniqueId('sc')]);
   t.not(r.status, 0);
   t.match(r.stderr, /linux\.seccomp\.flags\[0\]: /);
-  t.match(r.stderr, /SECCOMP_FILTER_FLAG_BOGUS|allowed values/);
+  t.match(r.stderr, /must be one of/);
 });

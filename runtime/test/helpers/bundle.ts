@@ -41,14 +41,14 @@ export function makeRoot(): { root: string; cleanup: () => void } {
  * Run the built CLI. Its stdout and stderr go to files, not pipes: a created or detached
  * container inherits them and would keep a pipe open long after the CLI has exited.
  */
-export function runtime(root: string, args: string[], opts: { input?: string; timeout?: number } = {}): { status: number | null; stdout: string; stderr: string; signal: NodeJS.Signals | null } {
+export function runtime(root: string, args: string[], opts: { input?: string; timeout?: number; extraFds?: number[] } = {}): { status: number | null; stdout: string; stderr: string; signal: NodeJS.Signals | null } {
   const dir = mkdtempSync(join(tmpdir(), 'lxr-cli-'));
   const outFd = openSync(join(dir, 'out'), 'w+');
   const errFd = openSync(join(dir, 'err'), 'w+');
   try {
     const r = spawnSync(process.execPath, [RUNTIME, '--root', root, ...args], {
       input: opts.input ?? '',
-      stdio: ['pipe', outFd, errFd],
+      stdio: ['pipe', outFd, errFd, ...(opts.extraFds ?? [])],
       timeout: opts.timeout ?? 30000,
       env: cleanEnv(),
     });

@@ -1,0 +1,79 @@
+// Terminals for `run` and `exec` in the foreground without --console-socket: the pty
+// master comes back over a socketpair, and this process copies between its own stdio
+// and the master, the way runc does.
+import { writeSync } from 'node:fs';
+import { ReadStream } from 'node:tty';
+import { native } from '../native/index.js';
+
+/** A socketpair to pass as the console socket: [ours, the child's]. */
+export function consolePair(): [number, number] {
+  return native().socketpair();
+}
+
+export async function receiveMaster(ours: number): Promise<number> {
+  const fd = await native().recvFdAsync(ours);
+  native().close(ours);
+  return fd;
+}
+
+/** Copy between our stdio and the pty master until the returned stop() is called. */
+export function proxyTerminal(master: number): () => void {
+  const stdinIsTty = process.stdin.isTTY;
+  if (stdinIsTty) process.stdin.setRawMode(true);
+  const size = native().getWinsize(1);
+  if (size) native().setWinsize(master, size[0], size[1]);
+  const onResize = () => {
+    const s = native().getWinsize(1);
+    if (s) native().setWinsize(master, s[0], s[1]);
+  };
+  process.on('SIGWINCH', onResize);
+  const out = new ReadStream(master);
+  out.on('data', (d: Buffer) => {
+    try {
+      writeSync(1, d);
+    } catch {
+      /* stdout closed */
+    }
+  });
+  out.on('error', () => {});
+  const onIn = (d: Buffer) => {
+    try {
+      writeSync(master, d);
+    } catch {
+      /* container gone */
+    }
+  };
+  process.stdin.on('data', onIn);
+  return () => {
+    process.off('SIGWINCH', onResize);
+    process.stdin.off('data', onIn);
+    process.stdin.pause();
+    if (stdinIsTty) process.stdin.setRawMode(false);
+    out.destroy();
+  };
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGCONT'];
+
+/** Forward the signals this process receives to pid; returns a function that stops it. */
+export function forwardSignals(pid: number): () => void {
+  const handlers = FORWARDED.map((sig) => {
+    const h = () => {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone */
+      }
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  return () => {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  };
+}
+
+export function exitCodeOf(status: number): number {
+  const sig = status & 0x7f;
+  return sig ? 128 + sig : (status >> 8) & 0xff;
+}

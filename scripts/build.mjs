@@ -4,7 +4,7 @@
 //   schemas  compile the vendored OCI JSON schemas into standalone ajv validators
 //   bundle   bundle each CLI into one file in dist/ (start-up time is the product)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, readFileSync, statSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, readFileSync, statSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -81,6 +81,8 @@ async function bundle() {
       ['lxr', 'lxr/cli/main.ts'],
     ].filter(([, src]) => existsSync(join(root, src))).map(([name, src]) => [name, join(root, src)]),
   );
+  // chunk names carry content hashes: drop the old ones so dist/ holds one build
+  rmSync(join(root, 'dist', 'chunks'), { recursive: true, force: true });
   // One build with code splitting: each command's implementation (and the schema
   // validator) becomes a chunk that is loaded only when that command runs.
   await build({

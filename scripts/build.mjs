@@ -4,7 +4,7 @@
 //   schemas  compile the vendored OCI JSON schemas into standalone ajv validators
 //   bundle   bundle each CLI into one file in dist/ (start-up time is the product)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, readFileSync, statSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, readFileSync, statSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -81,13 +81,17 @@ async function bundle() {
       ['lxr', 'lxr/cli/main.ts'],
     ].filter(([, src]) => existsSync(join(root, src))).map(([name, src]) => [name, join(root, src)]),
   );
-  // chunk names carry content hashes: drop the old ones so dist/ holds one build
-  rmSync(join(root, 'dist', 'chunks'), { recursive: true, force: true });
+  // Build into a private dir, then move files into dist/ one by one (rename is atomic):
+  // chunks first, entry points last, so a CLI started during a build never sees a mix.
+  // Chunk names carry content hashes; old ones go once they are a few minutes old.
+  const dist = join(root, 'dist');
+  const tmp = join(dist, `.build-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
   // One build with code splitting: each command's implementation (and the schema
   // validator) becomes a chunk that is loaded only when that command runs.
   await build({
     entryPoints: entries,
-    outdir: join(root, 'dist'),
+    outdir: tmp,
     entryNames: '[name]',
     chunkNames: 'chunks/[name]-[hash]',
     splitting: true,
@@ -102,6 +106,16 @@ async function bundle() {
     // ESM bundles that contain CommonJS dependencies need a require()
     banner: { js: "import { createRequire as __lxrCreateRequire } from 'node:module'; const require = __lxrCreateRequire(import.meta.url);" },
   });
+  mkdirSync(join(dist, 'chunks'), { recursive: true });
+  const fresh = new Set(readdirSync(join(tmp, 'chunks')));
+  for (const f of fresh) renameSync(join(tmp, 'chunks', f), join(dist, 'chunks', f));
+  for (const f of readdirSync(tmp)) if (f !== 'chunks') renameSync(join(tmp, f), join(dist, f));
+  rmSync(tmp, { recursive: true, force: true });
+  const old = Date.now() - 5 * 60 * 1000;
+  for (const f of readdirSync(join(dist, 'chunks'))) {
+    const p = join(dist, 'chunks', f);
+    if (!fresh.has(f) && statSync(p).mtimeMs < old) rmSync(p, { force: true });
+  }
 }
 
 if (what === 'native' || what === 'all') buildNative();

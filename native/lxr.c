@@ -97,7 +97,48 @@ enum {
   OP_PDEATHSIG = 40,     /* a0 signal */
   OP_SET_PGID_TTY = 41,  /* a0 fd: make our process group the foreground of that tty (exec -t) */
   OP_CHROOT = 42,        /* a0 path: chroot + chdir("/") (no mount namespace of our own) */
+  OP_RECV_FD = 43,       /* a0 channel fd, a1 mount slot, a2 SYNC id to report first (-1: none): receive one fd */
+  OP_MOVE_MOUNT = 44,    /* a0 mount slot, a1 target, a2 mk, a3 root reg: attach a detached mount there */
+  OP_IDMAP_TREE = 45,    /* a0 src, a1 userns path, a2 recursive clone, a3 recursive idmap, a4 socket: send an idmapped clone of src */
 };
+
+/* Idmapped mounts (mount_setattr(2)); defined here for headers that lack them. */
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+struct lxr_mount_attr {
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
+
+#define NMOUNT_SLOTS 32
+static int mount_slots[NMOUNT_SLOTS];
 
 struct step {
   int64_t op;
@@ -596,6 +637,79 @@ static int sync_parent(int chan, uint8_t kind, uint32_t v, int wait) {
   }
 }
 
+/* Receive one fd (SCM_RIGHTS with one byte of data) into a mount slot. */
+static int do_recv_fd(const struct step *s) {
+  int chan = (int)s->a[0];
+  int64_t slot = s->a[1];
+  if (slot < 0 || slot >= NMOUNT_SLOTS) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (s->a[2] >= 0 && sync_parent(chan, 'S', (uint32_t)s->a[2], 0) < 0) return -1;
+  uint8_t b;
+  struct iovec iov = {&b, 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  long r;
+  do r = syscall(SYS_recvmsg, chan, &msg, MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return -1;
+  if (r == 0) syscall(SYS_exit_group, 1); /* parent gone */
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) {
+    errno = EBADMSG;
+    return -1;
+  }
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  if (mount_slots[slot] >= 0) syscall(SYS_close, mount_slots[slot]);
+  mount_slots[slot] = fd;
+  return 0;
+}
+
+static int do_move_mount(const uint8_t *base, const struct step *s) {
+  int64_t slot = s->a[0];
+  if (slot < 0 || slot >= NMOUNT_SLOTS || mount_slots[slot] < 0) {
+    errno = EBADF;
+    return -1;
+  }
+  int fd = resolve(reg(s->a[3]), str(base, s->a[1]), (int)s->a[2]);
+  if (fd < 0) return -1;
+  long r = syscall(SYS_move_mount, mount_slots[slot], "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+  int e = errno;
+  syscall(SYS_close, fd);
+  syscall(SYS_close, mount_slots[slot]);
+  mount_slots[slot] = -1;
+  errno = e;
+  return (int)r;
+}
+
+/* Clone the tree at src (detached), idmap it with the user namespace at a1, send it on a4. */
+static int do_idmap_tree(const uint8_t *base, const struct step *s) {
+  unsigned int flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (s->a[2] ? AT_RECURSIVE : 0);
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, str(base, s->a[0]), flags);
+  if (tree < 0) return -1;
+  int userns = (int)syscall(SYS_openat, AT_FDCWD, str(base, s->a[1]), O_RDONLY | O_CLOEXEC);
+  if (userns < 0) return -1;
+  struct lxr_mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.userns_fd = (uint64_t)userns;
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (s->a[3] ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0) return -1;
+  if (send_fd((int)s->a[4], tree, "m", 1) < 0) return -1;
+  syscall(SYS_close, tree);
+  syscall(SYS_close, userns);
+  return 0;
+}
+
 static long raw_clone(unsigned long flags) {
   return syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
 }
@@ -702,6 +816,14 @@ static void run_plan(const uint8_t *base, size_t len) {
       break;
     case OP_CLOEXEC_FROM:
       r = syscall(SYS_close_range, (unsigned int)s->a[0], ~0U, CLOSE_RANGE_CLOEXEC);
+      if (r < 0 && (errno == ENOSYS || errno == EPERM || errno == EINVAL)) {
+        /* old kernels, or a seccomp profile that does not know close_range */
+        struct rlimit lim;
+        unsigned long max = 65536;
+        if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &lim) == 0 && lim.rlim_cur < max) max = lim.rlim_cur;
+        for (unsigned long fd = (unsigned long)s->a[0]; fd < max; fd++) syscall(SYS_fcntl, (int)fd, F_SETFD, FD_CLOEXEC);
+        r = 0;
+      }
       break;
     case OP_CLEAR_CLOEXEC:
       for (int64_t fd = s->a[0]; fd < s->a[0] + s->a[1] && r == 0; fd++)
@@ -792,6 +914,15 @@ static void run_plan(const uint8_t *base, size_t len) {
       r = syscall(SYS_chroot, str(base, s->a[0]));
       if (r == 0) r = syscall(SYS_chdir, "/");
       break;
+    case OP_RECV_FD:
+      r = do_recv_fd(s);
+      break;
+    case OP_MOVE_MOUNT:
+      r = do_move_mount(base, s);
+      break;
+    case OP_IDMAP_TREE:
+      r = do_idmap_tree(base, s);
+      break;
     default:
       errno = ENOSYS;
       r = -1;
@@ -829,6 +960,7 @@ static void relocate(uint8_t *base, size_t len) {
 int lxr_spawn(uint8_t *plan, int64_t steps_len, int64_t clone_flags, int chan) {
   relocate(plan, (size_t)steps_len);
   for (int i = 0; i < NREGS; i++) regs[i] = -1;
+  for (int i = 0; i < NMOUNT_SLOTS; i++) mount_slots[i] = -1;
   exec_choice = -1;
   chan_fd = chan;
 

@@ -91,12 +91,12 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
     } else {
       stdio.forEach((fd, i) => plan.add(Op.DUP, `exec: set up stdio fd ${i}`, fd, i));
     }
+    const preserve = o.preserveFds ?? 0;
+    plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
     const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp) : undefined;
     planProcessIdentity(plan, proc, { setgroups: !userns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}) });
     const cands = execCandidates(proc);
     plan.add(Op.EXEC, `find executable "${proc.args[0]}"`, plan.arr(cands), plan.arr(proc.args), plan.arr(proc.env ?? []), 1);
-    const preserve = o.preserveFds ?? 0;
-    plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
     if (preserve) plan.add(Op.CLEAR_CLOEXEC, 'pass --preserve-fds', 3, preserve);
     if (seccomp && proc.noNewPrivileges) planSeccomp(plan, seccomp);
     plan.add(Op.EXEC, `exec "${proc.args[0]}"`, plan.arr(cands), plan.arr(proc.args), plan.arr(proc.env ?? []), 0);

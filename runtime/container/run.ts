@@ -22,6 +22,13 @@ export async function runContainer(o: CreateOptions & { detach?: boolean }): Pro
     child.detach();
     return 0;
   }
+  // The init reports a failure after start (the execve itself) on its channel.
+  const after = await child.next();
+  if (after.kind === 'error') {
+    await native().wait(record.pid);
+    await deleteContainer(o.root, o.id, true);
+    throw child.failure(after);
+  }
   const stopForwarding = forwardSignals(record.pid);
   const stopProxy = master !== undefined && master >= 0 ? proxyTerminal(master) : undefined;
   const [, status] = await native().wait(record.pid);

@@ -201,6 +201,10 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       o.stdio.forEach((fd, i) => plan.add(Op.DUP, `set up stdio fd ${i}`, fd, i));
     }
 
+    // Everything but stdio and --preserve-fds is closed at execve. Marked now, before a
+    // seccomp profile that may not allow close_range is loaded.
+    const preserve = o.preserveFds ?? 0;
+    plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
     const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp) : undefined;
     planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}) });
     const cands = execCandidates(proc);
@@ -209,8 +213,6 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     plan.add(Op.EXEC, `find executable "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 1);
     plan.add(Op.SYNC, 'report ready', o.chanFd, Sync.READY);
     plan.add(Op.WAIT_FIFO, 'wait for start', o.fifoFd);
-    const preserve = o.preserveFds ?? 0;
-    plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
     if (preserve) plan.add(Op.CLEAR_CLOEXEC, 'pass --preserve-fds', 3, preserve);
     if (seccomp && proc.noNewPrivileges) planSeccomp(plan, seccomp);
     plan.add(Op.EXEC, `exec "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 0);

@@ -7,6 +7,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// runc and lxr-runtime each take a few minutes through the whole suite
+t.setTimeout(40 * 60 * 1000);
+
 const here = dirname(fileURLToPath(import.meta.url));
 const compare = join(here, '..', 'compare.sh');
 const haveRunc = ['/usr/sbin/runc', '/usr/bin/runc'].some((p) => existsSync(p));

@@ -5,7 +5,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateState, validateFeatures, validateConfig } from '../spec/validators.generated.js';
-import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
+import { makeBundle, makeRoot, runtime, uniqueId, waitForStatus } from './helpers/bundle.js';
 
 t.test('state validates against state-schema.json in every status', async (t) => {
   const { root, cleanup } = makeRoot();
@@ -20,7 +20,7 @@ t.test('state validates against state-schema.json in every status', async (t) =>
     if (step === 'running') runtime(root, ['start', id]);
     if (step === 'stopped') {
       runtime(root, ['kill', id, 'KILL']);
-      for (let i = 0; i < 100 && JSON.parse(runtime(root, ['state', id]).stdout).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 20));
+      await waitForStatus(root, id, 'stopped');
     }
     const st = JSON.parse(runtime(root, ['state', id]).stdout);
     t.equal(st.status, step);

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { closeSync, existsSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
+import { makeBundle, makeRoot, runtime, uniqueId, waitForStatus } from './helpers/bundle.js';
 
 function running(edit?: Parameters<typeof makeBundle>[0]) {
   const { root, cleanup } = makeRoot();
@@ -76,7 +76,7 @@ t.test('exec into a paused or stopped container fails clearly', async (t) => {
   t.match(r.stderr, /cannot exec in container .*: it is paused/);
   runtime(c.root, ['resume', c.id]);
   runtime(c.root, ['kill', c.id, 'KILL']);
-  for (let i = 0; i < 100 && JSON.parse(runtime(c.root, ['state', c.id]).stdout).status !== 'stopped'; i++) await new Promise((res) => setTimeout(res, 20));
+  await waitForStatus(c.root, c.id, 'stopped');
   r = runtime(c.root, ['exec', c.id, 'true']);
   t.match(r.stderr, /cannot exec in container .*: it is not running/);
   r = runtime(c.root, ['exec', 'no-such-container', 'true']);

@@ -3,7 +3,7 @@ import t from 'tap';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { cleanEnv, makeBundle, makeRoot, RUNTIME, runtime, uniqueId } from './helpers/bundle.js';
+import { cleanEnv, makeBundle, makeRoot, RUNTIME, runtime, uniqueId, waitForStatus } from './helpers/bundle.js';
 
 t.test('run propagates stdout and the exit code', async (t) => {
   const { root, cleanup: c1 } = makeRoot();
@@ -22,11 +22,7 @@ t.test('run exits 128+signal when the init is killed by a signal', async (t) => 
   const id = uniqueId('sig');
   const child = spawn(process.execPath, [RUNTIME, '--root', root, 'run', '-b', b.dir, id], { stdio: 'ignore', env: cleanEnv() });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  for (let i = 0; i < 200; i++) {
-    const st = runtime(root, ['state', id]);
-    if (st.status === 0 && JSON.parse(st.stdout).status === 'running') break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitForStatus(root, id, 'running');
   t.equal(runtime(root, ['kill', id, 'KILL']).status, 0);
   t.equal(await exited, 137);
 });
@@ -38,11 +34,7 @@ t.test('run forwards signals it receives to the container', async (t) => {
   const id = uniqueId('fwd');
   const child = spawn(process.execPath, [RUNTIME, '--root', root, 'run', '-b', b.dir, id], { stdio: 'ignore', env: cleanEnv() });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  for (let i = 0; i < 200; i++) {
-    const st = runtime(root, ['state', id]);
-    if (st.status === 0 && JSON.parse(st.stdout).status === 'running') break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitForStatus(root, id, 'running');
   await new Promise((r) => setTimeout(r, 200));
   child.kill('SIGTERM');
   t.equal(await exited, 42, 'the container trapped the forwarded SIGTERM');
@@ -75,7 +67,7 @@ t.test('create, start, kill, delete and the states between', async (t) => {
   t.not(r.status, 0, 'delete without --force refuses a running container');
   r = runtime(root, ['kill', id, 'KILL']);
   t.equal(r.status, 0, r.stderr);
-  for (let i = 0; i < 100 && JSON.parse(runtime(root, ['state', id]).stdout).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitForStatus(root, id, 'stopped');
   st = JSON.parse(runtime(root, ['state', id]).stdout);
   t.equal(st.status, 'stopped');
   r = runtime(root, ['kill', id, 'TERM']);

@@ -73,3 +73,15 @@ let counter = 0;
 export function uniqueId(prefix: string): string {
   return `${prefix}-${process.pid}-${++counter}`;
 }
+
+/** Poll `state` until the container reaches `status` (or ~4 s pass); returns the last status. */
+export async function waitForStatus(root: string, id: string, status: string): Promise<string> {
+  let last = '';
+  for (let i = 0; i < 200; i++) {
+    const st = runtime(root, ['state', id]);
+    last = st.status === 0 ? JSON.parse(st.stdout).status : '';
+    if (last === status) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return last;
+}

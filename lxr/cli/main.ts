@@ -1,0 +1,246 @@
+// lxr: the front end. Each command parses its arguments and calls the lxr library.
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { lxrContext, type LxrContext } from '../context.js';
+import type { CreateOptions } from '../containers/create.js';
+import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseRestart, parseVolume } from '../containers/options.js';
+import { LxrError, errorMessage } from '../../runtime/errors.js';
+
+interface Globals {
+  root?: string;
+  'run-root'?: string;
+  store?: string;
+}
+
+const ctxOf = (a: Globals): LxrContext => lxrContext({ ...(a.root ? { root: a.root } : {}), ...(a['run-root'] ? { runRoot: a['run-root'] } : {}), ...(a.store ? { imageStore: a.store } : {}) });
+
+function out(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+}
+
+const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+
+/** The command after the image or container: the positional, or what followed the "--" splitCommand put in. */
+const commandOf = (a: Record<string, unknown>): string[] => [...list(a.command), ...list(a._).slice(1)];
+
+function createFlags<T>(y: Argv<T>) {
+  return y
+    .positional('image', { type: 'string', demandOption: true, describe: 'image reference' })
+    .positional('command', { type: 'string', array: true, describe: 'command and arguments (default: the image\'s)' })
+    .option('name', { type: 'string', describe: 'container name (unique)' })
+    .option('env', { alias: 'e', type: 'string', array: true, describe: 'KEY=VALUE (or KEY to copy it from this environment)' })
+    .option('env-file', { type: 'string', array: true, describe: 'file of KEY=VALUE lines' })
+    .option('publish', { alias: 'p', type: 'string', array: true, describe: 'HOSTPORT:CONTAINERPORT[/tcp|udp]' })
+    .option('volume', { alias: 'v', type: 'string', array: true, describe: 'HOSTPATH|NAME:CONTAINERPATH[:ro]' })
+    .option('workdir', { alias: 'w', type: 'string', describe: 'working directory in the container' })
+    .option('user', { alias: 'u', type: 'string', describe: 'user[:group] or uid[:gid]' })
+    .option('hostname', { type: 'string' })
+    .option('network', { type: 'string', default: 'none', describe: 'none | host | bridge | NAME' })
+    .option('net', { type: 'string', hidden: true })
+    .option('memory', { alias: 'm', type: 'string', describe: 'memory limit, e.g. 512m' })
+    .option('cpus', { type: 'string', describe: 'CPU limit, e.g. 1.5' })
+    .option('pids-limit', { type: 'number' })
+    .option('read-only', { type: 'boolean', default: false })
+    .option('cap-add', { type: 'string', array: true })
+    .option('cap-drop', { type: 'string', array: true })
+    .option('restart', { type: 'string', default: 'no', describe: 'no | on-failure | always' })
+    .option('entrypoint', { type: 'string' })
+    .option('tty', { alias: 't', type: 'boolean', default: false })
+    .option('interactive', { alias: 'i', type: 'boolean', default: false })
+    .option('rm', { type: 'boolean', default: false, describe: 'remove the container when it exits' })
+    .option('ide', { type: 'boolean', default: false, describe: 'serve code-server for this container' })
+    .option('pull', { type: 'string', default: 'missing', choices: ['missing', 'always', 'never'] });
+}
+
+function createOptions(a: Record<string, unknown>): CreateOptions {
+  const o: CreateOptions = {
+    image: String(a.image),
+    command: commandOf(a),
+    env: parseEnv(list(a.env), list(a['env-file'])),
+    ports: list(a.publish).map(parsePort),
+    volumes: list(a.volume).map(parseVolume),
+    network: String(a.net ?? a.network ?? 'none'),
+    readOnly: !!a['read-only'],
+    capAdd: list(a['cap-add']).map(parseCap),
+    capDrop: list(a['cap-drop']).map(parseCap),
+    restart: parseRestart(String(a.restart ?? 'no')),
+    tty: !!a.tty,
+    interactive: !!a.interactive,
+    autoRemove: !!a.rm,
+    pull: a.pull as CreateOptions['pull'],
+  };
+  if (a.name !== undefined) o.name = String(a.name);
+  if (a.workdir) o.workdir = String(a.workdir);
+  if (a.user) o.user = String(a.user);
+  if (a.hostname) o.hostname = String(a.hostname);
+  if (a.memory) o.memory = parseMemory(String(a.memory));
+  if (a.cpus) o.cpus = parseCpus(String(a.cpus));
+  if (a['pids-limit'] !== undefined) o.pidsLimit = Number(a['pids-limit']);
+  if (a.entrypoint !== undefined) o.entrypoint = String(a.entrypoint) ? [String(a.entrypoint)] : [];
+  if (a.ide) throw new LxrError('--ide: the code-server part of lxr (lxr/ide) is not available in this build yet');
+  return o;
+}
+
+function table(rows: string[][]): string {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]! + 3))).join('').trimEnd()).join('\n');
+}
+
+function human(n: number): string {
+  const u = ['B', 'kB', 'MB', 'GB'];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${n < 10 && i ? n.toFixed(1) : Math.round(n)}${u[i]}`;
+}
+
+export function buildCli(argv: string[]): Argv {
+  return yargs(argv)
+    .scriptName('lxr')
+    .usage('$0 <command> [options]')
+    .option('root', { type: 'string', global: true, describe: 'state directory (default $LXR_ROOT or /var/lib/lxr)' })
+    .option('run-root', { type: 'string', global: true, describe: 'runtime state (default $LXR_RUN_ROOT or /run/lxr)' })
+    .option('store', { type: 'string', global: true, describe: 'image store (default $LXR_IMAGE_STORE or <root>/images)' })
+    .parserConfiguration({ 'halt-at-non-option': false, 'populate--': false, 'unknown-options-as-args': false })
+    .command('create <image> [command..]', 'pull the image if missing, create the container and start it in the background', (y) => createFlags(y), async (a) => {
+      const { createAndStart } = await import('../containers/create.js');
+      const r = await createAndStart(ctxOf(a), createOptions(a));
+      out(r.id);
+    })
+    .command('run <image> [command..]', 'create and start a container; in the foreground unless -d', (y) => createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false }), async (a) => {
+      const { runContainer } = await import('../containers/run.js');
+      const r = await runContainer(ctxOf(a), { ...createOptions(a), detach: !!a.detach });
+      if (a.detach) out(r.id);
+      else process.exitCode = r.exitCode ?? 0;
+    })
+    .command('start <containers..>', 'start stopped containers in the background', (y) => y.positional('containers', { type: 'string', array: true }), async (a) => {
+      const { startContainer } = await import('../containers/manage.js');
+      for (const c of list(a.containers)) {
+        await startContainer(ctxOf(a), c);
+        out(c);
+      }
+    })
+    .command('stop <containers..>', 'send the image\'s StopSignal, then SIGKILL after -t seconds', (y) => y.positional('containers', { type: 'string', array: true }).option('time', { alias: 't', type: 'number', default: 10 }), async (a) => {
+      const { stopContainer } = await import('../containers/manage.js');
+      for (const c of list(a.containers)) {
+        await stopContainer(ctxOf(a), c, a.time as number);
+        out(c);
+      }
+    })
+    .command('restart <containers..>', 'stop then start', (y) => y.positional('containers', { type: 'string', array: true }).option('time', { alias: 't', type: 'number', default: 10 }), async (a) => {
+      const { restartContainer } = await import('../containers/manage.js');
+      for (const c of list(a.containers)) {
+        await restartContainer(ctxOf(a), c, a.time as number);
+        out(c);
+      }
+    })
+    .command('rm <containers..>', 'remove containers (their upper layer and logs; image snapshots stay)', (y) => y.positional('containers', { type: 'string', array: true }).option('force', { alias: 'f', type: 'boolean', default: false }), async (a) => {
+      const { removeContainer } = await import('../containers/manage.js');
+      let failed = false;
+      for (const c of list(a.containers)) {
+        try {
+          await removeContainer(ctxOf(a), c, !!a.force);
+          out(c);
+        } catch (e) {
+          failed = true;
+          process.stderr.write(`lxr: ${errorMessage(e)}\n`);
+        }
+      }
+      if (failed) process.exitCode = 1;
+    })
+    .command(['ps', 'list', 'ls'], 'list containers', (y) => y.option('all', { alias: 'a', type: 'boolean', default: false }).option('format', { type: 'string', describe: 'json' }).option('quiet', { alias: 'q', type: 'boolean', default: false }), async (a) => {
+      const { listContainers } = await import('../containers/manage.js');
+      const rows = listContainers(ctxOf(a), !!a.all);
+      if (a.format === 'json') return out(JSON.stringify(rows, null, 2));
+      if (a.format) throw new LxrError(`--format ${a.format}: only "json" is supported`);
+      if (a.quiet) return rows.forEach((r) => out(r.Id.slice(0, 12)));
+      const created = (iso: string) => new Date(iso).toISOString().replace('T', ' ').slice(0, 19);
+      out(table([['NAME', 'ID', 'IMAGE', 'PID', 'IP', 'STATUS', 'CREATED', 'PORTS'], ...rows.map((r) => [r.Name, r.Id.slice(0, 12), r.Image, r.Pid ? String(r.Pid) : '-', r.IP || '-', r.Status, created(r.Created), r.Ports])]));
+    })
+    .command('logs <container>', 'what the container wrote to stdout and stderr', (y) => y.positional('container', { type: 'string' }).option('follow', { alias: 'f', type: 'boolean', default: false }).option('tail', { type: 'number' }), async (a) => {
+      const { containerLogs } = await import('../containers/manage.js');
+      await containerLogs(ctxOf(a), String(a.container), { follow: !!a.follow, ...(a.tail !== undefined ? { tail: a.tail as number } : {}) });
+    })
+    .command('inspect <containers..>', 'containers as JSON', (y) => y.positional('containers', { type: 'string', array: true }), async (a) => {
+      const { inspectContainer } = await import('../containers/manage.js');
+      out(JSON.stringify(list(a.containers).map((c) => inspectContainer(ctxOf(a), c)), null, 2));
+    })
+    .command('exec <container> [command..]', 'run a command in a running container', (y) => y.positional('container', { type: 'string' }).positional('command', { type: 'string', array: true }).option('tty', { alias: 't', type: 'boolean' }).option('interactive', { alias: 'i', type: 'boolean' }).option('env', { alias: 'e', type: 'string', array: true }).option('user', { alias: 'u', type: 'string' }).option('workdir', { alias: 'w', type: 'string' }), async (a) => {
+      const { execCommand } = await import('../containers/exec.js');
+      process.exitCode = await execCommand(ctxOf(a), String(a.container), {
+        command: commandOf(a), tty: !!a.tty, interactive: !!a.interactive, env: parseEnv(list(a.env)),
+        ...(a.user ? { user: String(a.user) } : {}), ...(a.workdir ? { workdir: String(a.workdir) } : {}),
+      });
+    })
+    .command('pull <image>', 'pull an image into the store', (y) => y.positional('image', { type: 'string' }).option('quiet', { alias: 'q', type: 'boolean', default: false }), async (a) => {
+      const { pull } = await import('../images.js');
+      const r = await pull(ctxOf(a), String(a.image));
+      out(a.quiet ? r.manifestDigest : `${r.reference} ${r.manifestDigest}`);
+    })
+    .command('images', 'list images', (y) => y.option('format', { type: 'string' }), async (a) => {
+      const { images } = await import('../images.js');
+      const rows = await images(ctxOf(a));
+      if (a.format === 'json') return out(JSON.stringify(rows, null, 2));
+      out(table([['REFERENCE', 'DIGEST', 'SIZE', 'PLATFORMS'], ...rows.map((r) => [r.reference, r.digest.slice(7, 19), human(r.size), r.platforms.join(',')])]));
+    })
+    .command('rmi <images..>', 'remove images, then their unused blobs and snapshots', (y) => y.positional('images', { type: 'string', array: true }).option('force', { alias: 'f', type: 'boolean', default: false }), async (a) => {
+      const { rmi } = await import('../images.js');
+      for (const i of list(a.images)) out(`Untagged: ${(await rmi(ctxOf(a), i, !!a.force)).reference}`);
+    })
+    .command('gc', 'remove blobs and layer snapshots that no image or container uses', () => {}, async (a) => {
+      const { gc } = await import('../images.js');
+      const r = await gc(ctxOf(a));
+      out(`removed ${r.images.removed.length} blobs (${human(r.images.freedBytes)}) and ${r.snapshots.length} snapshots`);
+    })
+    .command('__monitor <id>', false, (y) => y.positional('id', { type: 'string' }), async (a) => {
+      const { monitorMain } = await import('../containers/launch.js');
+      process.exitCode = await monitorMain(ctxOf(a), String(a.id));
+    })
+    .demandCommand(1, 'give a command (lxr --help lists them)')
+    .strict()
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      process.stderr.write(`lxr: ${msg}\n`);
+      void y;
+      process.exit(125);
+    })
+    .help()
+    .version(false);
+}
+
+// Options of run/create/exec that take a value: everything after the image (or container)
+// is the command, options included (`lxr run IMG sh -c 'x'`), so a "--" goes in after it.
+const VALUE_FLAGS = new Set([
+  '--name', '-e', '--env', '--env-file', '-p', '--publish', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname',
+  '--network', '--net', '-m', '--memory', '--cpus', '--pids-limit', '--cap-add', '--cap-drop', '--restart', '--entrypoint', '--pull',
+  '--root', '--run-root', '--store',
+]);
+
+export function splitCommand(argv: string[]): string[] {
+  const cmd = argv.findIndex((a) => !a.startsWith('-'));
+  if (cmd < 0 || !['run', 'create', 'exec'].includes(argv[cmd]!)) return argv;
+  for (let i = cmd + 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return argv;
+    if (a.startsWith('-')) {
+      if (!a.includes('=') && VALUE_FLAGS.has(a)) i++;
+      continue;
+    }
+    return i + 1 < argv.length ? [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)] : argv;
+  }
+  return argv;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildCli(splitCommand(hideBin(process.argv))).parseAsync();
+  } catch (e) {
+    process.stderr.write(`lxr: ${errorMessage(e)}\n`);
+    process.exitCode = e instanceof LxrError ? (e.exitCode === 1 ? 125 : e.exitCode) : 125;
+    if (process.env.LXR_DEBUG) console.error(e);
+  }
+}
+
+await main();

@@ -1,0 +1,138 @@
+// `lxr create` / `lxr run`: resolve (or pull) the image, reserve the name, unpack the layer
+// snapshots, mount the overlay, write the bundle and start the container. Every step that
+// fails undoes what the earlier ones made (record, mount, runtime state, cgroup, network).
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pullImage, resolveImage, type PullProgress } from '../../image-tool/index.js';
+import { describeName } from '../../image-tool/layout/images.js';
+import { normalizeReference } from '../../image-tool/reference.js';
+import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
+import { snapshotName, unpackSnapshots } from '../../image-tool/unpack/snapshots.js';
+import { LxrError, errorMessage } from '../../runtime/errors.js';
+import { failPoint, type LxrContext } from '../context.js';
+import {
+  NAME_RE, containerDir, listRecords, readRecordById, withStoreLock, writeRecord,
+  type ContainerRecord, type CreateSettings,
+} from './store.js';
+import { checkNetworkMode } from './network.js';
+import { checkPortFree } from './options.js';
+import { prepareContainer, releaseContainer, startInBackground } from './launch.js';
+import { prepareOverlay } from '../snapshots/overlay.js';
+
+export interface CreateOptions extends Partial<CreateSettings> {
+  image: string;
+  name?: string;
+  /** pull even if the image is in the store */
+  pull?: 'missing' | 'always' | 'never';
+  onPullProgress?: (e: PullProgress) => void;
+}
+
+export function defaultSettings(o: CreateOptions): CreateSettings {
+  return {
+    image: o.image,
+    ...(o.command?.length ? { command: o.command } : {}),
+    ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}),
+    env: o.env ?? [],
+    ...(o.workdir ? { workdir: o.workdir } : {}),
+    ...(o.user ? { user: o.user } : {}),
+    ...(o.hostname ? { hostname: o.hostname } : {}),
+    network: o.network ?? 'none',
+    ports: o.ports ?? [],
+    volumes: o.volumes ?? [],
+    ...(o.memory ? { memory: o.memory } : {}),
+    ...(o.cpus ? { cpus: o.cpus } : {}),
+    ...(o.pidsLimit !== undefined ? { pidsLimit: o.pidsLimit } : {}),
+    readOnly: o.readOnly ?? false,
+    capAdd: o.capAdd ?? [],
+    capDrop: o.capDrop ?? [],
+    restart: o.restart ?? 'no',
+    tty: o.tty ?? false,
+    interactive: o.interactive ?? false,
+    autoRemove: o.autoRemove ?? false,
+    ...(o.ide ? { ide: true } : {}),
+  };
+}
+
+/** The image's manifest digest in the store, pulling it first if needed. */
+export async function ensureImage(ctx: LxrContext, image: string, pull: CreateOptions['pull'] = 'missing', onProgress?: (e: PullProgress) => void): Promise<{ ref: string; digest: string }> {
+  let ref: string;
+  try {
+    ref = normalizeReference(image);
+  } catch (e) {
+    throw new LxrError(`invalid image reference "${image}": ${errorMessage(e)}`);
+  }
+  let digest = pull === 'always' ? undefined : await resolveImage(ctx.imageStore, image);
+  if (!digest) {
+    if (pull === 'never') throw new LxrError(`image ${describeName(image)} is not in store ${ctx.imageStore}`);
+    failPoint('pull');
+    try {
+      const r = await pullImage({ reference: image, store: ctx.imageStore, ...(onProgress ? { onProgress } : {}) });
+      ref = r.reference;
+      digest = r.manifestDigest;
+    } catch (e) {
+      throw new LxrError(`pulling ${describeName(image)}: ${errorMessage(e)}`);
+    }
+  }
+  return { ref, digest };
+}
+
+function newId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/**
+ * Set up a container up to the point where it can be started: record, snapshots, overlay,
+ * bundle. Returns the record. On failure nothing is left behind.
+ */
+export async function createContainerRecord(ctx: LxrContext, o: CreateOptions): Promise<ContainerRecord> {
+  const settings = defaultSettings(o);
+  if (o.name !== undefined && !NAME_RE.test(o.name)) throw new LxrError(`invalid container name "${o.name}": use letters, digits and "_.-", starting with a letter or digit`);
+  checkNetworkMode(settings.network, settings.ports);
+  for (const p of settings.ports) await checkPortFree(p);
+  const { ref, digest } = await ensureImage(ctx, o.image, o.pull, o.onPullProgress);
+  const manifest = await readManifest(ctx.imageStore, digest);
+  const image = await readImageConfig(ctx.imageStore, manifest);
+  const layers = image.rootfs!.diff_ids.map((d) => join(ctx.snapshots, snapshotName(d)));
+  const id = newId();
+  const name = o.name ?? `lxr_${id.slice(0, 12)}`;
+  const rec: ContainerRecord = {
+    id, name, image: o.image, imageRef: ref, imageDigest: digest, created: new Date().toISOString(),
+    settings, layers, status: 'created', restartCount: 0,
+    ...(image.config?.StopSignal ? { stopSignal: image.config.StopSignal } : {}),
+  };
+  await withStoreLock(ctx, () => {
+    const clash = listRecords(ctx).find((r) => r.name === name);
+    if (clash) throw new LxrError(`the container name "${name}" is already in use by container ${clash.id.slice(0, 12)}: remove it or pick another name`);
+    mkdirSync(containerDir(ctx, id), { recursive: true, mode: 0o700 });
+    writeRecord(ctx, rec);
+  });
+  try {
+    failPoint('snapshots');
+    await unpackSnapshots({ layout: ctx.imageStore, manifest: digest, snapshots: ctx.snapshots });
+    prepareOverlay(containerDir(ctx, id), layers);
+    await prepareContainer(ctx, rec);
+  } catch (e) {
+    await discard(ctx, rec);
+    throw e;
+  }
+  return readRecordById(ctx, id) ?? rec;
+}
+
+/** Undo a create that failed half-way. */
+export async function discard(ctx: LxrContext, rec: ContainerRecord): Promise<void> {
+  await releaseContainer(ctx, rec).catch(() => {});
+  await withStoreLock(ctx, () => rmSync(containerDir(ctx, rec.id), { recursive: true, force: true }));
+}
+
+/** `lxr create` and `lxr run -d`: create, then start in the background under a monitor. */
+export async function createAndStart(ctx: LxrContext, o: CreateOptions): Promise<ContainerRecord> {
+  const rec = await createContainerRecord(ctx, o);
+  try {
+    await startInBackground(ctx, rec.id);
+  } catch (e) {
+    await discard(ctx, rec);
+    throw e;
+  }
+  return readRecordById(ctx, rec.id) ?? rec;
+}

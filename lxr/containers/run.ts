@@ -1,0 +1,110 @@
+// `lxr run` in the foreground: this lxr process is the init's parent (no monitor), with the
+// container on our stdio (or, with -t, on a pty whose master we proxy). Ctrl-C and other
+// signals are forwarded to the init. Returns the exit code as a shell would see it.
+import { writeSync } from 'node:fs';
+import { ReadStream } from 'node:tty';
+import { native } from '../../native/index.js';
+import type { LxrContext } from '../context.js';
+import { createAndStart, createContainerRecord, discard, type CreateOptions } from './create.js';
+import { finish, launch, waitExit, type Launched } from './launch.js';
+import { updateRecord } from './store.js';
+
+const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'];
+
+export interface RunOptions extends CreateOptions {
+  detach?: boolean;
+}
+
+export interface RunResult {
+  id: string;
+  name: string;
+  /** set for a foreground run */
+  exitCode?: number;
+}
+
+export async function runContainer(ctx: LxrContext, o: RunOptions): Promise<RunResult> {
+  if (o.detach) {
+    const r = await createAndStart(ctx, o);
+    return { id: r.id, name: r.name };
+  }
+  const rec = await createContainerRecord(ctx, o);
+  let l: Launched;
+  let master: number | undefined;
+  try {
+    if (rec.settings.tty) {
+      const [parent, child] = native().socketpair();
+      try {
+        l = await launch(ctx, rec.id, [0, 1, 2], child);
+      } finally {
+        native().close(child);
+      }
+      master = await native().recvFdAsync(parent);
+      native().close(parent);
+    } else {
+      l = await launch(ctx, rec.id, [0, 1, 2]);
+    }
+  } catch (e) {
+    await discard(ctx, rec);
+    throw e;
+  }
+  const pid = l.pid;
+  const handlers = FORWARDED.map((sig) => {
+    const h = () => {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone */
+      }
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  const stop = master !== undefined && master >= 0 ? proxyTerminal(master, !!rec.settings.interactive) : undefined;
+  const code = await waitExit(ctx, rec.id, l);
+  stop?.();
+  for (const [sig, h] of handlers) process.off(sig, h);
+  await updateRecord(ctx, rec.id, (r) => {
+    r.stopRequested = true;
+  });
+  await finish(ctx, rec.id);
+  return { id: rec.id, name: rec.name, exitCode: code };
+}
+
+/** Copy between our stdio and the container's pty master; our terminal in raw mode meanwhile. */
+export function proxyTerminal(master: number, interactive: boolean): () => void {
+  const tty = process.stdin.isTTY && interactive;
+  if (tty) process.stdin.setRawMode(true);
+  const size = native().getWinsize(1);
+  if (size) native().setWinsize(master, size[0], size[1]);
+  const onResize = () => {
+    const s = native().getWinsize(1);
+    if (s) native().setWinsize(master, s[0], s[1]);
+  };
+  process.on('SIGWINCH', onResize);
+  const out = new ReadStream(master);
+  out.on('data', (d: Buffer) => {
+    try {
+      writeSync(1, d);
+    } catch {
+      /* stdout closed */
+    }
+  });
+  out.on('error', () => {});
+  const onIn = (d: Buffer) => {
+    try {
+      writeSync(master, d);
+    } catch {
+      /* container gone */
+    }
+  };
+  if (interactive) process.stdin.on('data', onIn);
+  return () => {
+    process.off('SIGWINCH', onResize);
+    if (interactive) {
+      process.stdin.off('data', onIn);
+      process.stdin.pause();
+    }
+    if (tty) process.stdin.setRawMode(false);
+    out.destroy();
+  };
+}

@@ -1,0 +1,131 @@
+// The runtime config.json of a container: image-spec conversion (configFromImage) of the
+// image config, then the user's flags on top.
+import { mkdirSync, writeFileSync, existsSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Mount, Spec } from '../../runtime/spec/types.js';
+import type { ImageConfig } from '../../image-tool/unpack/layout.js';
+import { configFromImage } from '../../image-tool/bundle/config.js';
+import { resolveUser } from '../../image-tool/bundle/user.js';
+import { LxrError } from '../../runtime/errors.js';
+import { mergeEnv } from './options.js';
+import type { CreateSettings } from './store.js';
+
+/** Docker's and podman's default capability set: what a dev container expects to have. */
+export const DEFAULT_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',
+  'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+export interface SpecInputs {
+  id: string;
+  name: string;
+  image: ImageConfig;
+  rootfs: string;
+  settings: CreateSettings;
+  /** container directory: generated /etc files go here */
+  dir: string;
+  volumesRoot: string;
+  /** network namespace path to join (bridge); undefined: a new one (none) */
+  netnsPath?: string;
+  /** extra mounts (e.g. from the network's DNS files or the IDE) */
+  extraMounts?: Mount[];
+}
+
+function capabilities(add: string[], drop: string[]): string[] {
+  let caps = new Set(DEFAULT_CAPS);
+  if (drop.includes('ALL')) caps = new Set();
+  for (const c of drop) caps.delete(c);
+  if (add.includes('ALL')) return [...ALL_CAPS];
+  for (const c of add) caps.add(c);
+  return [...caps];
+}
+
+const ALL_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
+  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW',
+  'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD',
+  'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
+  'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+];
+
+export function buildSpec(i: SpecInputs): Spec {
+  const s = i.settings;
+  const spec = configFromImage(i.image, i.rootfs);
+  const proc = spec.process!;
+  const cfg = i.image.config ?? {};
+  // docker's rules: --entrypoint replaces the image's Entrypoint (and drops its Cmd);
+  // a command replaces Cmd.
+  const entry = s.entrypoint ?? cfg.Entrypoint ?? [];
+  const cmd = s.command?.length ? s.command : s.entrypoint ? [] : (cfg.Cmd ?? []);
+  const args = [...entry, ...cmd];
+  if (args.length === 0) throw new LxrError(`image ${s.image} has no Entrypoint or Cmd: give a command`);
+  proc.args = args;
+  proc.env = mergeEnv(proc.env ?? [], [...(s.tty ? ['TERM=xterm'] : []), ...s.env]);
+  if (s.workdir) proc.cwd = s.workdir;
+  if (s.user) {
+    try {
+      const u = resolveUser(i.rootfs, s.user);
+      proc.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) };
+    } catch (e) {
+      throw new LxrError(`-u ${s.user}: ${(e as Error).message}`);
+    }
+  }
+  proc.terminal = s.tty;
+  const caps = capabilities(s.capAdd, s.capDrop);
+  proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
+  spec.hostname = s.hostname ?? i.id.slice(0, 12);
+  spec.root = { path: i.rootfs, readonly: s.readOnly };
+
+  const linux = (spec.linux ??= {});
+  linux.cgroupsPath = `/lxr/${i.id}`;
+  let ns = linux.namespaces ?? [];
+  if (s.network === 'host') ns = ns.filter((n) => n.type !== 'network');
+  else if (i.netnsPath) ns = ns.map((n) => (n.type === 'network' ? { type: 'network', path: i.netnsPath! } : n));
+  linux.namespaces = ns;
+  const res = (linux.resources ??= {});
+  if (s.memory) res.memory = { limit: s.memory };
+  if (s.cpus) res.cpu = { quota: Math.round(s.cpus * 100000), period: 100000 };
+  if (s.pidsLimit !== undefined) res.pids = { limit: s.pidsLimit };
+
+  const mounts = spec.mounts ?? [];
+  // /etc/hostname and /etc/hosts of our own (bridge networks bring theirs in extraMounts)
+  const etc = join(i.dir, 'etc');
+  mkdirSync(etc, { recursive: true });
+  const have = new Set((i.extraMounts ?? []).map((m) => m.destination));
+  if (!have.has('/etc/hostname')) {
+    writeFileSync(join(etc, 'hostname'), `${spec.hostname}\n`);
+    mounts.push(bind(join(etc, 'hostname'), '/etc/hostname', false));
+  }
+  if (!have.has('/etc/hosts')) {
+    if (s.network === 'host' && existsSync('/etc/hosts')) copyFileSync('/etc/hosts', join(etc, 'hosts'));
+    else writeFileSync(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${spec.hostname} ${i.name}\n`);
+    mounts.push(bind(join(etc, 'hosts'), '/etc/hosts', false));
+  }
+  if (s.network === 'host' && !have.has('/etc/resolv.conf') && existsSync('/etc/resolv.conf')) {
+    copyFileSync('/etc/resolv.conf', join(etc, 'resolv.conf'));
+    mounts.push(bind(join(etc, 'resolv.conf'), '/etc/resolv.conf', false));
+  }
+  for (const v of s.volumes) {
+    let src = v.source;
+    if (v.named) {
+      src = join(i.volumesRoot, v.source, '_data');
+      mkdirSync(src, { recursive: true, mode: 0o755 });
+    }
+    mounts.push(bind(src, v.destination, v.readonly));
+  }
+  mounts.push(...(i.extraMounts ?? []));
+  spec.mounts = mounts;
+  return spec;
+}
+
+function bind(source: string, destination: string, ro: boolean): Mount {
+  return { destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(ro ? ['ro'] : [])] };
+}
+
+export function writeBundle(dir: string, spec: Spec): string {
+  const bundle = join(dir, 'bundle');
+  mkdirSync(bundle, { recursive: true });
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
+  return bundle;
+}

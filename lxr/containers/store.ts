@@ -1,0 +1,174 @@
+// The front end's container records: $LXR_ROOT/containers/<id>/container.json, written
+// atomically (temp + fsync + rename) and changed only under one lock file
+// ($LXR_ROOT/containers/.lock), so names stay unique across concurrent lxr processes.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { LOCK_EX, LOCK_UN, native } from '../../native/index.js';
+import { LxrError } from '../../runtime/errors.js';
+import type { LxrContext } from '../context.js';
+
+export type RestartPolicy = 'no' | 'on-failure' | 'always';
+
+export interface PortMapping {
+  hostIp?: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface VolumeMount {
+  /** absolute host path, or a volume name */
+  source: string;
+  destination: string;
+  readonly: boolean;
+  named: boolean;
+}
+
+/** What the user asked for at create: enough to build the spec again. */
+export interface CreateSettings {
+  image: string;
+  command?: string[];
+  entrypoint?: string[];
+  env: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  network: string;
+  ports: PortMapping[];
+  volumes: VolumeMount[];
+  memory?: number;
+  cpus?: number;
+  pidsLimit?: number;
+  readOnly: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  restart: RestartPolicy;
+  tty: boolean;
+  interactive: boolean;
+  autoRemove: boolean;
+  ide?: boolean;
+}
+
+export type ContainerStatus = 'created' | 'running' | 'exited';
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  /** the reference as the user typed it, and the normalised one */
+  image: string;
+  imageRef: string;
+  imageDigest: string;
+  created: string;
+  settings: CreateSettings;
+  /** snapshot directories, bottom layer first */
+  layers: string[];
+  stopSignal?: string;
+  status: ContainerStatus;
+  pid?: number;
+  /** pid + /proc start time of the process waiting on the init (monitor or foreground lxr) */
+  monitorPid?: number;
+  monitorStart?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  restartCount: number;
+  /** set by `lxr stop`/`rm -f` so the restart policy does not bring it back */
+  stopRequested?: boolean;
+  ip?: string;
+  netnsPath?: string;
+}
+
+export const ID_RE = /^[0-9a-f]{64}$/;
+export const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export function containerDir(ctx: LxrContext, id: string): string {
+  return join(ctx.containers, id);
+}
+
+export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+export function writeRecord(ctx: LxrContext, rec: ContainerRecord): void {
+  writeFileAtomic(join(containerDir(ctx, rec.id), 'container.json'), JSON.stringify(rec, null, 2));
+}
+
+export function readRecordById(ctx: LxrContext, id: string): ContainerRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(containerDir(ctx, id), 'container.json'), 'utf8')) as ContainerRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export function listRecords(ctx: LxrContext): ContainerRecord[] {
+  let ids: string[];
+  try {
+    ids = readdirSync(ctx.containers).filter((f) => ID_RE.test(f));
+  } catch {
+    return [];
+  }
+  const out: ContainerRecord[] = [];
+  for (const id of ids) {
+    const r = readRecordById(ctx, id);
+    if (r) out.push(r);
+  }
+  return out.sort((a, b) => a.created.localeCompare(b.created));
+}
+
+/** A container by name, full id or unique id prefix. */
+export function findRecord(ctx: LxrContext, ref: string): ContainerRecord | undefined {
+  const all = listRecords(ctx);
+  const byName = all.find((r) => r.name === ref);
+  if (byName) return byName;
+  if (!/^[0-9a-f]+$/.test(ref)) return undefined;
+  const hits = all.filter((r) => r.id.startsWith(ref));
+  if (hits.length > 1) throw new LxrError(`container id prefix "${ref}" is ambiguous: it matches ${hits.length} containers`);
+  return hits[0];
+}
+
+export function getRecord(ctx: LxrContext, ref: string): ContainerRecord {
+  const r = findRecord(ctx, ref);
+  if (!r) throw new LxrError(`no such container: "${ref}"`);
+  return r;
+}
+
+/** Run fn holding the containers lock (blocking flock on a worker thread). */
+export async function withStoreLock<T>(ctx: LxrContext, fn: () => Promise<T> | T): Promise<T> {
+  mkdirSync(ctx.containers, { recursive: true, mode: 0o700 });
+  const fd = openSync(join(ctx.containers, '.lock'), 'a', 0o600);
+  try {
+    const r = await native().flockAsync(fd, LOCK_EX);
+    if (r < 0) throw new LxrError(`cannot lock ${join(ctx.containers, '.lock')}: errno ${-r}`);
+    try {
+      return await fn();
+    } finally {
+      native().flock(fd, LOCK_UN);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Read-modify-write one record under the lock. Returns the new record (undefined if it is gone). */
+export async function updateRecord(ctx: LxrContext, id: string, change: (r: ContainerRecord) => void): Promise<ContainerRecord | undefined> {
+  return withStoreLock(ctx, () => {
+    const r = readRecordById(ctx, id);
+    if (!r) return undefined;
+    change(r);
+    writeRecord(ctx, r);
+    return r;
+  });
+}
+
+export function recordExists(ctx: LxrContext, id: string): boolean {
+  return existsSync(join(containerDir(ctx, id), 'container.json'));
+}

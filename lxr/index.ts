@@ -1,0 +1,12 @@
+// lxr as a library: everything the CLI does, callable in-process.
+export { lxrContext, type LxrContext, type ContextOptions } from './context.js';
+export { createAndStart, createContainerRecord, ensureImage, type CreateOptions } from './containers/create.js';
+export { runContainer, type RunOptions, type RunResult } from './containers/run.js';
+export {
+  startContainer, stopContainer, restartContainer, removeContainer, listContainers, inspectContainer, containerLogs, liveState,
+  type PsEntry, type LogsOptions, type LiveState,
+} from './containers/manage.js';
+export { monitorMain } from './containers/launch.js';
+export { getRecord, findRecord, listRecords, type ContainerRecord, type CreateSettings, type PortMapping, type VolumeMount } from './containers/store.js';
+export { parseEnv, parsePort, parseVolume, parseMemory, parseCpus, parseRestart, parseCap } from './containers/options.js';
+export { pull, images, rmi, gc } from './images.js';

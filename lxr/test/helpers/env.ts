@@ -1,0 +1,207 @@
+// lxr test helpers: a busybox-based image pushed to a loopback registry, temp LXR_ROOT /
+// LXR_RUN_ROOT / image store per test file, the built lxr CLI, and clean-up checks.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { pushImage } from '../../../image-tool/index.js';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const LXR = join(REPO, 'bin', 'lxr.js');
+export const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p));
+
+const APPLETS = ['sh', 'ls', 'cat', 'echo', 'hostname', 'id', 'true', 'false', 'sleep', 'ps', 'mount', 'touch', 'mkdir', 'grep', 'env', 'pwd', 'wc', 'head', 'kill', 'trap', 'seq', 'tail', 'stat', 'readlink', 'test', 'printf', 'ip', 'whoami'];
+
+type Entry = { path: string; type: 'file' | 'dir' | 'symlink'; data?: Buffer | string; link?: string; mode?: number };
+
+function octal(n: number, width: number): string {
+  return n.toString(8).padStart(width - 1, '0') + '\0';
+}
+
+/** A ustar archive with files, directories and symlinks. */
+export function tarOf(entries: Entry[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    const data = e.type === 'file' ? Buffer.from(e.data ?? '') : Buffer.alloc(0);
+    const h = Buffer.alloc(512);
+    h.write(e.path, 0, 'utf8');
+    h.write(octal(e.mode ?? (e.type === 'file' ? 0o644 : 0o755), 8), 100);
+    h.write(octal(0, 8), 108);
+    h.write(octal(0, 8), 116);
+    h.write(octal(data.length, 12), 124);
+    h.write(octal(1_600_000_000, 12), 136);
+    h.write('        ', 148);
+    h.write(e.type === 'dir' ? '5' : e.type === 'symlink' ? '2' : '0', 156);
+    if (e.link) h.write(e.link, 157);
+    h.write('ustar\0', 257);
+    h.write('00', 263);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(octal(sum, 7) + ' ', 148);
+    parts.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  parts.push(Buffer.alloc(1024));
+  return Buffer.concat(parts);
+}
+
+const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+export interface TestImageSpec {
+  cmd?: string[];
+  entrypoint?: string[];
+  env?: string[];
+  stopSignal?: string;
+  user?: string;
+  workdir?: string;
+  /** extra layers on top of the busybox layer (path -> content) */
+  extraLayers?: Record<string, string>[];
+}
+
+/** The busybox layer: /bin/busybox plus applet symlinks, /etc/passwd and group, empty dirs. */
+export function busyboxLayer(): Buffer {
+  const entries: Entry[] = [];
+  for (const d of ['bin/', 'etc/', 'tmp/', 'proc/', 'sys/', 'dev/', 'root/', 'home/', 'home/dev/', 'var/', 'data/']) entries.push({ path: d, type: 'dir', mode: d === 'tmp/' ? 0o1777 : 0o755 });
+  entries.push({ path: 'bin/busybox', type: 'file', data: readFileSync(BUSYBOX!), mode: 0o755 });
+  for (const a of APPLETS) entries.push({ path: `bin/${a}`, type: 'symlink', link: 'busybox' });
+  entries.push({ path: 'etc/passwd', type: 'file', data: 'root:x:0:0:root:/root:/bin/sh\ndev:x:1000:1000:dev:/home/dev:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' });
+  entries.push({ path: 'etc/group', type: 'file', data: 'root:x:0:\ndev:x:1000:\nnogroup:x:65534:\n' });
+  return tarOf(entries);
+}
+
+/** Write an OCI image layout holding one image named `name`. */
+export function buildTestImage(layout: string, name: string, spec: TestImageSpec = {}): { manifestDigest: string } {
+  mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  const blob = (b: Buffer) => {
+    const d = sha(b);
+    writeFileSync(join(layout, 'blobs', 'sha256', d.slice(7)), b);
+    return d;
+  };
+  const tars = [busyboxLayer(), ...(spec.extraLayers ?? []).map((files) => tarOf(Object.entries(files).map(([path, data]) => (path.endsWith('/') ? { path, type: 'dir' as const } : { path, type: 'file' as const, data }))))];
+  const layers = tars.map((t) => {
+    const gz = gzipSync(t, { level: 1 });
+    return { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: blob(gz), size: gz.length };
+  });
+  const config = Buffer.from(JSON.stringify({
+    created: '2024-01-01T00:00:00Z', architecture: 'amd64', os: 'linux',
+    config: {
+      Env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      Cmd: spec.cmd ?? ['sh'],
+      ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+      ...(spec.stopSignal ? { StopSignal: spec.stopSignal } : {}),
+      ...(spec.user ? { User: spec.user } : {}),
+      ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
+    },
+    rootfs: { type: 'layers', diff_ids: tars.map((t) => sha(t)) },
+  }));
+  const configDesc = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: blob(config), size: config.length };
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDesc, layers }));
+  const md = blob(manifest);
+  writeFileSync(join(layout, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': name } }],
+  }));
+  return { manifestDigest: md };
+}
+
+/** Build the image and push it to the registry at `host` as repoTag. Returns the full name. */
+export async function pushTestImage(host: string, repoTag: string, spec: TestImageSpec = {}): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'lxr-fe-seed-'));
+  try {
+    const name = `${host}/${repoTag}`;
+    buildTestImage(dir, name, spec);
+    await pushImage({ store: dir, reference: name, retry: { attempts: 1 } });
+    return name;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface LxrEnv {
+  root: string;
+  runRoot: string;
+  store: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Temp LXR_ROOT, LXR_RUN_ROOT and store; teardown force-removes every container first. */
+export function lxrEnv(t: { teardown(fn: () => void | Promise<void>): void }): LxrEnv {
+  const base = mkdtempSync(join(tmpdir(), 'lxr-fe-'));
+  const e: LxrEnv = {
+    root: join(base, 'root'),
+    runRoot: join(base, 'run'),
+    store: join(base, 'root', 'images'),
+    env: {},
+  };
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of ['PATH', 'HOME', 'LANG']) if (process.env[k]) env[k] = process.env[k];
+  e.env = { ...env, LXR_ROOT: e.root, LXR_RUN_ROOT: e.runRoot, LXR_IMAGE_STORE: e.store };
+  t.teardown(() => {
+    const ids = existsSync(join(e.root, 'containers')) ? readdirSync(join(e.root, 'containers')).filter((f) => /^[0-9a-f]{64}$/.test(f)) : [];
+    if (ids.length) lxr(e, ['rm', '-f', ...ids]);
+    // anything a failed test left mounted under the temp dir
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(base)).reverse();
+    for (const m of mounts) spawnSync('umount', ['-l', m]);
+    rmSync(base, { recursive: true, force: true });
+  });
+  return e;
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI; output goes to files (a detached monitor must not hold our pipes). */
+export function lxr(e: LxrEnv, args: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number; input?: string } = {}): CliResult {
+  const dir = mkdtempSync(join(tmpdir(), 'lxr-fe-cli-'));
+  const outFd = openSync(join(dir, 'out'), 'w+');
+  const errFd = openSync(join(dir, 'err'), 'w+');
+  try {
+    const r = spawnSync(process.execPath, [LXR, ...args], {
+      input: opts.input ?? '', stdio: ['pipe', outFd, errFd], timeout: opts.timeout ?? 60000, env: { ...e.env, ...(opts.env ?? {}) },
+    });
+    return { status: r.status, stdout: readFileSync(join(dir, 'out'), 'utf8'), stderr: readFileSync(join(dir, 'err'), 'utf8') };
+  } finally {
+    closeSync(outFd);
+    closeSync(errFd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The CLI, asynchronously (for -f and other long-running commands). */
+export function lxrAsync(e: LxrEnv, args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [LXR, ...args], { env: e.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+export function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(dir));
+}
+
+export function cgroupExists(id: string): boolean {
+  return ['memory', 'pids', 'cpu,cpuacct', 'freezer'].some((c) => existsSync(`/sys/fs/cgroup/${c}/lxr/${id}`));
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll fn until it returns truthy (or give up after ms). */
+export async function until<T>(fn: () => T, ms = 10000): Promise<T | undefined> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) return undefined;
+    await sleep(50);
+  }
+}

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Bundles lxr's CNI plugins into executables: dist/cni/lxr-bridge, dist/cni/lxr-ipam,
 // dist/cni/lxr-portmap (or into the directory given as the first argument, which must be
-// inside the package so that `koffi` and native/build resolve from it).
+// inside the package so that `koffi` and native/build resolve from it). Each executable is a
+// two-line sh script running the bundle dist/cni/lib/<name>.mjs: an extensionless file would
+// be loaded as ESM or CommonJS depending on loader hooks in NODE_OPTIONS, a .mjs file never.
 // Called by scripts/build.mjs; importable (`buildCniPlugins(outDir?)`) and runnable.
-import { chmodSync, mkdirSync, renameSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -13,10 +15,10 @@ export const CNI_PLUGINS = ['lxr-bridge', 'lxr-ipam', 'lxr-portmap'];
 
 export async function buildCniPlugins(outDir = join(root, 'dist', 'cni')) {
   const { build } = await import('esbuild');
-  mkdirSync(outDir, { recursive: true });
+  mkdirSync(join(outDir, 'lib'), { recursive: true });
   await Promise.all(
     CNI_PLUGINS.map(async (name) => {
-      const out = join(outDir, name);
+      const out = join(outDir, 'lib', `${name}.mjs`);
       // Built under a temporary name and renamed: plugins may be executing while we rebuild.
       const tmp = `${out}.tmp-${process.pid}`;
       await build({
@@ -30,11 +32,15 @@ export async function buildCniPlugins(outDir = join(root, 'dist', 'cni')) {
         legalComments: 'none',
         logLevel: 'warning',
         banner: {
-          js: "#!/usr/bin/env node\nimport { createRequire as __lxrCreateRequire } from 'node:module'; const require = __lxrCreateRequire(import.meta.url);",
+          js: "import { createRequire as __lxrCreateRequire } from 'node:module'; const require = __lxrCreateRequire(import.meta.url);",
         },
       });
-      chmodSync(tmp, 0o755);
       renameSync(tmp, out);
+      const exe = join(outDir, name);
+      const script = `#!/bin/sh\n# CNI plugin ${name} (lxr): runs the bundle next to it\nexec node "$(dirname "$(readlink -f "$0")")/lib/${name}.mjs" "$@"\n`;
+      writeFileSync(`${exe}.tmp-${process.pid}`, script);
+      chmodSync(`${exe}.tmp-${process.pid}`, 0o755);
+      renameSync(`${exe}.tmp-${process.pid}`, exe);
     }),
   );
   return outDir;

@@ -143,6 +143,9 @@ export function bridgeConfList(o: CreateNetworkOptions): NetworkConfList {
     return {
       cniVersion: o.cniVersion ?? '1.0.0',
       name: o.name,
+      // Debian's portmap 1.1.1 fails CHECK on hosts without IPv6 addresses ("could not check
+      // ipv6 dnat"): a spurious error, which is what disableCheck is for.
+      disableCheck: true,
       plugins: [
         {
           type: 'bridge',
@@ -374,13 +377,13 @@ export async function attachContainer(o: AttachOptions): Promise<AttachResult> {
     result = await addNetworkList(n.list, attachment, cniPath);
   } catch (e) {
     // SPEC.md: "A delete must still be executed even if the add fails."
-    await delNetworkList(n.list, attachment, cniPath).catch(() => undefined);
+    await delNetworkList(n.list, attachment, cniPath, undefined, true).catch(() => undefined);
     throw e;
   }
   const ifIndex = (result.interfaces ?? []).findIndex((i) => i.name === ifname && !!i.sandbox);
   const ipc = result.ips?.find((x) => x.interface === ifIndex && !x.address.includes(':')) ?? result.ips?.find((x) => !x.address.includes(':'));
   if (!ipc) {
-    await delNetworkList(n.list, attachment, cniPath, result).catch(() => undefined);
+    await delNetworkList(n.list, attachment, cniPath, result, true).catch(() => undefined);
     throw new LxrError(`network ${network}: the CNI result has no IPv4 address for ${ifname}`);
   }
   const [ipAddr, prefix] = ipc.address.split('/');

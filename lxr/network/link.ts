@@ -51,7 +51,10 @@ export function hostVethName(containerId: string, ifname: string): string {
 export function ensureBridge(name: string, mtu?: number): LinkInfo {
   let l = linkInfo(name);
   if (!l) {
-    const r = run('ip', ['link', 'add', 'name', name, ...(mtu ? ['mtu', String(mtu)] : []), 'type', 'bridge']);
+    // A fixed MAC: otherwise the bridge takes the lowest MAC of its ports and changes it when
+    // that port leaves, and the other containers' ARP entries for the gateway go stale.
+    const mac = '02:' + (createHash('sha256').update(`lxr-bridge:${name}`).digest('hex').slice(0, 10).match(/../g) ?? []).join(':');
+    const r = run('ip', ['link', 'add', 'name', name, 'address', mac, ...(mtu ? ['mtu', String(mtu)] : []), 'type', 'bridge']);
     if (r.status !== 0 && !/exists/i.test(r.stderr)) throw new LxrError(`creating bridge ${name}: ${r.stderr.trim()}`);
     l = linkInfo(name);
     if (!l) throw new LxrError(`bridge ${name} vanished after it was created`);

@@ -120,7 +120,8 @@ export function execPlugin(
           const e = JSON.parse(text) as { code?: number; msg?: string; details?: string };
           msg = `${e.msg ?? 'failed'}${e.details ? ` (${e.details})` : ''} [CNI error ${e.code}]`;
         } catch {
-          msg = (text || err.trim() || `exit status ${code}`).split('\n').pop() ?? '';
+          const lines = (text || err.trim() || `exit status ${code}`).split('\n').map((l) => l.trim()).filter(Boolean);
+          msg = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `exit status ${code}`;
         }
         reject(new LxrError(`network ${network}: CNI plugin ${type} ${command} failed: ${msg}`));
         return;
@@ -155,12 +156,30 @@ export async function addNetworkList(list: NetworkConfList, a: Attachment, cniPa
   return prev as CniResult;
 }
 
-/** DEL the list in reverse order with the ADD's final result as prevResult. */
-export async function delNetworkList(list: NetworkConfList, a: Attachment, cniPath: string[], prevResult?: CniResult): Promise<void> {
+/**
+ * DEL the list in reverse order with the ADD's final result as prevResult. It halts at the
+ * first error, as SPEC.md says, unless `bestEffort` (used to undo a failed ADD, where a
+ * plugin that is missing or broken must not keep the others from cleaning up): then every
+ * plugin runs and the errors are reported together.
+ */
+export async function delNetworkList(
+  list: NetworkConfList,
+  a: Attachment,
+  cniPath: string[],
+  prevResult?: CniResult,
+  bestEffort = false,
+): Promise<void> {
+  const errors: string[] = [];
   for (const p of [...list.plugins].reverse()) {
     const conf = requestConfig(list, p, { capabilityArgs: a.capabilityArgs, prevResult });
-    await execPlugin(list.name, p.type, 'DEL', conf, attachEnv(a), cniPath);
+    try {
+      await execPlugin(list.name, p.type, 'DEL', conf, attachEnv(a), cniPath);
+    } catch (e) {
+      if (!bestEffort) throw e;
+      errors.push((e as Error).message);
+    }
   }
+  if (errors.length) throw new LxrError(errors.join('; '));
 }
 
 export async function checkNetworkList(list: NetworkConfList, a: Attachment, cniPath: string[], prevResult: CniResult): Promise<void> {

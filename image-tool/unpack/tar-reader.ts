@@ -87,6 +87,20 @@ class ByteSource {
     return first.subarray(0, n);
   }
 
+  /** Up to n bytes already buffered, without waiting; null when nothing is buffered. */
+  takeBuffered(n: number): Buffer | null {
+    if (this.buffered === 0) return null;
+    const first = this.chunks[0]!;
+    if (first.length <= n) {
+      this.chunks.shift();
+      this.buffered -= first.length;
+      return first;
+    }
+    this.chunks[0] = first.subarray(n);
+    this.buffered -= n;
+    return first.subarray(0, n);
+  }
+
   /** Reads and discards the rest of the stream (so digests over the whole stream are complete). */
   async drain(): Promise<void> {
     this.chunks = [];
@@ -165,6 +179,8 @@ const TYPES: Record<string, EntryType> = {
   '6': 'fifo',
 };
 
+const ZERO_BLOCK = Buffer.alloc(512);
+
 export class TarReader {
   private src: ByteSource;
   private bodyRemain = 0;
@@ -185,7 +201,7 @@ export class TarReader {
       const h = await this.src.read(512);
       if (h.length === 0) return null; // no end blocks: accepted, as GNU tar does
       if (h.length < 512) throw new TarFormatError('truncated tar archive (partial header)');
-      if (h.every((b) => b === 0)) return null; // end-of-archive marker
+      if (h.equals(ZERO_BLOCK)) return null; // end-of-archive marker
       if (!checksumOk(h)) throw new TarFormatError('invalid tar header checksum');
       const flag = String.fromCharCode(h[156]!);
       const size = parseNumber(h.subarray(124, 136), 'size');
@@ -261,6 +277,28 @@ export class TarReader {
       yield b;
     }
     await this.skipPad();
+  }
+
+  /**
+   * The current entry's content handed to `sink` chunk by chunk. Chunks already buffered are
+   * handed over without a trip through the event loop (most files fit in one chunk).
+   */
+  async readBody(sink: (chunk: Buffer) => void): Promise<void> {
+    while (this.bodyRemain > 0) {
+      const want = Math.min(this.bodyRemain, 1 << 20);
+      const b = this.src.takeBuffered(want) ?? (await this.src.readSome(want));
+      if (b.length === 0) throw new TarFormatError('truncated tar archive (in file data)');
+      this.bodyRemain -= b.length;
+      sink(b);
+    }
+    if (this.padRemain > 0) {
+      const p = this.src.takeBuffered(this.padRemain);
+      if (p && p.length === this.padRemain) this.padRemain = 0;
+      else {
+        if (p) this.padRemain -= p.length;
+        await this.skipPad();
+      }
+    }
   }
 
   private async skipPad(): Promise<void> {

@@ -3,19 +3,19 @@
 import { closeSync, constants, fstatSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSpec } from '../spec/load.js';
-import type { IdMapping } from '../spec/types.js';
 import { buildInitPlan, Sync } from '../process/init.js';
 import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
 import { runHooks } from '../hooks.js';
 import { native } from '../../native/index.js';
 import { LxrError, errorMessage } from '../errors.js';
-import { closeNamespaceFds } from '../linux/namespaces.js';
+import { closeNamespaceFds, planUserns, writeIdMaps, type UsernsPlan } from '../linux/namespaces.js';
 import { cgroupDriver, planCgroupPaths } from './cgroup-link.js';
 import type { CgroupPaths } from '../cgroups/index.js';
 import {
   type ContainerRecord, OCI_VERSION, ociState, procStat, removeDir, reserveDir, writeFileAtomic, writeRecord,
 } from './state.js';
 import { log } from '../log.js';
+import { sendIdmappedMounts } from '../linux/mounts.js';
 import { sharesHostMountNamespace, unmountUnder } from './host-mounts.js';
 
 export interface CreateOptions {
@@ -69,20 +69,37 @@ function containerStdio(): [number, number, number] {
   }) as [number, number, number];
 }
 
-function writeIdMap(pid: number, file: 'uid_map' | 'gid_map', maps: IdMapping[] | undefined, where: string): void {
-  if (!maps?.length) throw new LxrError(`${where}: a new user namespace needs at least one mapping`);
-  const text = maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
-  try {
-    writeFileSync(`/proc/${pid}/${file}`, text);
-  } catch (e) {
-    throw new LxrError(`${where}: writing /proc/${pid}/${file} failed: ${(e as NodeJS.ErrnoException).code}`);
+/**
+ * The user-namespace side of create, checked before anything is made: a non-root caller
+ * (rootless) needs a user namespace; a new one needs maps that the caller can write.
+ */
+function planUsernsFor(spec: ReturnType<typeof loadSpec>['spec'], rootless: boolean): UsernsPlan | undefined {
+  const nss = spec.linux?.namespaces ?? [];
+  const user = nss.find((n) => n.type === 'user');
+  if (rootless && !user) {
+    throw new LxrError('linux.namespaces: lxr-runtime is not running as root (rootless), so the container needs a user namespace (make the bundle with `lxr-runtime spec --rootless`)');
   }
+  if (!user || user.path) return undefined;
+  return planUserns(spec, { rootless });
+}
+
+/** Write the maps of the new user namespace of `pid` (at Sync.USERNS). */
+function writeIdMap(pid: number, plan: UsernsPlan | undefined): void {
+  if (!plan) throw new LxrError('linux.namespaces: the init asked for user namespace maps, but no user namespace is created');
+  writeIdMaps(pid, plan);
 }
 
 export async function createContainer(o: CreateOptions): Promise<Created> {
   const loaded = loadSpec(o.bundle);
   const { spec } = loaded;
   if (o.systemdCgroup) throw new LxrError('--systemd-cgroup is not supported: systemd is not managing cgroups on this host (use the cgroupfs driver)');
+  // Rootless: no cgroup (this host delegates no writable cgroup v2 tree to users), and
+  // the id maps go through newuidmap/newgidmap unless only the caller's own ids are mapped.
+  const rootless = (process.geteuid?.() ?? 0) !== 0;
+  const userns = planUsernsFor(spec, rootless);
+  if (rootless && spec.linux?.resources && Object.keys(spec.linux.resources).length) {
+    log.warn('linux.resources are ignored: a rootless container gets no cgroup on this host');
+  }
   const dir = reserveDir(o.root, o.id);
   const opened: number[] = [];
   let child: PlanChild | undefined;
@@ -113,8 +130,9 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       config: spec,
       ...(spec.annotations ? { annotations: spec.annotations } : {}),
     };
+    if (rootless) record.rootless = true;
     // resolve the cgroup first: a bad linux.cgroupsPath fails before anything is made
-    record.cgroup = planCgroupPaths(record, o);
+    if (!rootless) record.cgroup = planCgroupPaths(record, o);
     const stdio = o.stdio ?? containerStdio();
     if (!o.stdio) opened.push(...stdio);
     const chan = openChannel();
@@ -122,7 +140,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     try {
       built = buildInitPlan({
         spec, bundle: loaded.bundle, rootfs: loaded.rootfs, chanFd: chan.childFd, fifoFd, stdio,
-        noPivot: o.noPivot, preserveFds: o.preserveFds, cgroupDirs: record.cgroup as CgroupPaths,
+        noPivot: o.noPivot, preserveFds: o.preserveFds, rootless,
+        ...(record.cgroup ? { cgroupDirs: record.cgroup as CgroupPaths } : {}),
         ...(consoleFd !== undefined ? { consoleFd } : {}),
       });
     } catch (e) {
@@ -135,7 +154,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     closeNamespaceFds(built.namespaces);
     nsToClose = undefined;
 
-    const linux = spec.linux ?? {};
     for (;;) {
       const msg = await child.next();
       if (msg.kind === 'error') throw child.failure(msg);
@@ -144,15 +162,21 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         void native().wait(child.pids[child.pids.length - 2]!); // reap the intermediate
         continue;
       }
+      if (msg.id === Sync.IDMAP) {
+        // the init reads the mounts from the channel: it needs no release
+        await sendIdmappedMounts(child.chan, child.pid, built.idmapped);
+        continue;
+      }
       if (msg.id === Sync.USERNS) {
-        writeIdMap(child.pid, 'uid_map', linux.uidMappings, 'linux.uidMappings');
-        writeIdMap(child.pid, 'gid_map', linux.gidMappings, 'linux.gidMappings');
+        writeIdMap(child.pid, userns);
       } else if (msg.id === Sync.CGROUP) {
         record.pid = child.pid;
         record.pidStartTime = procStat(child.pid)?.startTime ?? '';
-        cgroup = cgroupDriver(record, o);
-        cgroup.create(child.pid);
-        record.cgroup = cgroup.paths;
+        if (!rootless) {
+          cgroup = cgroupDriver(record, o);
+          cgroup.create(child.pid);
+          record.cgroup = cgroup.paths;
+        }
         if (spec.process!.oomScoreAdj !== undefined) {
           try {
             writeFileSync(`/proc/${child.pid}/oom_score_adj`, String(spec.process!.oomScoreAdj));

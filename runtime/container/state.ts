@@ -9,6 +9,16 @@ import { LxrError } from '../errors.js';
 import { native, LOCK_EX, LOCK_SH } from '../../native/index.js';
 
 export const DEFAULT_ROOT = '/run/lxr-runtime';
+
+/**
+ * The state dir to use when --root is not given: DEFAULT_ROOT for root; for anyone else
+ * (rootless) $XDG_RUNTIME_DIR/lxr-runtime, or /run/user/UID/lxr-runtime, as runc does.
+ */
+export function defaultRoot(env: NodeJS.ProcessEnv = process.env, euid: number = process.geteuid?.() ?? 0): string {
+  if (euid === 0) return DEFAULT_ROOT;
+  const xdg = env.XDG_RUNTIME_DIR;
+  return join(xdg && xdg.startsWith('/') ? xdg : `/run/user/${euid}`, 'lxr-runtime');
+}
 export const OCI_VERSION = '1.3.0';
 
 export interface ContainerRecord {

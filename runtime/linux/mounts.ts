@@ -4,9 +4,13 @@
 // send a mount to the host.
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import type { Mount } from '../spec/types.js';
-import { Op, type Plan } from '../process/plan.js';
+import { writeFileSync } from 'node:fs';
+import type { IdMapping, Mount } from '../spec/types.js';
+import { Op, Plan } from '../process/plan.js';
 import { LxrError } from '../errors.js';
+import { native } from '../../native/index.js';
+import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
+import { CLONE, checkIdMappings } from './namespaces.js';
 
 export const MS = {
   RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, SYNCHRONOUS: 0x10, REMOUNT: 0x20, MANDLOCK: 0x40,
@@ -34,22 +38,28 @@ export const PROPAGATION: Record<string, number> = {
   slave: MS.SLAVE, rslave: MS.SLAVE | MS.REC, unbindable: MS.UNBINDABLE, runbindable: MS.UNBINDABLE | MS.REC,
 };
 
-// Options that only make sense to other layers (the spec's "tmpcopyup" is a runc
-// extension; "idmap"/"ridmap" belong to the user-namespace issue).
-const UNSUPPORTED = new Set(['tmpcopyup', 'idmap', 'ridmap', 'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnodiratime', 'rdiratime', 'rrelatime', 'rnorelatime', 'rnoatime', 'ratime', 'rstrictatime', 'rnostrictatime', 'rnosymfollow', 'rsymfollow']);
+// Options that only make sense to other layers (the spec's "tmpcopyup" is a runc extension).
+const UNSUPPORTED = new Set(['tmpcopyup', 'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnodiratime', 'rdiratime', 'rrelatime', 'rnorelatime', 'rnoatime', 'ratime', 'rstrictatime', 'rnostrictatime', 'rnosymfollow', 'rsymfollow']);
 
 export interface ParsedOptions {
   flags: number;
   propagation: number[];
   data: string[];
   bind: boolean;
+  /** "idmap" (the top mount) or "ridmap" (recursively): an idmapped mount */
+  idmap?: 'idmap' | 'ridmap';
 }
 
 export function parseMountOptions(options: string[] | undefined, where: string): ParsedOptions {
   let flags = 0;
   const propagation: number[] = [];
   const data: string[] = [];
+  let idmap: ParsedOptions['idmap'];
   (options ?? []).forEach((opt, i) => {
+    if (opt === 'idmap' || opt === 'ridmap') {
+      idmap = opt;
+      return;
+    }
     const f = FLAG_OPTIONS[opt];
     if (f) {
       flags = f[1] ? flags | f[0] : flags & ~f[0];
@@ -63,7 +73,7 @@ export function parseMountOptions(options: string[] | undefined, where: string):
     if (UNSUPPORTED.has(opt)) throw new LxrError(`${where}.options[${i}]: mount option "${opt}" is not supported by lxr-runtime yet`);
     data.push(opt);
   });
-  return { flags, propagation, data, bind: (flags & MS.BIND) !== 0 };
+  return { flags, propagation, data, bind: (flags & MS.BIND) !== 0, ...(idmap ? { idmap } : {}) };
 }
 
 /** A readable name for a mount in messages: `mount "proc" on "/proc" (config.json mounts[2])`. */
@@ -111,8 +121,87 @@ function planCgroupMount(plan: Plan, m: Mount, opts: ParsedOptions, what: string
   if (ro) plan.add(Op.REMOUNT, `${what}: make it read-only`, plan.str(m.destination), flags | ro, rootReg);
 }
 
-export function planMounts(plan: Plan, mounts: Mount[] | undefined, bundle: string, rootReg: number, cgroup?: CgroupView): { devMounted: boolean } {
+/** Options of planMounts that come from the container's namespaces. */
+export interface MountContext {
+  /** a user namespace that does not own the network namespace: bind /sys instead of mounting sysfs */
+  sysfsBind?: boolean;
+  /** the runtime is not root: no cgroup of its own; "cgroup" mounts bind the host's */
+  rootless?: boolean;
+  /** the container has a user namespace (created or joined) whose maps idmapped mounts may use */
+  userns?: boolean;
+  /** where the init receives idmapped mounts: its channel and the SYNC id it reports first */
+  idmapSync?: { chanFd: number; id: number };
+}
+
+/** An idmapped bind mount: the runtime clones and idmaps `source`, the init attaches it. */
+export interface IdmapRequest {
+  /** the mount slot the init receives it in */
+  slot: number;
+  source: string;
+  /** rbind: clone the whole tree */
+  recursive: boolean;
+  /** ridmap: idmap every mount of the tree, not only the top one */
+  recursiveIdmap: boolean;
+  /** the mount's own maps; without them the container's user namespace is used */
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
+  where: string;
+}
+
+const MAX_IDMAPPED = 32; // mount slots in native/lxr.c
+
+function bindSource(m: Mount, bundle: string, where: string): { src: string; isDir: boolean } {
+  if (!m.source) throw new LxrError(`${where}.source: a bind mount needs a source`);
+  const src = resolve(bundle, m.source);
+  try {
+    return { src, isDir: statSync(src).isDirectory() };
+  } catch (e) {
+    throw new LxrError(`${where}.source: "${src}" does not exist`, { cause: e });
+  }
+}
+
+/** Check the idmapped mounts of a spec and list what the runtime must prepare for them. */
+export function idmapRequests(mounts: Mount[] | undefined, bundle: string, ctx: MountContext): IdmapRequest[] {
+  const out: IdmapRequest[] = [];
+  (mounts ?? []).forEach((m, i) => {
+    const where = `mounts[${i}]`;
+    const opts = parseMountOptions(m.options, where);
+    const own = !!(m.uidMappings || m.gidMappings);
+    if (!own && !opts.idmap) return;
+    if (!m.uidMappings || !m.gidMappings) {
+      if (own) throw new LxrError(`${where}: uidMappings and gidMappings must be given together`);
+    }
+    if (!opts.bind && m.type !== 'bind') throw new LxrError(`${where}.options: idmapped mounts are supported for bind mounts only`);
+    if (ctx.rootless) throw new LxrError(`${where}: an idmapped mount needs root on the host, and lxr-runtime runs rootless`);
+    if (!own && !ctx.userns) {
+      throw new LxrError(`${where}.options: "${opts.idmap}" needs the mount's own uidMappings and gidMappings, or a user namespace in linux.namespaces`);
+    }
+    if (own) {
+      checkIdMappings(m.uidMappings, `${where}.uidMappings`);
+      checkIdMappings(m.gidMappings, `${where}.gidMappings`);
+    }
+    const { src } = bindSource(m, bundle, where);
+    if (out.length >= MAX_IDMAPPED) throw new LxrError(`${where}: at most ${MAX_IDMAPPED} idmapped mounts are supported`);
+    out.push({
+      slot: out.length, source: src, recursive: (opts.flags & MS.REC) !== 0, recursiveIdmap: opts.idmap === 'ridmap',
+      ...(own ? { uidMappings: m.uidMappings!, gidMappings: m.gidMappings! } : {}), where,
+    });
+  });
+  return out;
+}
+
+export function planMounts(
+  plan: Plan, mounts: Mount[] | undefined, bundle: string, rootReg: number, cgroup?: CgroupView, ctx: MountContext = {},
+): { devMounted: boolean; idmapped: IdmapRequest[] } {
   let devMounted = false;
+  const idmapped = idmapRequests(mounts, bundle, ctx);
+  if (idmapped.length) {
+    if (!ctx.idmapSync) throw new LxrError(`${idmapped[0]!.where}: idmapped mounts are not possible here`);
+    for (const r of idmapped) {
+      plan.add(Op.RECV_FD, `receive the idmapped mount of "${r.source}" (config.json ${r.where})`, ctx.idmapSync.chanFd, r.slot, r.slot === 0 ? ctx.idmapSync.id : -1);
+    }
+  }
+  let nextSlot = 0;
   (mounts ?? []).forEach((m, i) => {
     const where = `mounts[${i}]`;
     if (!isAbsolute(m.destination)) {
@@ -121,24 +210,31 @@ export function planMounts(plan: Plan, mounts: Mount[] | undefined, bundle: stri
     const opts = parseMountOptions(m.options, where);
     const what = label(m, i);
     const type = m.type && m.type !== 'none' ? m.type : undefined;
-    if (m.uidMappings || m.gidMappings) throw new LxrError(`${where}: idmapped mounts are not supported by lxr-runtime yet`);
     if (m.destination.replace(/\/+$/, '') === '/dev') devMounted = true;
     if (opts.bind || type === 'bind') {
-      if (!m.source) throw new LxrError(`${where}.source: a bind mount needs a source`);
-      const src = resolve(bundle, m.source);
-      let isDir: boolean;
-      try {
-        isDir = statSync(src).isDirectory();
-      } catch (e) {
-        throw new LxrError(`${where}.source: "${src}" does not exist`, { cause: e });
-      }
+      const { src, isDir } = bindSource(m, bundle, where);
       const rec = opts.flags & MS.REC;
-      plan.add(Op.MOUNT, what, plan.str(src), plan.str(m.destination), null, MS.BIND | rec, null, isDir ? 1 : 2, rootReg);
+      if (m.uidMappings || opts.idmap) {
+        plan.add(Op.MOVE_MOUNT, `${what}: attach the idmapped mount`, nextSlot++, plan.str(m.destination), isDir ? 1 : 2, rootReg);
+      } else {
+        plan.add(Op.MOUNT, what, plan.str(src), plan.str(m.destination), null, MS.BIND | rec, null, isDir ? 1 : 2, rootReg);
+      }
+      const rest = opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
+      if (rest) plan.add(Op.REMOUNT, `${what}: remount with its options`, plan.str(m.destination), rest, rootReg);
+    } else if (type === 'sysfs' && ctx.sysfsBind) {
+      // sysfs can only be mounted by the owner of the network namespace: bind the host's
+      plan.add(Op.MOUNT, `${what} (a bind of the host's /sys: the user namespace does not own the network namespace)`, plan.str('/sys'), plan.str(m.destination), null, MS.BIND | MS.REC, null, 1, rootReg);
       const rest = opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
       if (rest) plan.add(Op.REMOUNT, `${what}: remount with its options`, plan.str(m.destination), rest, rootReg);
     } else {
       if (!type) throw new LxrError(`${where}.type: a mount that is not a bind mount needs a type`);
       if (type === 'cgroup' || type === 'cgroup2') {
+        if (ctx.rootless && !cgroup) {
+          // no cgroup of its own: show the host's hierarchy, read-only unless asked otherwise
+          plan.add(Op.MOUNT, `${what} (a bind of the host's /sys/fs/cgroup: rootless)`, plan.str('/sys/fs/cgroup'), plan.str(m.destination), null, MS.BIND | MS.REC, null, 1, rootReg);
+          plan.add(Op.REMOUNT, `${what}: remount with its options`, plan.str(m.destination), opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT), rootReg);
+          return;
+        }
         planCgroupMount(plan, m, opts, what, rootReg, cgroup);
         return;
       }
@@ -152,7 +248,75 @@ export function planMounts(plan: Plan, mounts: Mount[] | undefined, bundle: stri
       plan.add(Op.MOUNT, `${what}: set propagation`, null, plan.str(m.destination), null, p, null, 0, rootReg);
     }
   });
-  return { devMounted };
+  return { devMounted, idmapped };
+}
+
+/** Run a one-off plan in a helper child of this process (in its namespaces) and wait for it. */
+async function runHelper(plan: Plan, cloneFlags = 0n): Promise<void> {
+  const child = spawnPlan(plan, cloneFlags, openChannel());
+  try {
+    const msg = await child.next();
+    if (msg.kind === 'error') throw child.failure(msg);
+  } finally {
+    child.detach();
+    await native().wait(child.pid);
+  }
+}
+
+/** A process in a new user namespace with the given maps, waiting (kill it with `done`). */
+async function mappedUserns(uidMappings: IdMapping[], gidMappings: IdMapping[], where: string): Promise<{ pid: number; done: () => Promise<void> }> {
+  const plan = new Plan();
+  const chan = openChannel();
+  plan.add(Op.SYNC, 'wait while the runtime idmaps a mount', chan.childFd, 1);
+  const child: PlanChild = spawnPlan(plan, BigInt(CLONE.NEWUSER), chan);
+  // the helper holds a copy of our end of its channel, so it never sees EOF: kill it
+  const done = async (): Promise<void> => {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    child.detach();
+    await native().wait(child.pid);
+  };
+  try {
+    const msg = await child.next();
+    if (msg.kind !== 'sync') throw new LxrError(`${where}: the helper for the mount's user namespace ended early`);
+    const text = (maps: IdMapping[]): string => maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+    for (const [file, maps, field] of [['uid_map', uidMappings, 'uidMappings'], ['gid_map', gidMappings, 'gidMappings']] as const) {
+      try {
+        writeFileSync(`/proc/${child.pid}/${file}`, text(maps));
+      } catch (e) {
+        throw new LxrError(`${where}.${field}: writing the mount's ${file} failed: ${(e as NodeJS.ErrnoException).code}`);
+      }
+    }
+  } catch (e) {
+    await done();
+    throw e;
+  }
+  return { pid: child.pid, done };
+}
+
+/**
+ * Prepare the idmapped mounts and send them to the init, which waits for them on its
+ * channel (`chan`, this process's end) in slot order: each is a detached clone of its
+ * source (open_tree) idmapped (mount_setattr MOUNT_ATTR_IDMAP) with the user namespace of
+ * the init (`initPid`) or, for a mount with its own maps, of a helper made for it.
+ */
+export async function sendIdmappedMounts(chan: number, initPid: number, requests: IdmapRequest[]): Promise<void> {
+  for (const r of requests) {
+    const helper = r.uidMappings ? await mappedUserns(r.uidMappings, r.gidMappings!, r.where) : undefined;
+    try {
+      const plan = new Plan();
+      plan.add(
+        Op.IDMAP_TREE, `idmap the mount of "${r.source}" (config.json ${r.where}${r.recursiveIdmap ? ', ridmap' : ''})`,
+        plan.str(r.source), plan.str(`/proc/${helper?.pid ?? initPid}/ns/user`), r.recursive ? 1 : 0, r.recursiveIdmap ? 1 : 0, chan,
+      );
+      await runHelper(plan);
+    } finally {
+      await helper?.done();
+    }
+  }
 }
 
 export function rootfsPropagationFlags(value: string | undefined): number | undefined {

@@ -3,7 +3,7 @@
 import { isAbsolute } from 'node:path';
 import type { Spec, Process } from '../spec/types.js';
 import { Op, Plan } from './plan.js';
-import { planMounts, rootfsPropagationFlags, MS } from '../linux/mounts.js';
+import { planMounts, rootfsPropagationFlags, MS, type IdmapRequest } from '../linux/mounts.js';
 import { planDevices } from '../linux/devices.js';
 import { planNamespaces, closeNamespaceFds, CLONE, NS_FLAG, type NamespacePlan } from '../linux/namespaces.js';
 import { capMasks, lastCap, lo, hi } from '../linux/capabilities.js';
@@ -22,6 +22,8 @@ export const Sync = {
   HOOKS: 3,
   /** everything is ready; next the init waits on exec.fifo for `start` */
   READY: 4,
+  /** the init waits on its channel for its idmapped mounts (sent with SCM_RIGHTS, no release) */
+  IDMAP: 5,
 } as const;
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -40,6 +42,8 @@ export interface InitOptions {
   consoleFd?: number;
   noPivot?: boolean;
   preserveFds?: number;
+  /** the runtime is not root: a new user namespace's maps are written by the caller itself or newuidmap */
+  rootless?: boolean;
   /** the container's cgroup directories, for "cgroup" mounts */
   cgroupDirs?: { layout: 'v1' | 'hybrid' | 'v2'; dirs: Record<string, string> };
 }
@@ -50,6 +54,8 @@ export interface InitPlan {
   namespaces: NamespacePlan;
   /** a user namespace is created: the parent must write the id maps at Sync.USERNS */
   newUserns: boolean;
+  /** idmapped mounts the parent must send at Sync.IDMAP (sendIdmappedMounts) */
+  idmapped: IdmapRequest[];
 }
 
 /** Where execve should look for process.args[0], inside the container. */
@@ -120,16 +126,23 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     // A copy of the runtime (node) until execve: keep /proc/PID/exe out of reach of
     // anything that shares a namespace with it (CVE-2019-5736 class).
     plan.add(Op.DUMPABLE, 'make the init non-dumpable until execve', 0);
+    // Rootless: /proc/PID/uid_map of a non-dumpable process belongs to root, so neither the
+    // runtime nor newuidmap could write it. Be dumpable only while the maps are written.
+    const waitMaps = (): void => {
+      if (o.rootless) plan.add(Op.DUMPABLE, 'let the runtime (not root) write the user namespace maps', 1);
+      plan.add(Op.SYNC, 'wait for the user namespace maps', o.chanFd, Sync.USERNS);
+      if (o.rootless) plan.add(Op.DUMPABLE, 'make the init non-dumpable again', 0);
+    };
     if (!needsSecondStage) {
       cloneFlags = BigInt(newFlags);
-      if (newUserns) plan.add(Op.SYNC, 'wait for the user namespace maps', o.chanFd, Sync.USERNS);
+      if (newUserns) waitMaps();
     } else {
       for (const j of ns.join) {
         plan.add(Op.SETNS, `join ${j.type} namespace "${j.path}" (config.json ${j.where}.path)`, j.fd, NS_FLAG[j.type]);
       }
       const unshareFlags = (newFlags & ~CLONE.NEWPID) | (ns.create.has('time') ? CLONE.NEWTIME : 0);
       if (unshareFlags) plan.add(Op.UNSHARE, 'create namespaces (linux.namespaces)', unshareFlags);
-      if (newUserns) plan.add(Op.SYNC, 'wait for the user namespace maps', o.chanFd, Sync.USERNS);
+      if (newUserns) waitMaps();
       if (ns.create.has('time')) {
         const offsets = Object.entries(linux.timeOffsets ?? {})
           .map(([clock, v]) => `${clock} ${v.secs ?? 0} ${v.nanosecs ?? 0}\n`)
@@ -164,7 +177,14 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     }
     plan.add(Op.OPEN_ROOT, `open the rootfs "${o.rootfs}"`, plan.str(o.rootfs), ROOT);
     const cgroupView = o.cgroupDirs ? { ...o.cgroupDirs, namespaced: ns.create.has('cgroup') || ns.join.some((j) => j.type === 'cgroup') } : undefined;
-    const { devMounted } = planMounts(plan, spec.mounts, o.bundle, ROOT, cgroupView);
+    // In a user namespace that does not own the network namespace, sysfs cannot be
+    // mounted: bind the host's /sys instead (as runc does for rootless containers).
+    const inUserns = newUserns || ns.join.some((j) => j.type === 'user');
+    const mountOpts = {
+      sysfsBind: inUserns && !ns.create.has('network'), rootless: !!o.rootless, userns: inUserns,
+      idmapSync: { chanFd: o.chanFd, id: Sync.IDMAP },
+    };
+    const { devMounted, idmapped } = planMounts(plan, spec.mounts, o.bundle, ROOT, cgroupView, mountOpts);
     planDevices(plan, linux.devices, { defaults: devMounted, bindDevices: newUserns, rootReg: ROOT });
     plan.add(Op.SYNC, 'run the createRuntime and createContainer hooks', o.chanFd, Sync.HOOKS);
     if (!hasMountNs) {
@@ -216,7 +236,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     if (preserve) plan.add(Op.CLEAR_CLOEXEC, 'pass --preserve-fds', 3, preserve);
     if (seccomp && proc.noNewPrivileges) planSeccomp(plan, seccomp);
     plan.add(Op.EXEC, `exec "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 0);
-    return { plan, cloneFlags, namespaces: ns, newUserns };
+    return { plan, cloneFlags, namespaces: ns, newUserns, idmapped };
   } catch (e) {
     closeNamespaceFds(ns);
     throw e;

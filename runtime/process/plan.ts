@@ -49,6 +49,9 @@ export const Op = {
   PDEATHSIG: 40,
   SET_PGID_TTY: 41,
   CHROOT: 42,
+  RECV_FD: 43,
+  MOVE_MOUNT: 44,
+  IDMAP_TREE: 45,
 } as const;
 
 const STEP_SIZE = 64;

@@ -2,7 +2,9 @@
 // the usual namespaces and mounts, runc's default capabilities, masked and read-only paths.
 // With rootless, runc's `spec --rootless` changes: a user namespace mapping the caller to root,
 // no network namespace, /sys bind-mounted from the host, no cgroup mount, no resources.
+import { userInfo } from 'node:os';
 import type { Mount, Spec } from './types.js';
+import { subIdRanges } from '../linux/namespaces.js';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -25,7 +27,20 @@ export const DEFAULT_MASKED_PATHS = [
 
 export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
-export function defaultSpec(opts: { rootless?: boolean; args?: string[] } = {}): Spec {
+function userName(uid: number): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(uid);
+  }
+}
+
+/**
+ * The default config. `rootless` (runc's `spec --rootless`) maps the caller's uid and gid
+ * to root, plus (unless `subIds` is false) the caller's first /etc/subuid and /etc/subgid
+ * ranges to ids 1 and up.
+ */
+export function defaultSpec(opts: { rootless?: boolean; args?: string[]; subIds?: boolean } = {}): Spec {
   const rootless = opts.rootless ?? false;
   const mounts: Mount[] = [
     { destination: '/proc', type: 'proc', source: 'proc' },
@@ -78,6 +93,19 @@ export function defaultSpec(opts: { rootless?: boolean; args?: string[] } = {}):
     const gid = process.getegid?.() ?? 0;
     linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }];
     linux.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
+    // With subordinate ids in /etc/subuid and /etc/subgid, ids 1.. map onto the first
+    // range (written by newuidmap/newgidmap at create), so that users other than root work.
+    if (opts.subIds ?? true) {
+      const name = userName(uid);
+      const sub = { uid: subIdRanges('uid', { name, id: uid })[0], gid: subIdRanges('gid', { name, id: uid })[0] };
+      if (sub.uid && sub.gid) {
+        linux.uidMappings.push({ containerID: 1, hostID: sub.uid.start, size: sub.uid.size });
+        linux.gidMappings.push({ containerID: 1, hostID: sub.gid.start, size: sub.gid.size });
+        // with a real gid range, devpts can give ptys the tty group again
+        const pts = mounts.find((m) => m.destination === '/dev/pts');
+        if (pts?.options && sub.gid.size > 5) pts.options.push('gid=5');
+      }
+    }
   } else {
     linux.namespaces!.splice(1, 0, { type: 'network' });
     linux.resources = { devices: [{ allow: false, access: 'rwm' }] };

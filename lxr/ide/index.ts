@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import * as tar from 'tar';
-import type { Mount } from '../../runtime/spec/types.js';
+import type { Mount, Process } from '../../runtime/spec/types.js';
 import { LOCK_EX, LOCK_UN, native } from '../../native/index.js';
 
 export const DEFAULT_IDE_DIR = '/var/lib/lxr/ide';
@@ -340,6 +340,22 @@ export function ideProcessArgs(o: IdeProcessOptions): IdeProcess {
     env: [...keep, `PASSWORD=${password}`],
     password,
   };
+}
+
+/**
+ * The runtime-spec process that starts code-server in a running container with the
+ * runtime's exec (detached): the container process's user, capabilities, rlimits and
+ * no_new_privs, no terminal, code-server's args and env, the workspace as cwd.
+ * Use: execInContainer(root, id, { process: ideExecProcess(spec.process, ide, ws), detach: true, stdio }).
+ */
+export function ideExecProcess(base: Process, ide: Pick<IdeProcess, 'args' | 'env'>, workspace: string): Process {
+  const p: Process = { terminal: false, user: { ...base.user }, args: [...ide.args], env: [...ide.env], cwd: workspace };
+  if (base.capabilities) p.capabilities = structuredClone(base.capabilities);
+  if (base.rlimits) p.rlimits = structuredClone(base.rlimits);
+  if (base.noNewPrivileges !== undefined) p.noNewPrivileges = base.noNewPrivileges;
+  if (base.apparmorProfile) p.apparmorProfile = base.apparmorProfile;
+  if (base.selinuxLabel) p.selinuxLabel = base.selinuxLabel;
+  return p;
 }
 
 /** The URL of a published code-server port on the host. */

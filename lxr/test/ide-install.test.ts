@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tar from 'tar';
 import {
   CODE_SERVER_VERSION, IDE_CODE_SERVER, IDE_NODE, IdeError, checkBuildTools, ensureCodeServer, findCodeServer,
-  ideLoginMessage, ideMounts, ideProcessArgs, ideUrl,
+  ideExecProcess, ideLoginMessage, ideMounts, ideProcessArgs, ideUrl,
 } from '../ide/index.js';
 
 const FAKE_NPM = `#!/bin/sh
@@ -168,6 +168,18 @@ t.test('mounts, process and URL for the container', async (t) => {
   t.throws(() => ideProcessArgs({ port: 0, workspace: '/w' }), /port 0 is not a TCP port/);
   t.throws(() => ideProcessArgs({ port: 70000, workspace: '/w' }), /port 70000/);
   t.throws(() => ideProcessArgs({ port: 80, workspace: 'src' }), /workspace "src" is not an absolute path/);
+
+  const base = {
+    terminal: true, user: { uid: 1000, gid: 1000, additionalGids: [27] }, args: ['go', 'run', '.'], env: ['A=1'], cwd: '/',
+    capabilities: { bounding: ['CAP_KILL'] }, rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }], noNewPrivileges: true,
+  };
+  const ep = ideExecProcess(base, p, '/src');
+  t.same(ep, {
+    terminal: false, user: { uid: 1000, gid: 1000, additionalGids: [27] }, args: p.args, env: p.env, cwd: '/src',
+    capabilities: { bounding: ['CAP_KILL'] }, rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }], noNewPrivileges: true,
+  }, 'the container process\'s identity and limits, code-server\'s command, no terminal');
+  ep.user.uid = 0;
+  t.equal(base.user.uid, 1000, 'a copy');
 
   t.equal(ideUrl(41234), 'http://127.0.0.1:41234/');
   t.equal(ideUrl(8080, '::1'), 'http://[::1]:8080/');

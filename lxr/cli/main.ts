@@ -103,7 +103,7 @@ export function buildCli(argv: string[]): Argv {
     .option('root', { type: 'string', global: true, describe: 'state directory (default $LXR_ROOT or /var/lib/lxr)' })
     .option('run-root', { type: 'string', global: true, describe: 'runtime state (default $LXR_RUN_ROOT or /run/lxr)' })
     .option('store', { type: 'string', global: true, describe: 'image store (default $LXR_IMAGE_STORE or <root>/images)' })
-    .parserConfiguration({ 'halt-at-non-option': false, 'populate--': false, 'unknown-options-as-args': false })
+    .parserConfiguration({ 'greedy-arrays': false, 'populate--': false })
     .command('create <image> [command..]', 'pull the image if missing, create the container and start it in the background', (y) => createFlags(y), async (a) => {
       const { createAndStart } = await import('../containers/create.js');
       const r = await createAndStart(ctxOf(a), createOptions(a));

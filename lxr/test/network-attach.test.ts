@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as net from '../network/index.js';
-import { freePort, hostAddress, httpGet, httpServerIn, inNetns, ping, rulesMentioning, testNetwork } from './helpers/netns.js';
+import { echoAddressServerIn, freePort, hostAddress, httpGet, httpServerIn, inNetns, outsideHost, ping, rulesMentioning, testNetwork } from './helpers/netns.js';
 
 function portsOnBridge(bridge: string): string[] {
   const r = spawnSync('ip', ['-json', 'link', 'show', 'master', bridge], { encoding: 'utf8' });
@@ -48,7 +48,8 @@ for (const [slot, plugins] of [
     const idA = `ctr-a-${process.pid}-${slot}`;
     const idB = `ctr-b-${process.pid}-${slot}`;
     const hostPort = await freePort();
-    const a = await tn.attach({ containerId: idA, name: 'alpha', netnsPath: nsA, ports: [`${hostPort}:8080`] });
+    const localPort = await freePort();
+    const a = await tn.attach({ containerId: idA, name: 'alpha', netnsPath: nsA, ports: [`${hostPort}:8080`, `127.0.0.1:${localPort}:8080/tcp`] });
     const b = await tn.attach({ containerId: idB, name: 'beta', netnsPath: nsB });
 
     t.match(a.ip, new RegExp(`^10\\.123\\.${slot}\\.\\d+$`), 'address from the subnet');
@@ -76,12 +77,20 @@ for (const [slot, plugins] of [
     await httpServerIn(t, nsA, 8080, 'alpha');
     t.equal(httpGet(a.ip, 8080, nsB), 'hello from alpha', 'B reaches A directly');
     t.equal(httpGet('127.0.0.1', hostPort), 'hello from alpha', 'published port on 127.0.0.1 from the host');
+    t.equal(httpGet('127.0.0.1', localPort), 'hello from alpha', 'a port published on 127.0.0.1 only');
     const hostIp = hostAddress();
     if (hostIp) {
+      t.match(httpGet(hostIp, localPort), /^ERROR/, 'is not published on the host address');
       t.equal(httpGet(hostIp, hostPort), 'hello from alpha', `published port on the host address ${hostIp}`);
       t.equal(httpGet(hostIp, hostPort, nsB), 'hello from alpha', 'another container reaches it on the host address');
       t.equal(httpGet(hostIp, hostPort, nsA), 'hello from alpha', 'hairpin: the container reaches its own published port');
     } else t.comment('no global host address: host-address and hairpin checks skipped');
+
+    // Outbound NAT: a host outside the network sees the host's address, not the container's.
+    const outside = outsideHost(t, slot);
+    await echoAddressServerIn(t, outside.netns, 8000);
+    t.equal(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim(), '1', 'ip_forward is on');
+    t.equal(httpGet(outside.address, 8000, nsB), outside.hostSide, 'outbound traffic is masqueraded');
 
     // The same port again is refused at attach time (published by A), and nothing is left behind.
     const nsC = tn.netns('c');

@@ -133,3 +133,42 @@ export function rulesMentioning(s: string): string[] {
   }
   return out;
 }
+
+/**
+ * A stand-in for "the outside world": a netns connected to the host by its own veth
+ * (10.126.<slot>.1 on the host, 10.126.<slot>.2 inside), reachable from containers only
+ * through the host's routing and NAT. Removed in teardown.
+ */
+export function outsideHost(t: Test, slot: number): { netns: string; hostSide: string; address: string } {
+  const name = `lxrt-${process.pid}-${slot}-ext`;
+  const hostIf = `lxrte${slot}p${process.pid % 10000}`;
+  const must = (args: string[]) => {
+    const r = spawnSync('ip', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+  };
+  t.teardown(() => {
+    spawnSync('ip', ['link', 'del', 'dev', hostIf]);
+    spawnSync('ip', ['netns', 'del', name]);
+  });
+  must(['netns', 'add', name]);
+  must(['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
+  must(['addr', 'add', `10.126.${slot}.1/30`, 'dev', hostIf]);
+  must(['link', 'set', 'dev', hostIf, 'up']);
+  must(['-n', name, 'addr', 'add', `10.126.${slot}.2/30`, 'dev', 'eth0']);
+  must(['-n', name, 'link', 'set', 'dev', 'eth0', 'up']);
+  must(['-n', name, 'link', 'set', 'dev', 'lo', 'up']);
+  return { netns: `/run/netns/${name}`, hostSide: `10.126.${slot}.1`, address: `10.126.${slot}.2` };
+}
+
+/** An HTTP server in a netns that answers with the client's address. */
+export async function echoAddressServerIn(t: Test, netnsPath: string, port: number): Promise<void> {
+  const code = `require('http').createServer((q, s) => s.end(q.socket.remoteAddress.replace('::ffff:', ''))).listen(${port}, '0.0.0.0', () => console.log('ready'))`;
+  const child = spawn('nsenter', [`--net=${netnsPath}`, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('ready') && resolve());
+    child.on('exit', (c) => reject(new Error(`HTTP server in ${netnsPath} exited with ${c}`)));
+  });
+}

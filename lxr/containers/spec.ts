@@ -78,7 +78,8 @@ export function buildSpec(i: SpecInputs): Spec {
   spec.root = { path: i.rootfs, readonly: s.readOnly };
 
   const linux = (spec.linux ??= {});
-  linux.cgroupsPath = `/lxr/${i.id}`;
+  // LXR_CGROUP_PARENT: tests give each run its own parent, to check that nothing is left
+  linux.cgroupsPath = `/${process.env.LXR_CGROUP_PARENT || 'lxr'}/${i.id}`;
   let ns = linux.namespaces ?? [];
   if (s.network === 'host') ns = ns.filter((n) => n.type !== 'network');
   else if (i.netnsPath) ns = ns.map((n) => (n.type === 'network' ? { type: 'network', path: i.netnsPath! } : n));

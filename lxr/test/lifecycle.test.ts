@@ -39,7 +39,7 @@ if (!BUSYBOX) {
     t.equal(row!.State, 'running');
     t.ok(row!.Pid > 0 && existsSync(`/proc/${row!.Pid}`), 'PID is a live process');
     t.equal(row!.Image, image);
-    t.ok(cgroupExists(id), 'the container has its cgroup');
+    t.ok(cgroupExists(env, id), 'the container has its cgroup');
     const merged = join(env.root, 'containers', id, 'merged');
     t.same(mountsUnder(merged), [merged], 'the rootfs overlay is mounted');
 
@@ -55,7 +55,7 @@ if (!BUSYBOX) {
     t.equal(lxr(env, ['logs', 'web']).stdout, 'hello\ngot usr1\n');
     t.same(ps(false), [], 'ps without -a hides exited containers');
     t.same(mountsUnder(merged), [], 'the overlay is unmounted once the container exited');
-    t.notOk(cgroupExists(id), 'and its cgroup is gone');
+    t.notOk(cgroupExists(env, id), 'and its cgroup is gone');
 
     const st = lxr(env, ['start', 'web']);
     t.equal(st.status, 0, st.stderr);
@@ -69,7 +69,7 @@ if (!BUSYBOX) {
     t.same(ps(), []);
     t.notOk(existsSync(join(env.root, 'containers', id)), 'container directory (upper layer, logs) removed');
     t.same(mountsUnder(env.root), [], 'nothing mounted');
-    t.notOk(cgroupExists(id));
+    t.notOk(cgroupExists(env, id));
     t.notOk(existsSync(join(env.runRoot, 'runtime', id)), 'no runtime state');
     t.ok(readdirSync(join(env.root, 'snapshots')).filter((f) => !f.startsWith('.')).length > 0, 'the image snapshots stay');
   });

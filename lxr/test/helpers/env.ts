@@ -125,6 +125,8 @@ export interface LxrEnv {
   runRoot: string;
   store: string;
   env: NodeJS.ProcessEnv;
+  /** containers' cgroups are /<cgroupParent>/<id> */
+  cgroupParent: string;
 }
 
 /** Temp LXR_ROOT, LXR_RUN_ROOT and store; teardown force-removes every container first. */
@@ -135,16 +137,19 @@ export function lxrEnv(t: { teardown(fn: () => void | Promise<void>): void }): L
     runRoot: join(base, 'run'),
     store: join(base, 'root', 'images'),
     env: {},
+    cgroupParent: '',
   };
   const env: NodeJS.ProcessEnv = {};
   for (const k of ['PATH', 'HOME', 'LANG']) if (process.env[k]) env[k] = process.env[k];
-  e.env = { ...env, LXR_ROOT: e.root, LXR_RUN_ROOT: e.runRoot, LXR_IMAGE_STORE: e.store };
+  e.cgroupParent = `lxr-test-${base.slice(-6).replace(/[^a-zA-Z0-9]/g, '')}`;
+  e.env = { ...env, LXR_ROOT: e.root, LXR_RUN_ROOT: e.runRoot, LXR_IMAGE_STORE: e.store, LXR_CGROUP_PARENT: e.cgroupParent };
   t.teardown(() => {
     const ids = existsSync(join(e.root, 'containers')) ? readdirSync(join(e.root, 'containers')).filter((f) => /^[0-9a-f]{64}$/.test(f)) : [];
     if (ids.length) lxr(e, ['rm', '-f', ...ids]);
     // anything a failed test left mounted under the temp dir
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(base)).reverse();
     for (const m of mounts) spawnSync('umount', ['-l', m]);
+    for (const c of CONTROLLERS) spawnSync('rmdir', [`/sys/fs/cgroup/${c}/${e.cgroupParent}`]);
     rmSync(base, { recursive: true, force: true });
   });
   return e;
@@ -189,8 +194,23 @@ export function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(dir));
 }
 
-export function cgroupExists(id: string): boolean {
-  return ['memory', 'pids', 'cpu,cpuacct', 'freezer'].some((c) => existsSync(`/sys/fs/cgroup/${c}/lxr/${id}`));
+const CONTROLLERS = ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'systemd', 'unified'];
+
+export function cgroupExists(e: LxrEnv, id: string): boolean {
+  return CONTROLLERS.some((c) => existsSync(`/sys/fs/cgroup/${c}/${e.cgroupParent}/${id}`));
+}
+
+/** Container cgroups left under this env's parent, in any controller. */
+export function cgroupsLeft(e: LxrEnv): string[] {
+  const out: string[] = [];
+  for (const c of CONTROLLERS) {
+    try {
+      for (const d of readdirSync(`/sys/fs/cgroup/${c}/${e.cgroupParent}`, { withFileTypes: true })) if (d.isDirectory()) out.push(`${c}/${d.name}`);
+    } catch {
+      /* no such parent */
+    }
+  }
+  return out;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -10,6 +10,7 @@ import type { RegistryClient } from './client.js';
 import { clientsFor, type RemoteOptions } from './session.js';
 import { openStore, type StoreArg } from '../layout/images.js';
 import type { ImageStore } from '../layout/store.js';
+import { lowMemoryHttpParser } from './blobs-memory.js';
 
 export type PullProgress =
   | { type: 'resolved'; reference: string; manifestDigest: string; layers: Descriptor[] }
@@ -57,6 +58,7 @@ async function firstManifest(clients: RegistryClient[], ref: string, what: strin
 }
 
 export async function pullImage(opts: PullOptions): Promise<PullResult> {
+  lowMemoryHttpParser();
   const ref = parseReference(opts.reference);
   const name = formatReference(ref);
   const want = opts.platform ? (typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform) : hostPlatform();

@@ -1,13 +1,13 @@
 // Bad input and failures half-way through create: a clear one-line error naming the thing
 // at fault, a non-zero exit, and nothing left behind (record, mount, runtime state, cgroup).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
 import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, pushTestImage, type LxrEnv } from './helpers/env.js';
 
 if (!BUSYBOX) {
-  t.skip('busybox is not installed (apt-get install -y busybox)');
+  t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
 } else {
   let reg: RegistryHandle;
   let image: string;
@@ -19,7 +19,7 @@ if (!BUSYBOX) {
   t.teardown(() => reg?.stop());
 
   /** Nothing of any container is left. */
-  function assertClean(t: Tap.Test, what: string): void {
+  function assertClean(t: Test, what: string): void {
     const containers = join(env.root, 'containers');
     const left = existsSync(containers) ? readdirSync(containers).filter((f) => !f.startsWith('.')) : [];
     t.same(left, [], `${what}: no container directory`);

@@ -11,7 +11,7 @@ import { overlayOptions } from '../snapshots/overlay.js';
 const LAYERS = 120;
 
 if (!BUSYBOX) {
-  t.skip('busybox is not installed (apt-get install -y busybox)');
+  t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
 } else {
   let reg: RegistryHandle;
   let image: string;

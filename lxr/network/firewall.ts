@@ -99,11 +99,16 @@ export function ruleTag(owner: string, network: string, containerId: string): st
   return `${owner}:${network}:${containerId}`;
 }
 
-/** Replace all rules tagged `tag` by `rules` (each gets the tag as its comment). */
-export function setRules(tag: string, rules: Rule[]): void {
+/**
+ * Replace all rules tagged `tag` by `rules` (each gets the tag as its comment). `precheck`
+ * runs under the same lock first (e.g. "is this host port mapped by someone else?"), so two
+ * concurrent ADDs cannot both pass it.
+ */
+export function setRules(tag: string, rules: Rule[], precheck?: () => void): void {
   if (tag.length > 255) throw new LxrError(`rule tag ${tag} is too long`);
   withLockSync(LOCK_PATH, () => {
     ensureChainsLocked();
+    precheck?.();
     removeLocked((t) => t === tag);
     for (const r of rules) ipt(r.table, '-A', r.chain, ...r.args, '-m', 'comment', '--comment', tag);
   });

@@ -27,7 +27,7 @@ import { hostResolvConf, hostsContent, resolvConfContent, type HostEntry, type R
 import { formatIp, formatSubnet, overlaps, parseIp, parseSubnet } from './ipv4.js';
 import { deleteLink, overlappingRoutes } from './link.js';
 import { checkHostPortFree, parsePortSpec, type PublishedPort } from './ports.js';
-import { rewriteInPlace, withLock, writeFileAtomic } from './sys.js';
+import { rewriteInPlace, withLock, withLockSync, writeFileAtomic } from './sys.js';
 
 export { createNetns, removeNetns, netnsPath, NETNS_DIR } from './netns.js';
 export { parsePortSpec, checkHostPortFree, type PublishedPort } from './ports.js';
@@ -545,10 +545,15 @@ export async function dnsFiles(o: DnsFilesOptions): Promise<DnsFiles> {
   rewriteInPlace(paths.hostnamePath, `${hostname}\n`);
   rewriteInPlace(paths.resolvConfPath, resolvConfContent(hostResolvConf(o.hostResolvConf), dns));
   const nets = [...new Set(allRecords(o).filter((r) => r.containerId === o.containerId).map((r) => r.network))];
-  const write = () => rewriteInPlace(paths.hostsPath, hostsFor(o.containerId, o.name, hostname, o));
+  const write = () => writeHosts(paths.hostsPath, hostsFor(o.containerId, o.name, hostname, o));
   if (nets.length) await withLock(netLock(o, nets[0]), write);
   else write();
   return paths;
+}
+
+/** A container on two networks can be refreshed by both at once: one writer per file. */
+function writeHosts(path: string, content: string): void {
+  withLockSync(`${path}.lock`, () => rewriteInPlace(path, content));
 }
 
 function refreshHostsLocked(network: string, o: NetworkOptions): void {
@@ -562,7 +567,7 @@ function refreshHostsLocked(network: string, o: NetworkOptions): void {
     } catch {
       hostname = undefined;
     }
-    rewriteInPlace(hosts, hostsFor(r.containerId, r.name, hostname, o));
+    writeHosts(hosts, hostsFor(r.containerId, r.name, hostname, o));
   }
 }
 

@@ -171,3 +171,21 @@ t.test('a port taken by a host listener is refused at attach time', async (t) =>
   const a = await tn.attach({ containerId: `udp-${process.pid}`, name: 'udp', netnsPath: nsA, ports: [`${port}:53/udp`] });
   t.match(a.ip, /^10\.123\.5\./);
 });
+
+t.test('two concurrent attaches publishing the same host port: exactly one wins', async (t) => {
+  const tn = await testNetwork(t, 9);
+  const port = await freePort();
+  const ids = [`race-a-${process.pid}`, `race-b-${process.pid}`];
+  const ns = [tn.netns('ra'), tn.netns('rb')];
+  const results = await Promise.allSettled(ids.map((id, i) => tn.attach({ containerId: id, name: `r${i}`, netnsPath: ns[i], ports: [`${port}:80`] })));
+  const ok = results.filter((r) => r.status === 'fulfilled');
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  t.equal(ok.length, 1, 'one attach succeeds');
+  t.equal(failed.length, 1, 'the other fails');
+  // Either the mapping check (under the rules' lock) or the two bind probes colliding says no.
+  t.match(failed[0]?.reason?.message, new RegExp(`host port 0\\.0\\.0\\.0:${port}/tcp is already (published by container race-|in use)`));
+  const loser = ids[results.indexOf(failed[0])];
+  t.same(rulesMentioning(loser), [], "the loser's rules are gone");
+  t.equal(portsOnBridge(tn.bridge).length, 1, 'one veth on the bridge');
+  t.equal(rulesMentioning(`--dport ${port} `).length, 1, 'one DNAT rule for the port');
+});

@@ -58,14 +58,20 @@ async function add(a: PluginArgs): Promise<CniResult> {
   if (m.length === 0) return prev;
   const t = target(prev);
   const tag = ruleTag(OWNER, a.conf.name, a.containerId);
-  const others = takenByOthers(tag);
-  for (const p of m) {
-    for (const [k, owner] of others) {
-      const [proto, port, host] = k.split('/');
-      if (proto === p.protocol && Number(port) === p.hostPort && (!host || !p.hostIP || host === p.hostIP)) {
-        throw new CniError(ERR.portInUse, `host port ${p.hostIP ?? '0.0.0.0'}:${p.hostPort}/${p.protocol} is already published by container ${owner}`);
+  // Mapped by another container: checked under the rules' lock, when the rules are set.
+  const precheck = () => {
+    const others = takenByOthers(tag);
+    for (const p of m) {
+      for (const [k, owner] of others) {
+        const [proto, port, host] = k.split('/');
+        if (proto === p.protocol && Number(port) === p.hostPort && (!host || !p.hostIP || host === p.hostIP)) {
+          throw new CniError(ERR.portInUse, `host port ${p.hostIP ?? '0.0.0.0'}:${p.hostPort}/${p.protocol} is already published by container ${owner}`);
+        }
       }
     }
+  };
+  // Taken by a listener on the host.
+  for (const p of m) {
     try {
       await checkHostPortFree({ hostIp: p.hostIP, hostPort: p.hostPort, protocol: p.protocol });
     } catch (e) {
@@ -83,7 +89,7 @@ async function add(a: PluginArgs): Promise<CniResult> {
     rules.push({ table: 'filter', chain: 'LXR-FORWARD', args: [...svc, '-j', 'ACCEPT'] });
   }
   if (t.bridge) setSysctl(`net.ipv4.conf.${t.bridge}.route_localnet`, '1');
-  setRules(tag, rules);
+  setRules(tag, rules, precheck);
   return prev;
 }
 

@@ -136,7 +136,7 @@ export async function runInVm(opts: RunInVmOptions): Promise<RunInVmResult> {
       '-M', 'q35', '-cpu', 'max', '-smp', String(cpus), '-m', String(memoryMiB),
       '-nodefaults', '-nographic', '-no-reboot', '-monitor', 'none', '-serial', `file:${consolePath}`,
       '-kernel', kernelImage, '-initrd', initrd,
-      '-append', `console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init tsc=reliable no_timer_check 8250.nr_uarts=1 lxrvm.timeout=${Math.ceil(timeoutMs / 1000) + 10}`,
+      '-append', `console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init tsc=reliable no_timer_check clocksource=hpet 8250.nr_uarts=1 lxrvm.timeout=${Math.ceil(timeoutMs / 1000) + 10}`,
       // multidevs=remap: the host root spans several file systems; keep guest inode numbers unique.
       '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
       '-virtfs', `local,path=${results},mount_tag=results,security_model=none`,

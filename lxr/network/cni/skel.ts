@@ -1,9 +1,8 @@
 // The plugin side of the CNI protocol (SPEC.md section 2): read the environment and the
 // configuration on stdin, dispatch to the plugin's command handlers, and print the result
 // or an error object. Each lxr plugin's entry point is one call to `pluginMain`.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CNI_VERSION, CniError, ERR, SUPPORTED_VERSIONS, compareVersions, type CniResult, type PluginConf } from './types.js';
 

@@ -53,7 +53,8 @@ function ipamType(a: PluginArgs): string {
   return t;
 }
 
-function undo(a: PluginArgs, c: BridgeConf): void {
+/** Undo a failed ADD: rules, veth, lease (each best effort). */
+function undo(a: PluginArgs): void {
   try {
     removeRules(ruleTag(OWNER, a.conf.name, a.containerId));
   } catch {
@@ -69,7 +70,6 @@ function undo(a: PluginArgs, c: BridgeConf): void {
   } catch {
     /* best effort */
   }
-  void c;
 }
 
 function add(a: PluginArgs): CniResult {
@@ -143,7 +143,7 @@ function add(a: PluginArgs): CniResult {
       dns: ipamResult?.dns ?? a.conf.dns ?? {},
     };
   } catch (e) {
-    undo(a, c);
+    undo(a);
     throw e;
   }
 }
@@ -151,7 +151,7 @@ function add(a: PluginArgs): CniResult {
 await pluginMain('lxr-bridge: lxr bridge + veth networking', {
   add,
   del(a) {
-    const c = conf(a);
+    conf(a); // validates
     const errors: string[] = [];
     const step = (f: () => void) => {
       try {
@@ -163,7 +163,6 @@ await pluginMain('lxr-bridge: lxr bridge + veth networking', {
     if (a.conf.ipam) step(() => void delegate(ipamType(a), 'DEL', a));
     step(() => deleteLink(hostVethName(a.containerId, a.ifname)));
     step(() => void removeRules(ruleTag(OWNER, a.conf.name, a.containerId)));
-    void c;
     if (errors.length) throw new CniError(ERR.system, errors.join('; '));
   },
   check(a) {

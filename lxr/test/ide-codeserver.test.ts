@@ -1,6 +1,6 @@
 // `lxr create --ide`, end to end below the CLI: code-server from lxr's install (Node 24 and
-// code-server mounted read-only) runs in a real container made with the runtime library,
-// as the container's unprivileged user, in a network namespace of its own reached from the
+// code-server mounted read-only) is started with the runtime's exec (detached) in a real
+// container made with the runtime library, as the container's unprivileged user, in a network namespace of its own reached from the
 // host through a veth pair. Its port is published on 127.0.0.1 by a TCP forwarder, and
 // Debian's headless Chromium logs in there with the generated password: the editor must
 // show the container's files, and a screenshot is kept (LXR_IDE_SCREENSHOT=path).
@@ -18,12 +18,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import {
-  DEFAULT_IDE_DIR, checkBuildTools, ensureCodeServer, findCodeServer, ideLoginMessage, ideMounts, ideProcessArgs, ideUrl,
+  DEFAULT_IDE_DIR, checkBuildTools, ensureCodeServer, findCodeServer, ideExecProcess, ideLoginMessage, ideMounts, ideProcessArgs, ideUrl,
 } from '../ide/index.js';
 import { createContainer } from '../../runtime/container/create.js';
 import { startContainer } from '../../runtime/container/start.js';
 import { deleteContainer } from '../../runtime/container/delete.js';
+import { killContainer } from '../../runtime/container/kill.js';
 import { containerState } from '../../runtime/container/query.js';
+import { execInContainer } from '../../runtime/container/exec.js';
+import { isZombieOrGone } from '../../runtime/container/processes.js';
+import type { Spec } from '../../runtime/spec/types.js';
 import { native } from '../../native/index.js';
 import { haveBusybox, makeBundle, makeRoot, uniqueId } from '../../runtime/test/helpers/bundle.js';
 
@@ -80,9 +84,10 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
   // the container: busybox, the host's glibc and libraries (read-only) for Node, a user
   // "dev" with a project whose file the editor must show
   const proc = ideProcessArgs({ port: PORT_IN_CONTAINER, workspace: '/home/dev/project', env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/home/dev', 'TERM=xterm'] });
+  // the container's own process is a long sleep; code-server comes in with exec, as lxr does
   const bundle = makeBundle((s) => {
-    s.process!.args = proc.args;
-    s.process!.env = proc.env;
+    s.process!.args = ['sleep', '100000'];
+    s.process!.env = ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/home/dev', 'TERM=xterm'];
     s.process!.user = { uid: UID, gid: UID };
     s.process!.cwd = '/home/dev/project';
     s.process!.terminal = false;
@@ -106,10 +111,8 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
   execFileSync('chmod', ['1777', join(r, 'tmp')]);
   const project = join(r, 'home', 'dev', 'project');
   mkdirSync(project, { recursive: true });
-  const marker = `made for lxr ${uniqueId('ide')}`;
-  writeFileSync(join(project, 'hello-from-lxr.txt'), `${marker}\n`);
   writeFileSync(join(project, 'main.go'), 'package main\n\nfunc main() { println("hi") }\n');
-  for (const p of [join(r, 'home', 'dev'), project, join(project, 'hello-from-lxr.txt'), join(project, 'main.go')]) chownSync(p, UID, UID);
+  for (const p of [join(r, 'home', 'dev'), project, join(project, 'main.go')]) chownSync(p, UID, UID);
 
   const { root, cleanup: cleanRoot } = makeRoot();
   t.teardown(cleanRoot);
@@ -118,15 +121,37 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
   const nullFd = openSync('/dev/null', 'r');
   const id = uniqueId('ide');
   const { record, child } = await createContainer({ root, id, bundle: bundle.dir, stdio: [nullFd, logFd, logFd] });
-  closeSync(logFd);
-  closeSync(nullFd);
   let reaped = false;
+  let idePid = 0;
+  // code-server is our child (exec's), in the container's pid namespace: its init cannot
+  // finish dying until we reap it, so kill, reap code-server, reap the init, then delete
+  const stop = async () => {
+    await killContainer(root, id, 'SIGKILL').catch(() => {});
+    if (idePid) await native().wait(idePid);
+    await native().wait(record.pid);
+    reaped = true;
+  };
   t.teardown(async () => {
+    if (!reaped) await stop();
     await deleteContainer(root, id, true).catch(() => {});
-    if (!reaped) await native().wait(record.pid);
     child.detach();
   });
   await startContainer(root, id);
+  const spec = JSON.parse(readFileSync(join(bundle.dir, 'config.json'), 'utf8')) as Spec;
+  // a file made in the container, by its user, holding its hostname: the editor must show it
+  const made = await execInContainer(root, id, {
+    process: { ...spec.process!, args: ['sh', '-c', 'echo "made in $(hostname) by uid $(id -u)" > hello-from-lxr.txt'] }, stdio: [nullFd, logFd, logFd],
+  });
+  t.equal(made, 0, 'a file made in the container');
+  const marker = `made in idebox by uid ${UID}`;
+  const pidFile = join(bundle.dir, 'ide.pid');
+  const detached = await execInContainer(root, id, {
+    process: ideExecProcess(spec.process!, proc, '/home/dev/project'), detach: true, pidFile, stdio: [nullFd, logFd, logFd],
+  });
+  closeSync(logFd);
+  closeSync(nullFd);
+  t.equal(detached, 0, 'exec started code-server in the background');
+  idePid = Number(readFileSync(pidFile, 'utf8'));
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
 
   // publish the port on the host: 127.0.0.1:<random> -> container:8080
@@ -155,7 +180,7 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
   // code-server answers /healthz without a login once it is up
   let healthy = false;
   for (let i = 0; i < 240 && !healthy; i++) {
-    if (containerState(root, id).status !== 'running') break;
+    if (containerState(root, id).status !== 'running' || isZombieOrGone(idePid)) break;
     try {
       const res = await fetch(new URL('healthz', url), { signal: AbortSignal.timeout(2000) });
       healthy = res.status === 200;
@@ -165,7 +190,7 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
     if (!healthy) await new Promise((res) => setTimeout(res, 500));
   }
   if (!healthy) {
-    t.fail(`code-server did not come up; container ${containerState(root, id).status}; its output:\n${log()}`);
+    t.fail(`code-server did not come up; container ${containerState(root, id).status}, code-server ${isZombieOrGone(idePid) ? 'exited' : 'running'}; its output:\n${log()}`);
     return;
   }
   const unauth = await fetch(url, { redirect: 'manual' });
@@ -175,7 +200,7 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
   // Chromium: no sandbox (root), a fresh profile (playwright's), and no host other than
   // the published port: every other request is refused before it leaves
   let browser: Browser | undefined;
-  t.teardown(() => browser?.close());
+  t.teardown(() => browser?.close().catch(() => {}));
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -223,13 +248,16 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
   if (process.env.LXR_IDE_SCREENSHOT) copyFileSync(shot, process.env.LXR_IDE_SCREENSHOT);
   t.comment(`refused requests to other hosts: ${refused.length ? refused.join(' ') : 'none'}`);
 
-  // code-server runs as the container's user, in the container's network namespace
-  const psOut = readFileSync(`/proc/${record.pid}/status`, 'utf8');
-  t.match(psOut, new RegExp(`\\nUid:\\s+${UID}\\s`), 'code-server runs as the container user');
-  t.equal(execFileSync('readlink', [`/proc/${record.pid}/ns/net`], { encoding: 'utf8' }).trim(), `net:[${statSync(`/var/run/netns/${ns}`).ino}]`, 'in the container\'s network namespace');
+  // code-server runs as the container's user, in the container's namespaces
+  t.match(readFileSync(`/proc/${idePid}/cmdline`, 'utf8'), 'code-server/out/node/entry.js', 'the exec\'d process is code-server');
+  t.match(readFileSync(`/proc/${idePid}/status`, 'utf8'), new RegExp(`\\nUid:\\s+${UID}\\s`), 'code-server runs as the container user');
+  for (const n of ['net', 'pid', 'mnt']) {
+    t.equal(execFileSync('readlink', [`/proc/${idePid}/ns/${n}`], { encoding: 'utf8' }), execFileSync('readlink', [`/proc/${record.pid}/ns/${n}`], { encoding: 'utf8' }), `in the container's ${n} namespace`);
+  }
+  t.equal(execFileSync('readlink', [`/proc/${idePid}/ns/net`], { encoding: 'utf8' }).trim(), `net:[${statSync(`/var/run/netns/${ns}`).ino}]`, 'the namespace reached through the veth');
   await browser.close();
   browser = undefined;
+  await stop();
   await deleteContainer(root, id, true);
-  await native().wait(record.pid);
-  reaped = true;
+  t.throws(() => containerState(root, id), 'the container is deleted');
 });

@@ -35,7 +35,7 @@ function createFlags<T>(y: Argv<T>) {
     .option('workdir', { alias: 'w', type: 'string', describe: 'working directory in the container' })
     .option('user', { alias: 'u', type: 'string', describe: 'user[:group] or uid[:gid]' })
     .option('hostname', { type: 'string' })
-    .option('network', { type: 'string', default: 'none', describe: 'none | host | bridge | NAME' })
+    .option('network', { type: 'string', describe: 'bridge (default, or $LXR_NETWORK) | none | host | NAME' })
     .option('net', { type: 'string', hidden: true })
     .option('memory', { alias: 'm', type: 'string', describe: 'memory limit, e.g. 512m' })
     .option('cpus', { type: 'string', describe: 'CPU limit, e.g. 1.5' })
@@ -59,7 +59,7 @@ function createOptions(a: Record<string, unknown>): CreateOptions {
     env: parseEnv(list(a.env), list(a['env-file'])),
     ports: list(a.publish).map(parsePort),
     volumes: list(a.volume).map(parseVolume),
-    network: String(a.net ?? a.network ?? 'none'),
+    ...(a.net ?? a.network ? { network: String(a.net ?? a.network) } : {}),
     readOnly: !!a['read-only'],
     capAdd: list(a['cap-add']).map(parseCap),
     capDrop: list(a['cap-drop']).map(parseCap),

@@ -37,7 +37,7 @@ export function defaultSettings(o: CreateOptions): CreateSettings {
     ...(o.workdir ? { workdir: o.workdir } : {}),
     ...(o.user ? { user: o.user } : {}),
     ...(o.hostname ? { hostname: o.hostname } : {}),
-    network: o.network ?? 'none',
+    network: o.network ?? (process.env.LXR_NETWORK || 'bridge'),
     ports: o.ports ?? [],
     volumes: o.volumes ?? [],
     ...(o.memory ? { memory: o.memory } : {}),
@@ -88,7 +88,7 @@ function newId(): string {
 export async function createContainerRecord(ctx: LxrContext, o: CreateOptions): Promise<ContainerRecord> {
   const settings = defaultSettings(o);
   if (o.name !== undefined && !NAME_RE.test(o.name)) throw new LxrError(`invalid container name "${o.name}": use letters, digits and "_.-", starting with a letter or digit`);
-  checkNetworkMode(settings.network, settings.ports);
+  checkNetworkMode(ctx, settings.network, settings.ports);
   for (const p of settings.ports) await checkPortFree(p);
   const { ref, digest } = await ensureImage(ctx, o.image, o.pull, o.onPullProgress);
   const manifest = await readManifest(ctx.imageStore, digest);

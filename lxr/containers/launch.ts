@@ -31,7 +31,7 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   failPoint('mount');
   const rootfs = mountOverlay(dir, rec.layers);
   failPoint('network');
-  const net = await setupNetwork(rec);
+  const net = await setupNetwork(ctx, rec);
   const manifest = await readManifest(ctx.imageStore, rec.imageDigest);
   const image = await readImageConfig(ctx.imageStore, manifest);
   failPoint('spec');
@@ -55,7 +55,7 @@ export async function releaseContainer(ctx: LxrContext, rec: ContainerRecord): P
   } catch {
     /* already gone */
   }
-  await teardownNetwork(rec);
+  await teardownNetwork(ctx, rec);
   unmountOverlay(containerDir(ctx, rec.id));
 }
 
@@ -173,8 +173,9 @@ export async function monitorMain(ctx: LxrContext, id: string): Promise<number> 
       if (!r || !shouldRestart(r)) break;
       await new Promise((res) => setTimeout(res, backoff));
       backoff = Math.min(backoff * 2, 5000);
+      // a stop that came during the back-off wins; only a real restart is counted
       const again = await updateRecord(ctx, id, (x) => {
-        x.restartCount++;
+        if (!x.stopRequested) x.restartCount++;
       });
       if (!again || again.stopRequested) break;
     }

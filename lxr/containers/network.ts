@@ -1,10 +1,19 @@
 // The container's network, by mode:
-//   none   a new network namespace of its own (the runtime makes it; loopback only)
-//   host   no network namespace: the host's interfaces
-//   bridge / NAME   lxr/network (another part of lxr): a named netns attached to a bridge.
-// Until lxr/network exists, bridge networks are refused with a clear error.
-import { LxrError } from '../../runtime/errors.js';
+//   none    a network namespace of its own with only loopback (up)
+//   host    no network namespace: the host's interfaces, the host's /etc/hosts and resolv.conf
+//   bridge  the default network of lxr/network ("lxr": bridge lxr0, 10.88.0.0/16), made on first use
+//   NAME    a network made with lxr/network (a CNI configuration list of that name)
+// Namespaces are named lxr-<id> under /run/netns, so a host restart removes them with the
+// rest of the run state. Everything here is undone by teardownNetwork, which may run twice.
+import { join } from 'node:path';
+import {
+  attachContainer, createNetns, detachContainer, dnsFiles, ensureDefaultNetwork, listNetworks, removeNetns, DEFAULT_NETWORK,
+  type NetworkOptions,
+} from '../network/index.js';
+import { LxrError, errorMessage } from '../../runtime/errors.js';
 import type { Mount } from '../../runtime/spec/types.js';
+import type { LxrContext } from '../context.js';
+import { failPoint } from '../context.js';
 import type { ContainerRecord } from './store.js';
 
 export interface NetworkSetup {
@@ -13,21 +22,74 @@ export interface NetworkSetup {
   mounts: Mount[];
 }
 
-export function checkNetworkMode(network: string, ports: unknown[]): void {
-  if (network === 'none' || network === 'host') {
+/** lxr/network's directories: its own env overrides, else the state under LXR_ROOT. */
+export function networkOptions(ctx: LxrContext): NetworkOptions {
+  return process.env.LXR_NET_STATE_DIR ? {} : { stateDir: join(ctx.root, 'network') };
+}
+
+const isBridge = (network: string) => network !== 'none' && network !== 'host';
+const networkName = (network: string) => (network === 'bridge' ? DEFAULT_NETWORK : network);
+/** LXR_NETNS_PREFIX is for tests, so that each can find its own namespaces */
+export const netnsName = (id: string) => `${process.env.LXR_NETNS_PREFIX || 'lxr'}-${id}`;
+
+/** Checked before anything is made. */
+export function checkNetworkMode(ctx: LxrContext, network: string, ports: unknown[]): void {
+  if (!isBridge(network)) {
     if (ports.length && network === 'none') throw new LxrError('-p: publishing ports needs a bridge network (--network none has no interfaces)');
     return;
   }
-  throw new LxrError(`--network ${network}: bridge networks are not available in this build of lxr yet (use --network none or --network host)`);
+  if (network === 'bridge') return; // made on first use
+  if (!listNetworks(networkOptions(ctx)).some((n) => n.name === network)) {
+    throw new LxrError(`--network ${network}: no such network (see lxr/network; "bridge" is the default one)`);
+  }
 }
 
-/** Called before the container is created (each start). */
-export async function setupNetwork(rec: ContainerRecord): Promise<NetworkSetup> {
-  checkNetworkMode(rec.settings.network, rec.settings.ports);
-  return { mounts: [] };
+/** Called before the container is created (each start). On failure it has undone itself. */
+export async function setupNetwork(ctx: LxrContext, rec: ContainerRecord): Promise<NetworkSetup> {
+  const mode = rec.settings.network;
+  if (mode === 'host') return { mounts: [] };
+  const name = netnsName(rec.id);
+  removeNetns(name); // left over from a run whose clean-up never came (kill -9)
+  const netnsPath = createNetns(name);
+  if (!isBridge(mode)) return { netnsPath, mounts: [] };
+  const o = networkOptions(ctx);
+  const network = networkName(mode);
+  try {
+    if (mode === 'bridge') {
+      await ensureDefaultNetwork({
+        ...o,
+        // test-only: a bridge and subnet of their own, away from a real lxr0
+        ...(process.env.LXR_NET_BRIDGE ? { bridge: process.env.LXR_NET_BRIDGE } : {}),
+        ...(process.env.LXR_NET_SUBNET ? { subnet: process.env.LXR_NET_SUBNET } : {}),
+      });
+    }
+    const att = await attachContainer({ ...o, containerId: rec.id, name: rec.name, netnsPath, network, ports: rec.settings.ports });
+    failPoint('dns');
+    const files = await dnsFiles({ ...o, containerId: rec.id, name: rec.name, hostname: rec.settings.hostname ?? rec.id.slice(0, 12) });
+    const bind = (source: string, destination: string): Mount => ({ destination, type: 'bind', source, options: ['rbind', 'rprivate'] });
+    return {
+      netnsPath,
+      ip: att.ip,
+      mounts: [bind(files.hostsPath, '/etc/hosts'), bind(files.resolvConfPath, '/etc/resolv.conf'), bind(files.hostnamePath, '/etc/hostname')],
+    };
+  } catch (e) {
+    await detachContainer({ ...o, containerId: rec.id, netnsPath, network }).catch(() => {});
+    removeNetns(name);
+    throw e;
+  }
 }
 
 /** Called when the container stopped or is removed; safe to call twice. */
-export async function teardownNetwork(_rec: ContainerRecord): Promise<void> {
-  /* none and host leave nothing behind */
+export async function teardownNetwork(ctx: LxrContext, rec: ContainerRecord): Promise<void> {
+  const mode = rec.settings.network;
+  if (mode === 'host') return;
+  const name = netnsName(rec.id);
+  if (isBridge(mode)) {
+    try {
+      await detachContainer({ ...networkOptions(ctx), containerId: rec.id, netnsPath: `/run/netns/${name}`, network: networkName(mode) });
+    } catch (e) {
+      process.stderr.write(`lxr: detaching ${rec.name} from network ${networkName(mode)}: ${errorMessage(e)}\n`);
+    }
+  }
+  removeNetns(name);
 }

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, pushTestImage, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, cgroupsLeft, lxr, netnsLeft, lxrEnv, mountsUnder, pushTestImage, type LxrEnv } from './helpers/env.js';
 
 if (!BUSYBOX) {
   t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
@@ -27,6 +27,7 @@ if (!BUSYBOX) {
     const rt = join(env.runRoot, 'runtime');
     t.same(existsSync(rt) ? readdirSync(rt).filter((f) => !f.startsWith('.')) : [], [], `${what}: no runtime state`);
     t.same(cgroupsLeft(env), [], `${what}: no cgroup`);
+    t.same(netnsLeft(env), [], `${what}: no network namespace`);
     t.same(JSON.parse(lxr(env, ['ps', '-a', '--format', 'json']).stdout), [], `${what}: ps -a is empty`);
   }
 

@@ -4,7 +4,7 @@ import t from 'tap';
 import { existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, cgroupExists, lxr, lxrAsync, lxrEnv, mountsUnder, pushTestImage, until, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, netnsLeft, cgroupExists, lxr, lxrAsync, lxrEnv, mountsUnder, pushTestImage, until, type LxrEnv } from './helpers/env.js';
 
 if (!BUSYBOX) {
   t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
@@ -70,6 +70,7 @@ if (!BUSYBOX) {
     t.notOk(existsSync(join(env.root, 'containers', id)), 'container directory (upper layer, logs) removed');
     t.same(mountsUnder(env.root), [], 'nothing mounted');
     t.notOk(cgroupExists(env, id));
+    t.same(netnsLeft(env), [], 'no network namespace');
     t.notOk(existsSync(join(env.runRoot, 'runtime', id)), 'no runtime state');
     t.ok(readdirSync(join(env.root, 'snapshots')).filter((f) => !f.startsWith('.')).length > 0, 'the image snapshots stay');
   });

@@ -13,7 +13,7 @@ export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.
 export const LXR = join(REPO, 'bin', 'lxr.js');
 export const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p));
 
-const APPLETS = ['sh', 'ls', 'cat', 'echo', 'hostname', 'id', 'true', 'false', 'sleep', 'ps', 'mount', 'touch', 'mkdir', 'grep', 'env', 'pwd', 'wc', 'head', 'kill', 'trap', 'seq', 'tail', 'stat', 'readlink', 'test', 'printf', 'ip', 'whoami'];
+const APPLETS = ['httpd', 'wget', 'nc', 'ping', 'sh', 'ls', 'cat', 'echo', 'hostname', 'id', 'true', 'false', 'sleep', 'ps', 'mount', 'touch', 'mkdir', 'grep', 'env', 'pwd', 'wc', 'head', 'kill', 'trap', 'seq', 'tail', 'stat', 'readlink', 'test', 'printf', 'ip', 'whoami'];
 
 type Entry = { path: string; type: 'file' | 'dir' | 'symlink'; data?: Buffer | string; link?: string; mode?: number };
 
@@ -142,7 +142,7 @@ export function lxrEnv(t: { teardown(fn: () => void | Promise<void>): void }): L
   const env: NodeJS.ProcessEnv = {};
   for (const k of ['PATH', 'HOME', 'LANG']) if (process.env[k]) env[k] = process.env[k];
   e.cgroupParent = `lxr-test-${base.slice(-6).replace(/[^a-zA-Z0-9]/g, '')}`;
-  e.env = { ...env, LXR_ROOT: e.root, LXR_RUN_ROOT: e.runRoot, LXR_IMAGE_STORE: e.store, LXR_CGROUP_PARENT: e.cgroupParent };
+  e.env = { ...env, LXR_ROOT: e.root, LXR_RUN_ROOT: e.runRoot, LXR_IMAGE_STORE: e.store, LXR_CGROUP_PARENT: e.cgroupParent, LXR_NETWORK: 'none', LXR_NETNS_PREFIX: e.cgroupParent };
   t.teardown(() => {
     const ids = existsSync(join(e.root, 'containers')) ? readdirSync(join(e.root, 'containers')).filter((f) => /^[0-9a-f]{64}$/.test(f)) : [];
     if (ids.length) lxr(e, ['rm', '-f', ...ids]);
@@ -150,6 +150,7 @@ export function lxrEnv(t: { teardown(fn: () => void | Promise<void>): void }): L
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(base)).reverse();
     for (const m of mounts) spawnSync('umount', ['-l', m]);
     for (const c of CONTROLLERS) spawnSync('rmdir', [`/sys/fs/cgroup/${c}/${e.cgroupParent}`]);
+    for (const n of netnsLeft(e)) spawnSync('ip', ['netns', 'del', n]);
     rmSync(base, { recursive: true, force: true });
   });
   return e;
@@ -188,6 +189,11 @@ export function lxrAsync(e: LxrEnv, args: string[]): Promise<CliResult> {
     c.stderr.on('data', (d) => (stderr += d));
     c.on('close', (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/** Network namespaces (under /run/netns) of this env's containers. */
+export function netnsLeft(e: LxrEnv): string[] {
+  return existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(`${e.cgroupParent}-`)) : [];
 }
 
 export function mountsUnder(dir: string): string[] {

@@ -1,0 +1,99 @@
+// Containers on a bridge network (lxr/network) through the front end: an address shown by ps,
+// a published port reachable from the host on 127.0.0.1, container-to-container traffic by
+// name, and a port already in use or a failure after attach leaving nothing behind (netns,
+// attachment, lease). The bridge and subnet are the test's own, never lxr0.
+import t from 'tap';
+import { createServer, type Server } from 'node:net';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { startRegistry, freePort, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
+import { BUSYBOX, lxr, lxrEnv, mountsUnder, netnsLeft, pushTestImage, until, type LxrEnv } from './helpers/env.js';
+
+const haveIp = spawnSync('ip', ['-V']).status === 0;
+
+if (!BUSYBOX || !haveIp) {
+  t.plan(0, 'busybox and iproute2 are needed');
+} else {
+  let reg: RegistryHandle;
+  let image: string;
+  const env: LxrEnv = lxrEnv(t);
+  const suffix = String(process.pid % 10000);
+  const bridge = `lxrfe${suffix}`;
+  const confDir = mkdtempSync(join(tmpdir(), 'lxr-fe-net-'));
+  env.env = { ...env.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: `10.213.${process.pid % 200}.0/24` };
+  t.teardown(() => {
+    spawnSync('ip', ['link', 'del', bridge]);
+    rmSync(confDir, { recursive: true, force: true });
+  });
+  t.before(async () => {
+    reg = await startRegistry();
+    image = await pushTestImage(reg.host, 'test/web:1', {
+      cmd: ['httpd', '-f', '-p', '80', '-h', '/www'],
+      extraLayers: [{ 'www/': '', 'www/index.html': 'hello from the container\n' }],
+    });
+  });
+  t.teardown(() => reg?.stop());
+
+  const ps = (): Array<Record<string, any>> => JSON.parse(lxr(env, ['ps', '-a', '--format', 'json']).stdout);
+  const ourNetns = () => netnsLeft(env);
+  const attachments = () => {
+    const d = join(env.root, 'network', 'attachments', 'lxr');
+    return existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.json')) : [];
+  };
+  const veths = () => spawnSync('ip', ['-o', 'link', 'show', 'master', bridge], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+
+  t.test('a published port, an address in ps, names between containers', async (t) => {
+    const port = await freePort();
+    const a = lxr(env, ['create', '--name', 'web', '-p', `${port}:80`, image]);
+    t.equal(a.status, 0, a.stderr);
+    const [row] = ps();
+    t.match(row!.IP, /^10\.213\.\d+\.\d+$/, 'ps shows the address');
+    t.equal(row!.Ports, `0.0.0.0:${port}->80/tcp`);
+    const body = await until(async () => {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/`);
+        return await r.text();
+      } catch {
+        return undefined;
+      }
+    }, 10000);
+    t.equal(await body, 'hello from the container\n', 'the host reaches the published port on 127.0.0.1');
+    const b = lxr(env, ['run', '--rm', '--name', 'client', image, 'sh', '-c', `wget -qO- http://${row!.IP}/ && wget -qO- http://web/ && cat /etc/resolv.conf >/dev/null && hostname`]);
+    t.equal(b.status, 0, b.stderr);
+    t.match(b.stdout, /^hello from the container\nhello from the container\n/, 'by address and by name');
+    t.equal(veths().length, 1, 'the client\'s veth is gone after --rm');
+
+    t.equal(lxr(env, ['stop', '-t', '1', 'web']).status, 0);
+    t.same(attachments(), [], 'stop detaches');
+    t.same(ourNetns(), [], 'and removes the netns');
+    t.equal(lxr(env, ['start', 'web']).status, 0);
+    t.equal(attachments().length, 1, 'start attaches again');
+    t.equal(lxr(env, ['rm', '-f', 'web']).status, 0);
+    t.same(attachments(), []);
+    t.same(ourNetns(), []);
+    t.same(veths(), [], 'no veth left on the bridge');
+  });
+
+  t.test('a host port in use, and a failure after attach, leave nothing behind', async (t) => {
+    const port = await freePort();
+    const srv: Server = createServer();
+    await new Promise<void>((r) => srv.listen(port, '0.0.0.0', () => r()));
+    t.teardown(() => srv.close());
+    const r = lxr(env, ['create', '--name', 'clash', '-p', `${port}:80`, image]);
+    t.not(r.status, 0);
+    t.match(r.stderr, new RegExp(`${port}.*already in use`));
+    t.same(ps(), []);
+    for (const step of ['dns', 'spec', 'create']) {
+      const f = lxr(env, ['create', '--name', `fail-${step}`, '-p', `${await freePort()}:80`, image], { env: { LXR_FAIL_AT: step } });
+      t.not(f.status, 0, step);
+      t.match(f.stderr, `injected failure at "${step}"`);
+      t.same(ps(), [], `${step}: no container`);
+      t.same(attachments(), [], `${step}: no attachment`);
+      t.same(ourNetns(), [], `${step}: no netns`);
+      t.same(veths(), [], `${step}: no veth`);
+      t.same(mountsUnder(env.root), [], `${step}: no mount`);
+    }
+  });
+}

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as net from '../network/index.js';
-import { echoAddressServerIn, freePort, hostAddress, httpGet, httpServerIn, inNetns, outsideHost, ping, rulesMentioning, testNetwork } from './helpers/netns.js';
+import { echoAddressServerIn, freePort, hostAddress, httpGet, httpServerIn, inNetns, outsideHost, ping, rulesMentioning, testNetwork, udpAsk, udpEchoIn } from './helpers/netns.js';
 
 function portsOnBridge(bridge: string): string[] {
   const r = spawnSync('ip', ['-json', 'link', 'show', 'master', bridge], { encoding: 'utf8' });
@@ -49,7 +49,10 @@ for (const [slot, plugins] of [
     const idB = `ctr-b-${process.pid}-${slot}`;
     const hostPort = await freePort();
     const localPort = await freePort();
-    const a = await tn.attach({ containerId: idA, name: 'alpha', netnsPath: nsA, ports: [`${hostPort}:8080`, `127.0.0.1:${localPort}:8080/tcp`] });
+    const udpPort = await freePort();
+    const a = await tn.attach({
+      containerId: idA, name: 'alpha', netnsPath: nsA, ports: [`${hostPort}:8080`, `127.0.0.1:${localPort}:8080/tcp`, `${udpPort}:5353/udp`],
+    });
     const b = await tn.attach({ containerId: idB, name: 'beta', netnsPath: nsB });
 
     t.match(a.ip, new RegExp(`^10\\.123\\.${slot}\\.\\d+$`), 'address from the subnet');
@@ -78,6 +81,8 @@ for (const [slot, plugins] of [
     t.equal(httpGet(a.ip, 8080, nsB), 'hello from alpha', 'B reaches A directly');
     t.equal(httpGet('127.0.0.1', hostPort), 'hello from alpha', 'published port on 127.0.0.1 from the host');
     t.equal(httpGet('127.0.0.1', localPort), 'hello from alpha', 'a port published on 127.0.0.1 only');
+    await udpEchoIn(t, nsA, 5353);
+    t.equal(udpAsk('127.0.0.1', udpPort, 'ping'), 'udp:ping', 'a published UDP port answers on 127.0.0.1');
     const hostIp = hostAddress();
     if (hostIp) {
       t.match(httpGet(hostIp, localPort), /^ERROR/, 'is not published on the host address');

@@ -172,3 +172,23 @@ export async function echoAddressServerIn(t: Test, netnsPath: string, port: numb
     child.on('exit', (c) => reject(new Error(`HTTP server in ${netnsPath} exited with ${c}`)));
   });
 }
+
+/** A UDP server in a netns that answers every datagram with "udp:<datagram>" (killed in teardown). */
+export async function udpEchoIn(t: Test, netnsPath: string, port: number): Promise<void> {
+  const code = `const s = require('dgram').createSocket('udp4'); s.on('message', (m, r) => s.send('udp:' + m, r.port, r.address)); s.bind(${port}, '0.0.0.0', () => console.log('ready'))`;
+  const child = spawn('nsenter', [`--net=${netnsPath}`, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('ready') && resolve());
+    child.on('exit', (c) => reject(new Error(`UDP server in ${netnsPath} exited with ${c}`)));
+  });
+}
+
+/** Send one datagram from the host and return the answer, or "ERROR: ..." (gives up after 5 s). */
+export function udpAsk(host: string, port: number, text: string): string {
+  const code = `const s = require('dgram').createSocket('udp4'); const tm = setTimeout(() => { process.stdout.write('ERROR: no answer'); process.exit(0) }, 5000); s.on('message', (m) => { clearTimeout(tm); process.stdout.write(String(m)); s.close() }); s.send(${JSON.stringify(text)}, ${port}, '${host}')`;
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 30_000 });
+  return r.stdout || `ERROR: exit ${r.status} ${r.stderr}`;
+}

@@ -3,6 +3,7 @@
 // one-line errors naming the failing step. The real install is in ide-codeserver.test.ts.
 import t, { type Test } from 'tap';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar';
@@ -25,6 +26,7 @@ pack)
   ;;
 install)
   sleep 0.3
+  if [ -n "$FAKE_NPM_HANG" ]; then touch "$FAKE_NPM_HANG"; sleep 600; fi
   if [ -n "$FAKE_NPM_FAIL" ]; then
     i=0
     while [ $i -lt 30 ]; do echo "npm http fetch line $i"; i=$((i+1)); done
@@ -62,7 +64,7 @@ async function setup(t: Test): Promise<{ dataDir: string; npmLog: string }> {
   process.env.FAKE_NODE_TGZ = tgz;
   delete process.env.FAKE_NPM_FAIL;
   t.teardown(() => {
-    for (const k of ['FAKE_NPM_LOG', 'FAKE_NODE_TGZ', 'FAKE_NPM_FAIL', 'PATH']) {
+    for (const k of ['FAKE_NPM_LOG', 'FAKE_NODE_TGZ', 'FAKE_NPM_FAIL', 'FAKE_NPM_HANG', 'PATH']) {
       if (saved[k] === undefined) delete process.env[k];
       else process.env[k] = saved[k];
     }
@@ -118,6 +120,36 @@ t.test('npm failure: the step, the log\'s last lines, and nothing half installed
   delete process.env.FAKE_NPM_FAIL;
   const inst = await ensureCodeServer(dataDir, { npm: npmOf(dataDir) });
   t.equal(inst.version, CODE_SERVER_VERSION, 'a later install works');
+});
+
+t.test('an install killed halfway leaves no install, and the next one cleans up and works', { skip: !haveTools && 'build tools missing' }, async (t) => {
+  const { dataDir, npmLog } = await setup(t);
+  const hang = join(dataDir, '..', 'npm-started');
+  // another process installs and is killed (with its npm) in the middle of npm install
+  const script = `import { ensureCodeServer } from ${JSON.stringify(new URL('../ide/index.ts', import.meta.url).href)};\n` +
+    `await ensureCodeServer(${JSON.stringify(dataDir)}, { npm: ${JSON.stringify(npmOf(dataDir))} });\n`;
+  const env: NodeJS.ProcessEnv = { ...process.env, FAKE_NPM_HANG: hang };
+  delete env.NODE_OPTIONS;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env, detached: true, stdio: 'ignore' });
+  const gone = new Promise((res) => child.on('exit', res));
+  t.teardown(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  });
+  for (let i = 0; i < 600 && !existsSync(hang); i++) await new Promise((res) => setTimeout(res, 100));
+  t.ok(existsSync(hang), 'the other install reached npm install');
+  t.equal(readdirSync(dataDir).filter((n) => n.startsWith('.tmp-')).length, 1, 'it works in a temp dir');
+  process.kill(-child.pid!, 'SIGKILL');
+  await gone;
+  t.equal(findCodeServer(dataDir), undefined, 'no install after the crash');
+  t.same(readdirSync(dataDir).filter((n) => !n.startsWith('.tmp-') && n !== 'lock'), [], 'nothing renamed into place');
+  const inst = await ensureCodeServer(dataDir, { npm: npmOf(dataDir) });
+  t.equal(inst.version, CODE_SERVER_VERSION, 'the next install works (the dead one\'s lock went with it)');
+  t.same(readdirSync(dataDir).filter((n) => n.startsWith('.tmp-')), [], 'and removed the dead one\'s temp dir');
+  t.equal(npmCalls(npmLog, 'install'), 2);
 });
 
 t.test('missing build tools are named with the Debian package to install', async (t) => {

@@ -17,8 +17,10 @@ import {
   readdirSync, renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { tmpdir } from 'node:os';
 import * as tar from 'tar';
 import type { Mount, Process } from '../../runtime/spec/types.js';
+import { execInContainer } from '../../runtime/container/exec.js';
 import { LOCK_EX, LOCK_UN, native } from '../../native/index.js';
 
 export const DEFAULT_IDE_DIR = '/var/lib/lxr/ide';
@@ -356,6 +358,41 @@ export function ideExecProcess(base: Process, ide: Pick<IdeProcess, 'args' | 'en
   if (base.apparmorProfile) p.apparmorProfile = base.apparmorProfile;
   if (base.selinuxLabel) p.selinuxLabel = base.selinuxLabel;
   return p;
+}
+
+export interface StartIdeOptions {
+  /** the runtime's state dir */
+  root: string;
+  /** the running container */
+  id: string;
+  /** the container's own process (its config.json process): user, env, limits */
+  process: Process;
+  /** the port inside the container */
+  port: number;
+  /** the folder to open, inside the container (default: the process's cwd) */
+  workspace?: string;
+  password?: string;
+  /** code-server's stdin, stdout, stderr (e.g. /dev/null and a log file); the caller keeps them */
+  stdio: [number, number, number];
+}
+
+/**
+ * Start code-server in a running container (its mounts from ideMounts must be in its
+ * config): a detached exec as the container's user. Resolves to its pid (in this
+ * process's pid namespace; this process is its parent: reap it if you live on) and the
+ * password to print.
+ */
+export async function startIde(o: StartIdeOptions): Promise<{ pid: number; password: string }> {
+  const workspace = o.workspace ?? o.process.cwd;
+  const ide = ideProcessArgs({ port: o.port, workspace, env: o.process.env ?? [], ...(o.password !== undefined ? { password: o.password } : {}) });
+  const dir = mkdtempSync(join(tmpdir(), 'lxr-ide-'));
+  try {
+    const pidFile = join(dir, 'pid');
+    await execInContainer(o.root, o.id, { process: ideExecProcess(o.process, ide, workspace), detach: true, pidFile, stdio: o.stdio });
+    return { pid: Number(readFileSync(pidFile, 'utf8')), password: ide.password };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The URL of a published code-server port on the host. */

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import {
-  DEFAULT_IDE_DIR, checkBuildTools, ensureCodeServer, findCodeServer, ideExecProcess, ideLoginMessage, ideMounts, ideProcessArgs, ideUrl,
+  DEFAULT_IDE_DIR, checkBuildTools, ensureCodeServer, findCodeServer, ideLoginMessage, ideMounts, ideUrl, startIde,
 } from '../ide/index.js';
 import { createContainer } from '../../runtime/container/create.js';
 import { startContainer } from '../../runtime/container/start.js';
@@ -83,7 +83,6 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
 
   // the container: busybox, the host's glibc and libraries (read-only) for Node, a user
   // "dev" with a project whose file the editor must show
-  const proc = ideProcessArgs({ port: PORT_IN_CONTAINER, workspace: '/home/dev/project', env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/home/dev', 'TERM=xterm'] });
   // the container's own process is a long sleep; code-server comes in with exec, as lxr does
   const bundle = makeBundle((s) => {
     s.process!.args = ['sleep', '100000'];
@@ -144,14 +143,12 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
   });
   t.equal(made, 0, 'a file made in the container');
   const marker = `made in idebox by uid ${UID}`;
-  const pidFile = join(bundle.dir, 'ide.pid');
-  const detached = await execInContainer(root, id, {
-    process: ideExecProcess(spec.process!, proc, '/home/dev/project'), detach: true, pidFile, stdio: [nullFd, logFd, logFd],
-  });
+  const ide = await startIde({ root, id, process: spec.process!, port: PORT_IN_CONTAINER, workspace: '/home/dev/project', stdio: [nullFd, logFd, logFd] });
   closeSync(logFd);
   closeSync(nullFd);
-  t.equal(detached, 0, 'exec started code-server in the background');
-  idePid = Number(readFileSync(pidFile, 'utf8'));
+  idePid = ide.pid;
+  t.ok(idePid > 0, 'exec started code-server in the background');
+  t.match(ide.password, /^[A-Za-z0-9_-]{24}$/, 'with a random password');
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
 
   // publish the port on the host: 127.0.0.1:<random> -> container:8080
@@ -175,7 +172,7 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
   });
   const hostPort = (server.address() as { port: number }).port;
   const url = ideUrl(hostPort);
-  t.comment(ideLoginMessage(url, proc.password));
+  t.comment(ideLoginMessage(url, ide.password));
 
   // code-server answers /healthz without a login once it is up
   let healthy = false;
@@ -229,7 +226,7 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
   await page.getByText(/incorrect password/i).waitFor({ timeout: 30000 });
   t.pass('a wrong password is refused');
 
-  await page.locator('input[type=password]').fill(proc.password);
+  await page.locator('input[type=password]').fill(ide.password);
   await page.locator('input[type=password]').press('Enter');
   await page.locator('.monaco-workbench').waitFor({ timeout: 120000 });
   t.pass('the generated password logs in to the editor');

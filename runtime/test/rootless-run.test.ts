@@ -209,6 +209,12 @@ t.test('rootless run as an unprivileged user', async (t) => {
     t.notMatch(cg, new RegExp(id), 'the container has no cgroup of its own');
     t.equal(asUser(u, runtime, ['--root', root, 'start', id]).status, 0);
     t.equal(JSON.parse(asUser(u, runtime, ['--root', root, 'state', id]).stdout).status, 'running');
+    const ex = asUser(u, runtime, ['--root', root, 'exec', id, 'sh', '-c', 'echo $(id -u) $(readlink /proc/1/exe)']);
+    t.equal(ex.status, 0, ex.stderr);
+    t.equal(ex.stdout, '0 /bin/busybox\n', 'exec joins the container as its root');
+    const pause = asUser(u, runtime, ['--root', root, 'pause', id]);
+    t.not(pause.status, 0, 'pause needs a cgroup');
+    t.match(pause.stderr, /has no cgroup/);
     t.equal(asUser(u, runtime, ['--root', root, 'kill', id, 'KILL']).status, 0);
     for (let i = 0; i < 100 && JSON.parse(asUser(u, runtime, ['--root', root, 'state', id]).stdout).status !== 'stopped'; i++) {
       await new Promise((r) => setTimeout(r, 100));

@@ -32,9 +32,14 @@ function buildNative() {
   const out = join(root, 'native', 'build', 'liblxr.so');
   if (newer(out, [src])) return;
   mkdirSync(dirname(out), { recursive: true });
-  const r = spawnSync(cc, ['-O2', '-g', '-Wall', '-Wextra', '-Werror', '-fPIC', '-shared', '-o', out, src], {
+  // compile next to the target and rename: processes that have the library loaded (or
+  // are loading it right now) keep a complete file
+  const tmp = `${out}.tmp-${process.pid}`;
+  const r = spawnSync(cc, ['-O2', '-g', '-Wall', '-Wextra', '-Werror', '-fPIC', '-shared', '-o', tmp, src], {
     encoding: 'utf8',
   });
+  if (r.status === 0) renameSync(tmp, out);
+  else rmSync(tmp, { force: true });
   if (r.status !== 0) {
     const missing = /fatal error: ([^:]+): No such file/.exec(r.stderr ?? '');
     if (missing) {
@@ -123,6 +128,8 @@ if (what === 'schemas' || what === 'all') await buildSchemas();
 if (what === 'bundle' || what === 'all') {
   await buildSchemas();
   await bundle();
+  // lxr's CNI plugins (dist/cni/lxr-bridge, lxr-ipam, lxr-portmap)
+  if (existsSync(join(root, 'lxr/network/build.mjs'))) await (await import('../lxr/network/build.mjs')).buildCniPlugins();
 }
 if (!['native', 'schemas', 'bundle', 'all'].includes(what)) fail(`unknown target ${what}`);
 

@@ -10,6 +10,7 @@ run=(
   zstd                           # zstd-compressed image layers
   libseccomp2                    # linux.seccomp (loaded through koffi)
   iproute2 iptables              # container networking
+  uidmap                         # newuidmap/newgidmap for rootless containers with /etc/subuid ranges
   ca-certificates
 )
 test=(
@@ -21,6 +22,9 @@ test=(
   passwd util-linux procps bsdutils  # useradd, mount, ps, script (tty tests)
   qemu-system-x86 linux-image-amd64 cpio xz-utils  # the cgroup v2 VM harness
   time                           # /usr/bin/time -v for benchmarks
+  containernetworking-plugins iputils-ping  # Debian's CNI plugins (tested in lxr's place), ping
+  uidmap                         # newuidmap/newgidmap for the rootless tests
+  chromium libkrb5-dev build-essential python3  # the --ide test: a browser, and code-server's native modules
 )
 
 pkgs=("${run[@]}")

@@ -198,6 +198,12 @@ export function buildCli(argv: string[]): Argv {
       const { monitorMain } = await import('../containers/launch.js');
       process.exitCode = await monitorMain(ctxOf(a), String(a.id));
     })
+    .middleware(async (a) => {
+      // containers with --restart that a host restart stopped run again when lxr next runs
+      if (['__monitor', 'rm', 'stop'].includes(String(a._[0])) || process.env.LXR_NO_RESTART_POLICIES) return;
+      const { applyRestartPolicies } = await import('../containers/manage.js');
+      await applyRestartPolicies(ctxOf(a), (m) => process.stderr.write(`lxr: ${m}\n`));
+    })
     .demandCommand(1, 'give a command (lxr --help lists them)')
     .strict()
     .fail((msg, err, y) => {

@@ -5,7 +5,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, pushTestImage, until, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, cgroupsLeft, netnsLeft, lxr, lxrEnv, mountsUnder, pushTestImage, until, type LxrEnv } from './helpers/env.js';
 
 if (!BUSYBOX) {
   t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
@@ -45,6 +45,28 @@ if (!BUSYBOX) {
     t.equal(lxr(env, ['rm', '-f', 'survivor']).status, 0);
     t.same(mountsUnder(env.root), []);
     t.same(cgroupsLeft(env), []);
+  });
+
+  t.test('--restart always brings a container back when lxr next runs after a host restart', async (t) => {
+    t.equal(lxr(env, ['create', '--name', 'keeper', '--restart', 'always', image]).status, 0);
+    t.equal(lxr(env, ['create', '--name', 'plain', image]).status, 0);
+    const k = inspect('keeper');
+    const p = inspect('plain');
+    for (const c of [k, p]) {
+      const monitor = JSON.parse(readFileSync(join(env.root, 'containers', c.Id, 'container.json'), 'utf8')).monitorPid as number;
+      process.kill(monitor, 'SIGKILL');
+      process.kill(c.State.Pid, 'SIGKILL');
+      await until(() => spawnSync('kill', ['-0', String(c.State.Pid)]).status !== 0);
+      spawnSync('umount', ['-l', c.Rootfs.MergedDir]);
+    }
+    rmSync(env.runRoot, { recursive: true, force: true });
+    for (const c of cgroupsLeft(env)) spawnSync('rmdir', [`/sys/fs/cgroup/${c}`]);
+    for (const n of netnsLeft(env)) spawnSync('ip', ['netns', 'del', n]);
+    const rows = ps();
+    t.equal(rows.find((r) => r.Name === 'keeper')?.State, 'running', 'keeper runs again');
+    t.equal(rows.find((r) => r.Name === 'plain')?.State, 'exited', 'a container without a policy stays exited');
+    t.equal(lxr(env, ['rm', '-f', 'keeper', 'plain']).status, 0);
+    t.same(mountsUnder(env.root), []);
   });
 
   t.test('a container whose init dies is exited with its code', async (t) => {

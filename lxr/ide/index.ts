@@ -14,9 +14,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync, closeSync, createWriteStream, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync,
-  readdirSync, renameSync, rmSync, statSync, writeFileSync,
+  lstatSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, posix } from 'node:path';
 import { tmpdir } from 'node:os';
 import * as tar from 'tar';
 import type { Mount, Process } from '../../runtime/spec/types.js';
@@ -210,6 +210,7 @@ export async function ensureCodeServer(dataDir = DEFAULT_IDE_DIR, opts: EnsureOp
     for (const e of readdirSync(dataDir)) if (e.startsWith('.tmp-')) rmSync(join(dataDir, e), { recursive: true, force: true });
 
     progress('check', 'checking the build tools');
+    if (process.arch !== 'x64') throw new IdeError('check', `lxr --ide needs an x86_64 host (it installs ${NODE_PACKAGE}); this one is ${process.arch}`);
     const missing = checkBuildTools();
     if (missing.length) throw new IdeError('check', missing.join('; '));
     const npm = opts.npm ?? onPath('npm');
@@ -280,6 +281,49 @@ export async function ensureCodeServer(dataDir = DEFAULT_IDE_DIR, opts: EnsureOp
       throw e;
     }
   });
+}
+
+/** Where glibc's x86_64 dynamic loader lives in Debian, Ubuntu, Fedora... images. */
+const GLIBC_LOADERS = ['/lib64/ld-linux-x86-64.so.2', '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', '/usr/lib64/ld-linux-x86-64.so.2', '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'];
+
+/** Resolve a path inside a rootfs as the container would see it (symlinks stay inside). */
+function existsInRootfs(rootfs: string, path: string): boolean {
+  let parts = path.split('/').filter(Boolean);
+  let cur: string[] = [];
+  for (let hops = 0; parts.length; ) {
+    const name = parts.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      cur.pop();
+      continue;
+    }
+    const host = join(rootfs, ...cur, name);
+    let st;
+    try {
+      st = lstatSync(host);
+    } catch {
+      return false;
+    }
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) return false;
+      const target = readlinkSync(host);
+      if (target.startsWith('/')) cur = [];
+      parts = [...target.split('/').filter(Boolean), ...parts];
+      continue;
+    }
+    cur.push(name);
+  }
+  return true;
+}
+
+/**
+ * Why code-server's Node cannot run in this rootfs (undefined: it can). Node's binary needs
+ * glibc: images without its loader (Alpine and other musl images, distroless/static, scratch)
+ * cannot run it. Check before creating the container, for a clear message.
+ */
+export function ideRootfsProblem(rootfs: string, image = rootfs): string | undefined {
+  if (GLIBC_LOADERS.some((l) => existsInRootfs(rootfs, l))) return undefined;
+  return `--ide: image ${image} has no glibc (no ${posix.basename(GLIBC_LOADERS[0]!)} in /lib64 or /lib/x86_64-linux-gnu), and code-server's Node needs it: use a Debian or Ubuntu based image`;
 }
 
 /** Read-only binds of the install, at IDE_NODE and IDE_CODE_SERVER in the container. */

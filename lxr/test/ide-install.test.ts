@@ -2,14 +2,14 @@
 // a lock, idempotent, built in a temp dir and renamed into place only when complete, and
 // one-line errors naming the failing step. The real install is in ide-codeserver.test.ts.
 import t, { type Test } from 'tap';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, symlinkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar';
 import {
   CODE_SERVER_VERSION, IDE_CODE_SERVER, IDE_NODE, IdeError, checkBuildTools, ensureCodeServer, findCodeServer,
-  ideExecProcess, ideLoginMessage, ideMounts, ideProcessArgs, ideUrl,
+  ideExecProcess, ideLoginMessage, ideMounts, ideProcessArgs, ideRootfsProblem, ideUrl,
 } from '../ide/index.js';
 
 const FAKE_NPM = `#!/bin/sh
@@ -216,4 +216,32 @@ t.test('mounts, process and URL for the container', async (t) => {
   t.equal(ideUrl(41234), 'http://127.0.0.1:41234/');
   t.equal(ideUrl(8080, '::1'), 'http://[::1]:8080/');
   t.match(ideLoginMessage('http://127.0.0.1:1/', 'pw'), /http:\/\/127\.0\.0\.1:1\/[\s\S]*password: pw/);
+});
+
+t.test('a rootfs without glibc is refused with the image named', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lxr-ide-rootfs-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const musl = join(dir, 'alpine');
+  mkdirSync(join(musl, 'lib'), { recursive: true });
+  writeFileSync(join(musl, 'lib', 'ld-musl-x86_64.so.1'), '');
+  t.equal(ideRootfsProblem(musl, 'alpine:3.20'), '--ide: image alpine:3.20 has no glibc (no ld-linux-x86-64.so.2 in /lib64 or /lib/x86_64-linux-gnu), and code-server\'s Node needs it: use a Debian or Ubuntu based image');
+
+  // Debian 12: /lib64 -> usr/lib64, the loader a symlink to ../lib/x86_64-linux-gnu/...
+  const deb = join(dir, 'debian');
+  mkdirSync(join(deb, 'usr', 'lib64'), { recursive: true });
+  mkdirSync(join(deb, 'usr', 'lib', 'x86_64-linux-gnu'), { recursive: true });
+  symlinkSync('usr/lib64', join(deb, 'lib64'));
+  symlinkSync('../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', join(deb, 'usr', 'lib64', 'ld-linux-x86-64.so.2'));
+  t.match(ideRootfsProblem(deb) ?? '', /no glibc/, 'a dangling loader link is not a loader');
+  writeFileSync(join(deb, 'usr', 'lib', 'x86_64-linux-gnu', 'ld-linux-x86-64.so.2'), '');
+  t.equal(ideRootfsProblem(deb), undefined, 'found through relative links');
+
+  // absolute links resolve inside the rootfs, not on the host
+  const abs = join(dir, 'abs');
+  mkdirSync(abs);
+  symlinkSync('/usr/lib64', join(abs, 'lib64'));
+  t.match(ideRootfsProblem(abs) ?? '', /no glibc/, 'the host\'s /usr/lib64 does not count');
+  mkdirSync(join(abs, 'usr', 'lib64'), { recursive: true });
+  writeFileSync(join(abs, 'usr', 'lib64', 'ld-linux-x86-64.so.2'), '');
+  t.equal(ideRootfsProblem(abs), undefined);
 });

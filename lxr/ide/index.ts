@@ -155,7 +155,12 @@ function runLogged(step: IdeStep, what: string, cmd: string, args: string[], o: 
 }
 
 async function withInstallLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
-  const fd = openSync(join(dataDir, 'lock'), 'a', 0o644);
+  let fd: number;
+  try {
+    fd = openSync(join(dataDir, 'lock'), 'a', 0o644);
+  } catch (e) {
+    throw new IdeError('check', `cannot open the lock ${join(dataDir, 'lock')}: ${(e as NodeJS.ErrnoException).code}`);
+  }
   try {
     const r = await native().flockAsync(fd, LOCK_EX);
     if (r < 0) throw new IdeError('check', `cannot lock ${join(dataDir, 'lock')}: errno ${-r}`);

@@ -245,3 +245,12 @@ t.test('a rootfs without glibc is refused with the image named', async (t) => {
   writeFileSync(join(abs, 'usr', 'lib64', 'ld-linux-x86-64.so.2'), '');
   t.equal(ideRootfsProblem(abs), undefined);
 });
+
+t.test('a data dir that cannot be used is named', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lxr-ide-data-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'file'), '');
+  await t.rejects(ensureCodeServer(join(dir, 'file', 'ide')), { message: `ide install, check: cannot create the data dir ${join(dir, 'file', 'ide')}: ENOTDIR`, step: 'check' });
+  mkdirSync(join(dir, 'ide', 'lock'), { recursive: true });
+  await t.rejects(ensureCodeServer(join(dir, 'ide')), { message: `ide install, check: cannot open the lock ${join(dir, 'ide', 'lock')}: EISDIR` });
+});

@@ -223,7 +223,9 @@ export async function ensureCodeServer(dataDir = DEFAULT_IDE_DIR, opts: EnsureOp
 
     const tmp = mkdtempSync(join(dataDir, '.tmp-'));
     try {
-      const log = join(tmp, 'install.log');
+      // outside the temp dir, so it stays for a failed install's error message
+      const log = join(dataDir, 'install.log');
+      writeFileSync(log, `lxr ide install ${new Date().toISOString()}: code-server@${CODE_SERVER_VERSION}, ${NODE_PACKAGE}@${NODE_VERSION}\n`);
       const nodeDir = join(tmp, 'node');
       const csDir = join(tmp, 'code-server');
       mkdirSync(nodeDir);

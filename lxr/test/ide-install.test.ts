@@ -115,7 +115,9 @@ t.test('npm failure: the step, the log\'s last lines, and nothing half installed
   t.match(e.message, 'gyp ERR! kerberos: build failed', 'the last line of the output');
   t.notMatch(e.message, 'line 3 |', 'not the whole log');
   t.notMatch(e.message, '\n', 'one line');
-  t.same(readdirSync(dataDir).filter((n) => n !== 'lock'), [], 'no temp dir (nor the crashed one) and no install left');
+  t.match(e.message, `log ${join(dataDir, 'install.log')})`, 'names the full log');
+  t.match(readFileSync(join(dataDir, 'install.log'), 'utf8'), 'npm http fetch line 3', 'which is kept');
+  t.same(readdirSync(dataDir).filter((n) => n !== 'lock' && n !== 'install.log'), [], 'no temp dir (nor the crashed one) and no install left');
   t.equal(findCodeServer(dataDir), undefined);
   delete process.env.FAKE_NPM_FAIL;
   const inst = await ensureCodeServer(dataDir, { npm: npmOf(dataDir) });
@@ -145,7 +147,7 @@ t.test('an install killed halfway leaves no install, and the next one cleans up 
   process.kill(-child.pid!, 'SIGKILL');
   await gone;
   t.equal(findCodeServer(dataDir), undefined, 'no install after the crash');
-  t.same(readdirSync(dataDir).filter((n) => !n.startsWith('.tmp-') && n !== 'lock'), [], 'nothing renamed into place');
+  t.same(readdirSync(dataDir).filter((n) => !n.startsWith('.tmp-') && n !== 'lock' && n !== 'install.log'), [], 'nothing renamed into place');
   const inst = await ensureCodeServer(dataDir, { npm: npmOf(dataDir) });
   t.equal(inst.version, CODE_SERVER_VERSION, 'the next install works (the dead one\'s lock went with it)');
   t.same(readdirSync(dataDir).filter((n) => n.startsWith('.tmp-')), [], 'and removed the dead one\'s temp dir');

@@ -112,6 +112,22 @@ t.test('a container without a user namespace can still use a mount\'s own maps',
   t.equal(r.stdout, '6000:6000\n', 'without a user namespace the host sees 1000 shifted by the mount\'s map');
 });
 
+t.test('a user namespace that does not own the network namespace gets the host\'s /sys bound', async (t) => {
+  const { root, cleanup } = makeRoot();
+  t.teardown(cleanup);
+  const b = usernsBundle(t, (s) => {
+    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network');
+    s.process!.args = ['sh', '-c', 'echo kernel=$(test -d /sys/kernel && echo yes); echo dev=$(stat -c %d /sys); touch /sys/x 2>/dev/null && echo ro=no || echo ro=yes'];
+  });
+  t.ok(JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8')).mounts.some((m: { type?: string }) => m.type === 'sysfs'), 'the config asks for sysfs');
+  const r = runtime(root, ['run', '-b', b.dir, uniqueId('sysfs')]);
+  t.equal(r.status, 0, r.stderr);
+  const o = lines(r.stdout);
+  t.equal(o.kernel, 'yes', '/sys is there');
+  t.equal(o.dev, String(statSync('/sys').dev), 'it is the host\'s sysfs (the same superblock: sysfs has one per network namespace)');
+  t.equal(o.ro, 'yes', 'with the mount\'s ro option');
+});
+
 t.test('user namespace errors name the config field, and a failed create leaves nothing behind', async (t) => {
   const { root, cleanup } = makeRoot();
   t.teardown(cleanup);

@@ -133,8 +133,12 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     if (rootless) record.rootless = true;
     // resolve the cgroup first: a bad linux.cgroupsPath fails before anything is made
     if (!rootless) record.cgroup = planCgroupPaths(record, o);
-    const stdio = o.stdio ?? containerStdio();
-    if (!o.stdio) opened.push(...stdio);
+    // With a terminal the init's stdio is the pty: opening our own stdio for it would
+    // keep the caller's pipes open until the container starts (containerd's shim waits
+    // for EOF on the pipe it gave `create`, and hangs).
+    const ownStdio = !o.stdio && consoleFd === undefined;
+    const stdio = o.stdio ?? (ownStdio ? containerStdio() : [0, 1, 2] as [number, number, number]);
+    if (ownStdio) opened.push(...stdio);
     const chan = openChannel();
     let built;
     try {

@@ -9,7 +9,7 @@ export async function killContainer(root: string, id: string, signal?: string | 
   const sig = parseSignal(signal);
   const rec = readRecord(root, id);
   const status = liveStatus(root, rec);
-  if (status === 'stopped') throw new LxrError(`cannot kill container "${id}": it is not running`);
+  if (status === 'stopped') throw new LxrError(`cannot kill container "${id}": container not running`);
   const pids = all ? containerPids(rec) : [rec.pid];
   for (const pid of pids) {
     if (pid === rec.pid && !initAlive(rec)) continue;

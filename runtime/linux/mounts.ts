@@ -2,8 +2,8 @@
 // and the plan steps that mount each entry inside the rootfs. Targets are resolved by
 // the child inside the root (openat2 RESOLVE_IN_ROOT), so an image's symlinks cannot
 // send a mount to the host.
-import { statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import type { IdMapping, Mount } from '../spec/types.js';
 import { Op, Plan } from '../process/plan.js';
@@ -39,7 +39,7 @@ export const PROPAGATION: Record<string, number> = {
 };
 
 // Options that only make sense to other layers (the spec's "tmpcopyup" is a runc extension).
-const UNSUPPORTED = new Set(['tmpcopyup', 'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnodiratime', 'rdiratime', 'rrelatime', 'rnorelatime', 'rnoatime', 'ratime', 'rstrictatime', 'rnostrictatime', 'rnosymfollow', 'rsymfollow']);
+const UNSUPPORTED = new Set(['rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnodiratime', 'rdiratime', 'rrelatime', 'rnorelatime', 'rnoatime', 'ratime', 'rstrictatime', 'rnostrictatime', 'rnosymfollow', 'rsymfollow']);
 
 export interface ParsedOptions {
   flags: number;
@@ -48,6 +48,8 @@ export interface ParsedOptions {
   bind: boolean;
   /** "idmap" (the top mount) or "ridmap" (recursively): an idmapped mount */
   idmap?: 'idmap' | 'ridmap';
+  /** runc's "tmpcopyup": a tmpfs starts with the files of the directory it covers */
+  tmpcopyup?: boolean;
 }
 
 export function parseMountOptions(options: string[] | undefined, where: string): ParsedOptions {
@@ -55,7 +57,12 @@ export function parseMountOptions(options: string[] | undefined, where: string):
   const propagation: number[] = [];
   const data: string[] = [];
   let idmap: ParsedOptions['idmap'];
+  let tmpcopyup = false;
   (options ?? []).forEach((opt, i) => {
+    if (opt === 'tmpcopyup') {
+      tmpcopyup = true;
+      return;
+    }
     if (opt === 'idmap' || opt === 'ridmap') {
       idmap = opt;
       return;
@@ -73,7 +80,7 @@ export function parseMountOptions(options: string[] | undefined, where: string):
     if (UNSUPPORTED.has(opt)) throw new LxrError(`${where}.options[${i}]: mount option "${opt}" is not supported by lxr-runtime yet`);
     data.push(opt);
   });
-  return { flags, propagation, data, bind: (flags & MS.BIND) !== 0, ...(idmap ? { idmap } : {}) };
+  return { flags, propagation, data, bind: (flags & MS.BIND) !== 0, ...(idmap ? { idmap } : {}), ...(tmpcopyup ? { tmpcopyup } : {}) };
 }
 
 /** A readable name for a mount in messages: `mount "proc" on "/proc" (config.json mounts[2])`. */
@@ -131,6 +138,45 @@ export interface MountContext {
   userns?: boolean;
   /** where the init receives idmapped mounts: its channel and the SYNC id it reports first */
   idmapSync?: { chanFd: number; id: number };
+  /** the rootfs as the host sees it (for "tmpcopyup") */
+  rootfs?: string;
+}
+
+/**
+ * "tmpcopyup" (runc's extension, which podman uses for --read-only): the tmpfs must start
+ * with the files of the directory it covers. Copying is not implemented yet, so accept
+ * it where there is nothing to copy: the directory is missing or empty in the rootfs and
+ * no earlier mount covers it. Anything else is refused, never silently left empty.
+ */
+function checkTmpcopyup(m: Mount, type: string | undefined, earlier: Mount[], ctx: MountContext, where: string): void {
+  const fail = (why: string) => {
+    throw new LxrError(`${where}.options: "tmpcopyup" on "${m.destination}": ${why}; copying files into the tmpfs is not supported by lxr-runtime yet`);
+  };
+  if (type !== 'tmpfs') fail(`the mount is not a tmpfs`);
+  if (!ctx.rootfs) fail('the rootfs is not known here');
+  const dest = m.destination.replace(/\/+$/, '') || '/';
+  for (const e of earlier) {
+    const d = e.destination.replace(/\/+$/, '') || '/';
+    if (dest === d || dest.startsWith(d === '/' ? '/' : `${d}/`)) fail(`an earlier mount on "${e.destination}" covers it`);
+  }
+  let path = ctx.rootfs!;
+  for (const part of dest.split('/').filter(Boolean)) {
+    path = join(path, part);
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return; // missing: the tmpfs starts empty either way
+    }
+    if (st.isSymbolicLink()) fail(`"${path}" is a symbolic link`);
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync(path);
+  } catch (e) {
+    return fail(`cannot read "${path}": ${(e as NodeJS.ErrnoException).code}`);
+  }
+  if (entries.length) fail(`"${path}" is not empty`);
 }
 
 /** An idmapped bind mount: the runtime clones and idmaps `source`, the init attaches it. */
@@ -210,6 +256,7 @@ export function planMounts(
     const opts = parseMountOptions(m.options, where);
     const what = label(m, i);
     const type = m.type && m.type !== 'none' ? m.type : undefined;
+    if (opts.tmpcopyup) checkTmpcopyup(m, type, (mounts ?? []).slice(0, i), ctx, where);
     if (m.destination.replace(/\/+$/, '') === '/dev') devMounted = true;
     if (opts.bind || type === 'bind') {
       const { src, isDir } = bindSource(m, bundle, where);

@@ -182,7 +182,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     const inUserns = newUserns || ns.join.some((j) => j.type === 'user');
     const mountOpts = {
       sysfsBind: inUserns && !ns.create.has('network'), rootless: !!o.rootless, userns: inUserns,
-      idmapSync: { chanFd: o.chanFd, id: Sync.IDMAP },
+      idmapSync: { chanFd: o.chanFd, id: Sync.IDMAP }, rootfs: o.rootfs,
     };
     const { devMounted, idmapped } = planMounts(plan, spec.mounts, o.bundle, ROOT, cgroupView, mountOpts);
     planDevices(plan, linux.devices, { defaults: devMounted, bindDevices: newUserns, rootReg: ROOT });

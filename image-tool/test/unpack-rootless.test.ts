@@ -39,7 +39,9 @@ t.test('unpackBundle({ rootless: true }) as an unprivileged user', async (t) => 
       `await unpackBundle({ layout: ${JSON.stringify(img.layout)}, manifest: ${JSON.stringify(img.manifest)}, bundle: ${JSON.stringify(bundle)}, rootless: true });\n`,
   );
   const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/esm/index.mjs', import.meta.url));
-  const r = spawnSync(process.execPath, ['--import', tsx, script], {
+  // through env(1): tap's process tracking adds NODE_OPTIONS to every child it sees, and
+  // its loader would then write into .tap/ as a user who may not
+  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', tsx, script], {
     uid,
     gid,
     encoding: 'utf8',

@@ -86,7 +86,10 @@ t.test('a mount\'s own uidMappings and gidMappings', async (t) => {
   const own = [{ containerID: 0, hostID: 100005, size: 65000 }];
   const b = usernsBundle(t, (s) => {
     s.mounts!.push({ destination: '/own', type: 'bind', source: data, options: ['bind', 'idmap'], uidMappings: own, gidMappings: own });
-    s.process!.args = ['sh', '-c', 'echo user=$(stat -c %u:%g /own/user-file); echo root=$(stat -c %u:%g /own/root-file)'];
+    // a time namespace makes the init a second clone (unshare, then clone into the pid
+    // namespace): the mount must reach that process
+    s.linux!.namespaces!.push({ type: 'time' });
+    s.process!.args = ['sh', '-c', 'echo user=$(stat -c %u:%g /own/user-file); echo root=$(stat -c %u:%g /own/root-file); echo pid=$$'];
   }, ['own']);
   const r = runtime(root, ['run', '-b', b.dir, uniqueId('idmapown')]);
   t.equal(r.status, 0, r.stderr);
@@ -94,6 +97,7 @@ t.test('a mount\'s own uidMappings and gidMappings', async (t) => {
   // on disk 1000 -> 100005 + 1000 on the host -> 1005 in the container's namespace
   t.equal(o.user, '1005:1005', 'host uid 1000 goes through the mount\'s map, then the container\'s');
   t.equal(o.root, '5:5');
+  t.equal(o.pid, '1');
 });
 
 t.test('a container without a user namespace can still use a mount\'s own maps', async (t) => {

@@ -10,7 +10,7 @@ import type { RegistryClient } from './client.js';
 import { clientsFor, type RemoteOptions } from './session.js';
 import { openStore, type StoreArg } from '../layout/images.js';
 import type { ImageStore } from '../layout/store.js';
-import { lowMemoryHttpParser } from './blobs-memory.js';
+import { collectingGarbage, lowMemoryHttpParser } from './blobs-memory.js';
 
 export type PullProgress =
   | { type: 'resolved'; reference: string; manifestDigest: string; layers: Descriptor[] }
@@ -155,7 +155,7 @@ async function downloadLayers(
           async (offset, sig) => {
             const r = await client.openBlob(layer.digest, offset, sig);
             source = r.url;
-            return r;
+            return { ...r, body: collectingGarbage(r.body) };
           },
           {
             onBytes: (n) => {

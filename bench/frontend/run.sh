@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# lxr vs podman (Debian's), same busybox image, on this machine:
+#   1. `run --rm IMAGE true`, network none and bridge (N runs each, mean wall time)
+#   2. creating 50 containers (`create`, detached, sleeping), then listing them with `ps -a`
+# Not part of npm test. Needs root, podman, and a built lxr (npm run build).
+# Usage: bench/frontend/run.sh [N]   (default 20)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-20}
+WORK=$(mktemp -d /tmp/lxr-bench-fe.XXXXXX)
+export LXR_ROOT=$WORK/lxr LXR_RUN_ROOT=$WORK/run LXR_NET_BRIDGE=lxrbench0 LXR_NET_SUBNET=10.214.0.0/24 LXR_NET_CONF_DIR=$WORK/net.d
+IMAGE=localhost/bench/busybox:1
+LXR="node bin/lxr.js"
+PODMAN="podman --root $WORK/podman --runroot $WORK/podman-run --runtime runc --cgroup-manager cgroupfs"
+
+cleanup() {
+  $LXR rm -f $($LXR ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+  $PODMAN rm -af >/dev/null 2>&1 || true
+  $PODMAN system reset -f >/dev/null 2>&1 || true
+  ip link del lxrbench0 2>/dev/null || true
+  umount -R "$WORK/podman" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+command -v podman >/dev/null || { echo "podman is missing: apt-get install -y podman" >&2; exit 1; }
+npx tsx bench/frontend/make-image.ts "$LXR_ROOT/images" "$IMAGE"
+# the same layout, loaded into podman's own storage
+npx tsx bench/frontend/make-image.ts "$WORK/layout" "$IMAGE"
+tar -C "$WORK/layout" -cf "$WORK/image.tar" .
+$PODMAN load -q -i "$WORK/image.tar" >/dev/null
+PIMAGE=$($PODMAN images -q | head -1)
+
+now() { date +%s%N; }
+# mean milliseconds of N runs of "$@"
+timeit() {
+  local t0 t1 i
+  "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; "$@" >&2 || true; return 1; }   # warm-up (and first-use setup)
+  t0=$(now)
+  for ((i = 0; i < N; i++)); do "$@" >/dev/null; done
+  t1=$(now)
+  echo $(((t1 - t0) / N / 1000000))
+}
+
+printf '%-44s %10s %10s\n' "operation (mean of $N)" "lxr ms" "podman ms"
+for net in none bridge; do
+  l=$(timeit $LXR run --rm --network $net $IMAGE true)
+  p=$(timeit $PODMAN run --rm --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network $net $PIMAGE true)
+  printf '%-44s %10s %10s\n' "run --rm --network $net IMAGE true" "$l" "$p"
+done
+
+t0=$(now); for i in $(seq 1 50); do $LXR create --network none --name l$i $IMAGE sleep 3600 >/dev/null; done; t1=$(now)
+lc=$(((t1 - t0) / 1000000))
+t0=$(now); for i in $(seq 1 50); do $PODMAN run -d --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network none --name p$i $PIMAGE sleep 3600 >/dev/null; done; t1=$(now)
+pc=$(((t1 - t0) / 1000000))
+printf '%-44s %10s %10s\n' "create+start 50 containers (total)" "$lc" "$pc"
+lp=$(timeit $LXR ps -a)
+pp=$(timeit $PODMAN ps -a)
+printf '%-44s %10s %10s\n' "ps -a with 50 containers" "$lp" "$pp"
+[ "$($LXR ps -q | wc -l)" = 50 ] || echo "warning: lxr ps does not list 50 running containers" >&2

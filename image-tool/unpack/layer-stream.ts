@@ -49,7 +49,7 @@ export function parseDigest(digest: string, what: string): { alg: string; hex: s
 
 function hashing(h: Hash): Transform {
   return new Transform({
-    highWaterMark: 1 << 20,
+    highWaterMark: 1 << 18,
     transform(chunk: Buffer, _enc, cb) {
       h.update(chunk);
       cb(null, chunk);
@@ -84,12 +84,12 @@ export function openLayerStream(opts: {
   let child: ChildProcess | undefined;
   let childDone: Promise<{ code: number | null; stderr: string }> | undefined;
   let failure: unknown;
-  const tail = new PassThrough({ highWaterMark: 1 << 20 });
+  const tail = new PassThrough({ highWaterMark: 1 << 18 });
   const onError = (e: unknown) => {
     failure ??= e;
     tail.destroy(e as Error);
   };
-  const source = createReadStream(blob, { highWaterMark: 1 << 20 });
+  const source = createReadStream(blob, { highWaterMark: 1 << 18 });
   const streams: (Readable | Writable)[] = [];
   let upstream: Readable = source;
   // Every stream keeps an error handler for its whole life: zlib can report after a pipeline

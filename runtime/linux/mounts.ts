@@ -359,7 +359,14 @@ export async function sendIdmappedMounts(chan: number, initPid: number, requests
         Op.IDMAP_TREE, `idmap the mount of "${r.source}" (config.json ${r.where}${r.recursiveIdmap ? ', ridmap' : ''})`,
         plan.str(r.source), plan.str(`/proc/${helper?.pid ?? initPid}/ns/user`), r.recursive ? 1 : 0, r.recursiveIdmap ? 1 : 0, chan,
       );
-      await runHelper(plan);
+      try {
+        await runHelper(plan);
+      } catch (e) {
+        if (e instanceof LxrError && e.errno === 22) {
+          throw new LxrError(`${e.message} (the filesystem of "${r.source}" does not support idmapped mounts)`, { errno: 22 });
+        }
+        throw e;
+      }
     } finally {
       await helper?.done();
     }

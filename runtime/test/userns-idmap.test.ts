@@ -177,6 +177,9 @@ t.test('user namespace errors name the config field, and a failed create leaves 
   fails((s) => {
     s.mounts!.push({ destination: '/m', type: 'bind', source: data, options: ['bind', 'idmap'], uidMappings: [{ containerID: 0, hostID: 1, size: 5 }, { containerID: 2, hostID: 10, size: 5 }], gidMappings: MAP });
   }, /mounts\[\d+\]\.uidMappings\[1\]: container IDs 2-6 overlap mounts\[\d+\]\.uidMappings\[0\] \(0-4\)/, 'a mount\'s overlapping maps');
+  fails((s) => {
+    s.mounts!.push({ destination: '/m', type: 'bind', source: '/sys/kernel', options: ['rbind', 'idmap'] });
+  }, /idmap the mount of "\/sys\/kernel" \(config\.json mounts\[\d+\]\): EINVAL .*\(the filesystem of "\/sys\/kernel" does not support idmapped mounts\)/, 'idmap of a filesystem that cannot be idmapped');
   const left = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(data));
   t.same(left, [], 'no idmapped mount is left on the host');
   t.equal(execFileSync('ls', [root]).toString(), '', 'no state dir is left');

@@ -33,6 +33,7 @@ function parseArgs(argv) {
     runs: Number(process.env.BENCH_RUNS ?? 20),
     warmup: Number(process.env.BENCH_WARMUP ?? 2),
     json: null,
+    ctr: process.env.BENCH_CTR !== '0',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -43,8 +44,9 @@ function parseArgs(argv) {
     if (a === '--runs' || a === '-n') opts.runs = Number(value());
     else if (a === '--warmup') opts.warmup = Number(value());
     else if (a === '--json') opts.json = value();
+    else if (a === '--no-ctr') opts.ctr = false;
     else if (a === '-h' || a === '--help') {
-      console.log('usage: bench/lifecycle/run.sh [--runs N] [--warmup N] [--json FILE]');
+      console.log('usage: bench/lifecycle/run.sh [--runs N] [--warmup N] [--json FILE] [--no-ctr]');
       process.exit(0);
     } else throw new BenchError(`unknown option: ${a}`);
   }
@@ -186,7 +188,7 @@ function benchTool(tool, bundles, work, opts) {
 
 function fmt(ms) { return ms.toFixed(1).padStart(8); }
 
-function main() {
+async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new BenchError('must run as root (containers need namespaces, mounts and cgroups)');
   const work = resolve(process.env.BENCH_WORK ?? join(repo, 'bench', 'work', 'lifecycle'));
@@ -220,25 +222,37 @@ function main() {
       skipped.push([tool.name, e.message]);
     }
   }
+  // containerd (issue 6): `ctr run --rm` of an image of the same rootfs, through the
+  // io.containerd.runc.v2 shim with each runtime as its runc binary (see ctr.mjs).
+  if (opts.ctr && which('containerd') && which('ctr')) {
+    const ctrTools = tools.filter((t) => results[t.name] && t.name !== 'crun');
+    try {
+      const { benchCtrRun } = await import('./ctr.mjs');
+      const { samples, failed } = await benchCtrRun({ tools: ctrTools, rootfs: join(work, 'rootfs'), work, runs: opts.runs, warmup: opts.warmup, timeCommand });
+      for (const [name, s] of Object.entries(samples)) results[name]['ctr run --rm'] = stats(s);
+      for (const [name, why] of failed) skipped.push([`${name} (ctr run --rm)`, why]);
+    } catch (e) {
+      skipped.push(['ctr run --rm', e.message]);
+    }
+  } else if (opts.ctr) skipped.push(['ctr run --rm', 'containerd or ctr not installed (apt-get install containerd)']);
   for (const [name, why] of skipped) console.log(`skipped ${name}: ${why}`);
-  // containerd (issue 6): `ctr run --rm` of the same bundle, to compare the
-  // whole stack with lxr's front end. Not measured yet.
-  console.log('ctr run --rm: not measured yet (issue 6)');
 
   const names = Object.keys(results);
   console.log(`\n${'scenario'.padEnd(22)}${'tool'.padEnd(13)}${'mean ms'.padStart(8)}${'median'.padStart(8)}${'min'.padStart(8)}${'sd'.padStart(8)}`);
-  for (const scenario of ['run', 'create-start-delete', 'create', 'start', 'delete']) {
+  for (const scenario of ['run', 'create-start-delete', 'create', 'start', 'delete', 'ctr run --rm']) {
     for (const name of names) {
       const s = results[name][scenario];
+      if (!s) continue;
       console.log(`${scenario.padEnd(22)}${name.padEnd(13)}${fmt(s.mean)}${fmt(s.median)}${fmt(s.min)}${fmt(s.sd)}`);
     }
   }
   const ratios = {};
   if (results['lxr-runtime']) {
     console.log('\nlxr-runtime / runc:');
-    for (const scenario of ['run', 'create-start-delete']) {
+    for (const scenario of ['run', 'create-start-delete', 'ctr run --rm']) {
       const l = results['lxr-runtime'][scenario];
       const r = results.runc[scenario];
+      if (!l || !r) continue;
       ratios[scenario] = { mean: l.mean / r.mean, median: l.median / r.median };
       console.log(`  ${scenario.padEnd(20)} mean ${ratios[scenario].mean.toFixed(2)}x, median ${ratios[scenario].median.toFixed(2)}x`);
     }
@@ -251,10 +265,8 @@ function main() {
   }
 }
 
-try {
-  main();
-} catch (e) {
+main().catch((e) => {
   if (!(e instanceof BenchError)) throw e;
   console.error(`bench/lifecycle: ${e.message}`);
   process.exitCode = 1;
-}
+});

@@ -62,6 +62,7 @@ t.test('an idmapped bind mount shows host files with the container\'s ids', asyn
       'echo plain=$(stat -c %u:%g /plain/user-file)', 'echo ro=$(stat -c %u:%g /ro/user-file)',
       'touch /idmapped/made-inside && echo made=yes', 'touch /ro/nope 2>/dev/null && echo rowrite=yes || echo rowrite=no',
       'echo flags=$(grep " /idmapped " /proc/self/mountinfo | grep -c idmapped)',
+      '(echo more >> /plain/root-file) 2>/dev/null && echo plainwrite=yes || echo plainwrite=no',
     ].join('; ')];
   }, ['idmapped', 'plain', 'ro']);
   const r = runtime(root, ['run', '-b', b.dir, uniqueId('idmap')]);
@@ -74,6 +75,8 @@ t.test('an idmapped bind mount shows host files with the container\'s ids', asyn
   t.equal(o.rowrite, 'no', 'the ro option still applies to an idmapped mount');
   t.equal(o.flags, '1', 'the mount is idmapped in mountinfo');
   t.equal(o.made, 'yes');
+  t.equal(o.plainwrite, 'no', 'root inside cannot write a host root file (0644) it sees without idmap: it is not root outside');
+  t.equal(readFileSync(join(data, 'root-file'), 'utf8'), 'x');
   const st = statSync(join(data, 'made-inside'));
   t.equal(st.uid, 0, 'a file root makes inside is owned by root on the host, not by 100000');
   t.equal(st.gid, 0);

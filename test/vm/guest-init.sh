@@ -2,7 +2,7 @@
 # Stage 1 of the lxr test VM: PID 1 inside the initramfs built by initramfs.ts.
 # It loads the virtio/9p/overlay modules, mounts the host's root (read-only
 # 9p share "hostroot") under a tmpfs-backed overlay so the guest can write
-# anywhere, gives it fresh /proc /sys /dev /run /tmp and a cgroup2 hierarchy,
+# anywhere, gives it fresh /proc /sys /dev /run and a cgroup2 hierarchy,
 # mounts the per-run writable share "results" at /run/lxr-vm and runs
 # /run/lxr-vm/run.sh (written by vm.ts) chrooted in the new root. Then it
 # powers the machine off; QEMU runs with -no-reboot so it exits.
@@ -36,7 +36,8 @@ mount -t tmpfs -o mode=0755 tmpfs /rw || fail "mount tmpfs /rw"
 mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work overlay /newroot || fail "mount overlay"
 
-# The host's /proc, /sys, /dev, /run, /tmp show through the 9p share: cover them.
+# The host's /proc, /sys, /dev and /run show through the 9p share: cover them. /tmp
+# stays the host's (writes go to the overlay), so a checkout under /tmp works too.
 R=/newroot
 mount -t proc proc $R/proc || fail "mount proc"
 mount -t sysfs sysfs $R/sys || fail "mount sysfs"
@@ -47,7 +48,6 @@ mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts $R/dev/pts
 ln -sf pts/ptmx $R/dev/ptmx 2>/dev/null
 mount -t tmpfs -o mode=1777 tmpfs $R/dev/shm
 mount -t mqueue mqueue $R/dev/mqueue
-mount -t tmpfs -o mode=1777 tmpfs $R/tmp || fail "mount /tmp"
 mount -t tmpfs -o mode=0755 tmpfs $R/run || fail "mount /run"
 mkdir -p $R/run/lxr-vm $R/run/lock
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=$MSIZE results $R/run/lxr-vm || fail "mount 9p results"

@@ -7,10 +7,10 @@
 // ("cgroups").
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runInVm, vmAvailable } from '../../test/vm/vm.js';
+import { runInVm, vmAvailable, vmWorkDir } from '../../test/vm/vm.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNTIME = join(REPO, 'dist', 'lxr-runtime.js');
@@ -22,6 +22,9 @@ function available(): { ok: boolean; reason?: string } {
   return vmAvailable();
 }
 const avail = available();
+// About 80 s on a quiet machine; when the host is loaded (other test files, other VMs) every
+// lxr-runtime call in the guest slows from ~3 s to ~12 s. Tell the runner (.taprc says 300 s).
+if (avail.ok) t.setTimeout(560_000);
 
 // Runs in the guest (plain JS for node: tap and TypeScript cost a minute there). Runtime
 // calls are the expensive part (2 to 5 s each for lxr-runtime under TCG), so runc goes
@@ -38,13 +41,14 @@ const ROOTS = { runc: '/run/t-runc', lxr: '/run/t-lxr' };
 const CMD = { runc: ['runc', '--root', ROOTS.runc], lxr: [process.execPath, LXR, '--root', ROOTS.lxr] };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const read = (p) => { try { return readFileSync(p, 'utf8').trim(); } catch (e) { return '(' + (e.code || e.message) + ')'; } };
-const note = (m) => R.log.push(((Date.now() - T0) / 1000).toFixed(1) + 's ' + m);
+// Progress also goes to stderr at once, so a guest that times out still shows where it was.
+const note = (m) => { const l = ((Date.now() - T0) / 1000).toFixed(1) + 's ' + m; R.log.push(l); process.stderr.write(l + '\n'); };
 function finish() {
   R.elapsedMs = Date.now() - T0;
   process.stdout.write('\nLXR-RESULT ' + JSON.stringify(R) + '\n');
   process.exit(0);
 }
-setTimeout(() => { R.failures.watchdog = 'the guest script took more than 200 s'; finish(); }, 200000).unref();
+setTimeout(() => { R.failures.watchdog = 'the guest script took more than 400 s'; finish(); }, 400000).unref();
 
 let n = 0;
 // stdout/stderr go to files: a created container keeps what it inherits open.
@@ -131,12 +135,14 @@ function proc(pid) {
   return { state: f[0], cpu: Number(f[11]) + Number(f[12]) };
 }
 
-// 1. Every field at once; update with flags and with -r; events --stats; pause/resume of a busy loop.
+// 1. Every field at once; update with flags and with -r; events --stats; pause/resume of a busy
+// loop. (runtime state of a paused container is tested on the host, in cgroup-commands.test.ts; on v2
+// it is cgroup.freeze, checked here.)
 async function full(r, out) {
   const id = r + '-full', dir = CG + '/t/' + id;
   const B = bundle(r, 'full', (c) => {
     c.linux.resources = { ...c.linux.resources, ...FULL };
-    c.process.args = ['sh', '-c', VIEW + 'while [ ! -e /busy ]; do sleep 0.1; done; while :; do :; done'];
+    c.process.args = ['sh', '-c', VIEW + 'while [ ! -e /busy ]; do sleep 0.1; done; while [ ! -e /stop ]; do :; done; exec sleep 100'];
   });
   const cr = await rt(r, ['run', '--detach', '--bundle', B, id]);
   out.create = { status: cr.status, stderr: cr.stderr };
@@ -160,12 +166,12 @@ async function full(r, out) {
   const a = proc(pid);
   await sleep(400);
   const b = proc(pid);
-  const st = await rt(r, ['state', id]);
-  out.paused = { status: p.status, stderr: p.stderr, state: (() => { try { return JSON.parse(st.stdout).status; } catch { return st.stdout + st.stderr; } })(),
+  out.paused = { status: p.status, stderr: p.stderr,
     freeze: read(dir + '/cgroup.freeze'), events: read(dir + '/cgroup.events'), wchan: read('/proc/' + pid + '/wchan'), procState: [a.state, b.state], cpuTicks: b.cpu - a.cpu };
   const q = await rt(r, ['resume', id]);
   const c = proc(pid);
   const ran = await until(() => proc(pid).cpu > c.cpu, 5000);
+  writeFileSync(B + '/rootfs/stop', ''); // the busy loop would slow the other lane down
   out.resumed = { status: q.status, stderr: q.stderr, freeze: read(dir + '/cgroup.freeze'), procState: c.state, ran };
   const k = await rt(r, ['delete', '--force', id]);
   out.deleted = { status: k.status, stderr: k.stderr, cgroupLeft: existsSync(dir), stateLeft: existsSync(ROOTS[r] + '/' + id) };
@@ -187,7 +193,10 @@ async function oom(r, out) {
   const id = r + '-oom';
   const B = bundle(r, 'oom', (c) => {
     c.linux.resources = { ...c.linux.resources, memory: { limit: 32 * MiB, swap: 32 * MiB } };
-    c.process.args = ['sh', '-c', 'while [ ! -e /go ]; do sleep 0.1; done; head -c 300m /dev/zero | tail >/dev/null; echo status $? > /status; sleep 100'];
+    // The allocating pipeline volunteers as the OOM victim (oom_score_adj 1000): under a slow
+    // guest a second OOM can strike while the first victim is still exiting, and it must not
+    // take the shell that reports the status.
+    c.process.args = ['sh', '-c', 'while [ ! -e /go ]; do sleep 0.1; done; (echo 1000 > /proc/self/oom_score_adj; head -c 300m /dev/zero | tail >/dev/null); echo status $? > /status; sleep 100'];
   });
   await rt(r, ['run', '--detach', '--bundle', B, id]);
   const ev = spawn(CMD[r][0], [...CMD[r].slice(1), 'events', '--interval', '1s', id], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -198,7 +207,7 @@ async function oom(r, out) {
   out.eventsStarted = await until(() => lines.includes('"stats"'), 30000);
   writeFileSync(B + '/rootfs/go', '');
   out.oomReported = await until(() => lines.includes('"oom"'), 20000);
-  out.oomStatus = (await until(() => existsSync(B + '/rootfs/status'), 10000)) && read(B + '/rootfs/status');
+  out.oomStatus = (await until(() => existsSync(B + '/rootfs/status'), 30000)) && read(B + '/rootfs/status');
   out.oomKills = /oom_kill (\d+)/.exec(read(CG + '/t/' + id + '/memory.events'))?.[1];
   ev.kill('SIGKILL');
   out.oomLines = lines.split('\n').filter((l) => l && !l.includes('"stats"'));
@@ -215,12 +224,14 @@ async function pids(r, out) {
   out.forkBomb = { status: p.status, stdout: p.stdout, forkErrors: p.stderr.split('\n').filter((l) => /fork|unavailable/i.test(l)).length };
 }
 
-// 4. The eBPF device filter: only c 1:11 for writing (plus the default devices); mknod is allowed.
+// 4. The eBPF device filter: c 1:12 for writing only, plus the default devices; mknod is allowed.
+// The mem driver has no minor 12 or 13: an open the filter lets through fails with ENXIO, one it
+// denies with EPERM.
 async function devices(r, out) {
   const D = bundle(r, 'dev', (c) => {
-    c.linux.resources = { ...c.linux.resources, devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 11, access: 'w' }] };
+    c.linux.resources = { ...c.linux.resources, devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 12, access: 'w' }] };
     for (const k of Object.keys(c.process.capabilities)) c.process.capabilities[k].push('CAP_MKNOD');
-    c.process.args = ['sh', '-c', 'mknod /tmp/kmsg c 1 11 && mknod /tmp/m12 c 1 12 && for t in "echo x > /tmp/kmsg" "head -c1 /tmp/kmsg" "echo x > /tmp/m12" "echo x > /dev/null" "head -c1 /dev/zero"; do sh -c "$t" >/dev/null 2>/tmp/err && echo "$t: ok" || echo "$t: $(cat /tmp/err)"; done'];
+    c.process.args = ['sh', '-c', 'mknod /tmp/m12 c 1 12 && mknod /tmp/m13 c 1 13 && for t in "echo x > /tmp/m12" "head -c1 /tmp/m12" "echo x > /tmp/m13" "echo x > /dev/null" "head -c1 /dev/zero"; do sh -c "$t" >/dev/null 2>/tmp/err && echo "$t: ok" || echo "$t: $(cat /tmp/err)"; done'];
   });
   const d = await rt(r, ['run', '--bundle', D, r + '-dev']);
   out.devices = { status: d.status, stdout: d.stdout, stderr: d.stderr };
@@ -254,6 +265,8 @@ await Promise.all([
   (async () => { for (const [name, fn] of Object.entries({ other, pids, devices, bad })) await guarded(name, 'lxr', fn); })(),
 ]);
 
+// The kernel's word on whom the OOM killer chose, for the diagnostics.
+try { R.env.oomKills = execFileSync('dmesg', { encoding: 'utf8' }).split('\n').filter((l) => /Killed process|oom-kill:/.test(l)); } catch {}
 R.env.leftUnderT = existsSync(CG + '/t') ? readdirSync(CG + '/t', { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : [];
 try { execFileSync('rmdir', [CG + '/t']); } catch {}
 finish();
@@ -266,7 +279,7 @@ interface Side {
   update: { status: number; stderr: string; files: Record<string, string> };
   updateR: { status: number; stderr: string; files: Record<string, string> };
   stats: unknown;
-  paused: { status: number; stderr: string; state: string; freeze: string; events: string; wchan: string; procState: string[]; cpuTicks: number };
+  paused: { status: number; stderr: string; freeze: string; events: string; wchan: string; procState: string[]; cpuTicks: number };
   resumed: { status: number; stderr: string; freeze: string; procState: string; ran: boolean };
   deleted: { status: number; stderr: string; cgroupLeft: boolean; stateLeft: boolean };
   other: { status: number; stderr: string; files: Record<string, string> };
@@ -283,7 +296,7 @@ interface GuestResult {
   runc: Side;
   lxr: Side;
   failures: Record<string, string>;
-  env: { blk: { major: number; minor: number } | null; nullBlk?: string; leftUnderT: string[] };
+  env: { blk: { major: number; minor: number } | null; nullBlk?: string; leftUnderT: string[]; oomKills?: string[] };
   log: string[];
   elapsedMs: number;
 }
@@ -313,21 +326,28 @@ function flatten(x: unknown, prefix = ''): Map<string, unknown> {
 }
 
 t.test('linux.resources through lxr-runtime on cgroup v2, runc as the oracle', { skip: avail.ok ? false : `VM not available: ${avail.reason}` }, async (t) => {
-  const dir = t.testdir({ 'guest.mjs': GUEST });
+  // Not t.testdir(): its path is the same for every run of this file, and other engineers'
+  // `npm test` may run it at the same moment. The guest sees the host's /var/tmp, not /tmp.
+  mkdirSync(vmWorkDir(), { recursive: true });
+  const dir = mkdtempSync(join(vmWorkDir(), 'cgroups-v2-runtime-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'guest.mjs'), GUEST);
   const started = Date.now();
-  const vm = await runInVm({ command: ['node', join(dir, 'guest.mjs'), RUNTIME], cwd: dir, timeoutMs: 280_000 });
+  const vm = await runInVm({ command: ['node', join(dir, 'guest.mjs'), RUNTIME], cwd: dir, timeoutMs: 480_000 });
   const line = vm.stdout.split('\n').find((l) => l.startsWith('LXR-RESULT '));
   const diag = { stdout: vm.stdout.slice(-3000), stderr: vm.stderr.slice(-3000), console: vm.console.slice(-1500) };
   t.equal(vm.exitCode, 0, 'the guest script ran', diag);
   if (!line) return t.fail('the guest printed no result', diag);
   const r = JSON.parse(line.slice('LXR-RESULT '.length)) as GuestResult;
+  // LXR_VM_KEEP (test/vm's debugging switch) also keeps the guest's raw result.
+  if (process.env['LXR_VM_KEEP']) writeFileSync(join(vmWorkDir(), 'cgroups-v2-runtime.result.json'), JSON.stringify(r, null, 1));
   t.comment(`VM boot to result ${vm.elapsedMs} ms, guest script ${r.elapsedMs} ms, test ${Date.now() - started} ms`);
   const log = { log: r.log };
   t.same(r.failures, {}, 'no scenario threw in the guest', log);
   const { runc, lxr } = r;
 
   t.test('files written at create, by update (flags), by update -r, and for the other values', async (t) => {
-    t.ok(r.env.blk, 'null_blk gave the io throttles a device', r.env);
+    t.ok(r.env.blk, 'null_blk gave the io throttles a device', { ...r.env });
     for (const side of [runc, lxr]) t.same([side.create.status, side.other.status], [0, 0], 'both containers were made', { create: side.create, other: side.other });
     for (const [name, a, b] of [
       ['created', runc.created, lxr.created], ['update', runc.update.files, lxr.update.files],
@@ -373,20 +393,21 @@ t.test('linux.resources through lxr-runtime on cgroup v2, runc as the oracle', {
     const extra = new Set(['.data.cpuset.cpus', '.data.cpuset.mems', '.data.memory.usage.max']);
     t.same([...b.keys()].filter((k) => !a.has(k) && !extra.has(k)), [], 'no member runc lacks, besides the documented ones');
     t.same([...a.keys()].filter((k) => !b.has(k)), [], 'every member runc prints');
-    for (const k of ['.type', '.data.memory.usage.limit', '.data.memory.swap.limit', '.data.pids.limit', '.data.pids.current']) {
+    for (const k of ['.type', '.data.memory.usage.limit', '.data.memory.swap.limit', '.data.pids.limit']) {
       t.equal(b.get(k), a.get(k), `${k} = ${JSON.stringify(a.get(k))}`);
     }
+    // Not compared: the init's polling loop forks a `sleep` now and then.
+    t.ok(Number(b.get('.data.pids.current')) >= 1, 'pids.current counts the init');
   });
 
   t.test('pause freezes the processes, resume thaws them', async (t) => {
     for (const [name, s] of [['runc', runc], ['lxr', lxr]] as const) {
-      t.equal(s.paused.status, 0, `${name} pause`, s.paused);
-      t.equal(s.paused.state, 'paused', `${name} state says paused`);
+      t.equal(s.paused.status, 0, `${name} pause`, { ...s.paused });
       t.equal(s.paused.freeze, '1');
       t.match(s.paused.events, /frozen 1/);
       t.same(s.paused.procState, ['S', 'S'], `${name}: the busy loop sleeps in /proc/PID/stat`);
       t.equal(s.paused.cpuTicks, 0, `${name}: and gathers no CPU time`);
-      t.equal(s.resumed.status, 0, `${name} resume`, s.resumed);
+      t.equal(s.resumed.status, 0, `${name} resume`, { ...s.resumed });
       t.equal(s.resumed.freeze, '0');
       t.ok(s.resumed.ran, `${name}: after resume it runs again`);
       t.same(s.deleted, { status: 0, stderr: '', cgroupLeft: false, stateLeft: false }, `${name} delete --force removes the cgroup and the state`);
@@ -397,7 +418,7 @@ t.test('linux.resources through lxr-runtime on cgroup v2, runc as the oracle', {
   t.test('memory.max: the OOM killer and events', async (t) => {
     for (const [name, s] of [['runc', runc], ['lxr', lxr]] as const) {
       t.ok(s.eventsStarted, `${name} events started`);
-      t.equal(s.oomStatus, 'status 137', `${name}: the allocation was SIGKILLed`);
+      t.equal(s.oomStatus, 'status 137', `${name}: the allocation was SIGKILLed`, { kernel: r.env.oomKills });
       t.ok(Number(s.oomKills) >= 1, `${name}: memory.events counts the kill`);
       t.ok(s.oomReported, `${name} events reported the oom`, { lines: s.oomLines });
     }
@@ -413,14 +434,14 @@ t.test('linux.resources through lxr-runtime on cgroup v2, runc as the oracle', {
 
   t.test('denied devices cannot be opened (eBPF)', async (t) => {
     const expected = [
-      'echo x > /tmp/kmsg: ok',
-      'head -c1 /tmp/kmsg: head: /tmp/kmsg: Operation not permitted',
-      'echo x > /tmp/m12: sh: can\'t create /tmp/m12: Operation not permitted',
+      'echo x > /tmp/m12: sh: can\'t create /tmp/m12: No such device or address',
+      'head -c1 /tmp/m12: head: /tmp/m12: Operation not permitted',
+      'echo x > /tmp/m13: sh: can\'t create /tmp/m13: Operation not permitted',
       'echo x > /dev/null: ok',
       'head -c1 /dev/zero: ok',
       '',
     ].join('\n');
-    t.equal(lxr.devices.stdout, expected, 'write allowed, read denied, an unlisted device denied, the defaults allowed', lxr.devices);
+    t.equal(lxr.devices.stdout, expected, 'c 1:12 passes the filter for writing (ENXIO from the driver), not for reading (EPERM); c 1:13 is denied; the defaults pass', { ...lxr.devices });
     t.same(lxr.devices, runc.devices, 'as under runc');
   });
 

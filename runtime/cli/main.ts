@@ -296,7 +296,24 @@ export function splitExecCommand(argv: string[]): string[] {
   return argv;
 }
 
-main(splitExecCommand(process.argv.slice(2))).then(
+/**
+ * yargs does not take a lone "-" as the value of a long option (`update --resources -`,
+ * which is how containerd's shim passes resources on stdin): join such pairs with "=".
+ */
+export function joinDashValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return [...out, ...argv.slice(i)];
+    if (a.startsWith('--') && !a.includes('=') && argv[i + 1] === '-') {
+      out.push(`${a}=-`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+main(joinDashValues(splitExecCommand(process.argv.slice(2)))).then(
   (code) => process.exit(code),
   (e) => {
     const msg = errorMessage(e);

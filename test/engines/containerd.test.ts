@@ -2,7 +2,7 @@
 // (`ctr run --runc-binary`), with the same checks run against runc as a control.
 import t from 'tap';
 import { existsSync, readdirSync } from 'node:fs';
-import { IMAGE, LXR_RUNTIME, cgroupDirsLeft, imageArchive, startContainerd, until, which, type Containerd } from './helpers/engines.js';
+import { IMAGE, LXR_RUNTIME, cgroupDirsLeft, runCmd, imageArchive, startContainerd, until, which, type Containerd } from './helpers/engines.js';
 import { BUSYBOX } from './helpers/image.js';
 
 const missing = ['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc', 'script'].filter((c) => !which(c));
@@ -83,6 +83,15 @@ else {
         t.match(m.stdout, new RegExp(`memory.limit_in_bytes\\s+${64 << 20}\\b`), 'the memory limit');
         t.match(m.stdout, /pids.current\s+2\b/, 'two processes');
         t.match(m.stdout, /memory.usage_in_bytes\s+[1-9]/, 'memory in use');
+
+        // the shim's Update runs `<runtime> update --resources - ID` with the JSON on stdin
+        const up = runCmd(runtime === 'runc' ? 'runc' : LXR_RUNTIME, ['--root', `${c.runcRoot(runtime)}/${c.namespace}`, 'update', '--resources', '-', name], {
+          input: JSON.stringify({ memory: { limit: 32 << 20 }, pids: { limit: 20 } }),
+        });
+        t.equal(up.status, 0, `update --resources -: ${up.stderr}`);
+        const m2 = c.ctr(['task', 'metrics', name]).stdout;
+        t.match(m2, new RegExp(`memory.limit_in_bytes\\s+${32 << 20}\\b`), 'the new memory limit');
+        t.match(m2, /pids.limit\s+20\b/, 'the new pids limit');
 
         t.equal(c.ctr(['task', 'kill', '-s', 'SIGKILL', name]).status, 0, 'kill');
         t.ok(await until(() => tasks()[2] === 'STOPPED'), 'the task stops');

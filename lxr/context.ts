@@ -49,3 +49,9 @@ export function contextEnv(ctx: LxrContext): Record<string, string> {
 export function failPoint(step: string): void {
   if (process.env.LXR_FAIL_AT === step) throw new Error(`injected failure at "${step}" (LXR_FAIL_AT)`);
 }
+
+const T0 = Date.now();
+/** LXR_TRACE=1: milliseconds since start at each named step, on stderr (for bench/ work). */
+export function trace(step: string): void {
+  if (process.env.LXR_TRACE) process.stderr.write(`lxr trace ${String(Math.round(performance.now())).padStart(5)} ms (${Date.now() - T0} since import) ${step}\n`);
+}

@@ -1,7 +1,7 @@
 // lxr: the front end. Each command parses its arguments and calls the lxr library.
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { lxrContext, type LxrContext } from '../context.js';
+import { lxrContext, trace, type LxrContext } from '../context.js';
 import type { CreateOptions } from '../containers/create.js';
 import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseRestart, parseVolume } from '../containers/options.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
@@ -200,9 +200,11 @@ export function buildCli(argv: string[]): Argv {
     })
     .middleware(async (a) => {
       // containers with --restart that a host restart stopped run again when lxr next runs
+      trace('cli: parsed');
       if (['__monitor', 'rm', 'stop'].includes(String(a._[0])) || process.env.LXR_NO_RESTART_POLICIES) return;
-      const { applyRestartPolicies } = await import('../containers/manage.js');
+      const { applyRestartPolicies } = await import('../containers/status.js');
       await applyRestartPolicies(ctxOf(a), (m) => process.stderr.write(`lxr: ${m}\n`));
+      trace('cli: restart policies checked');
     })
     .demandCommand(1, 'give a command (lxr --help lists them)')
     .strict()

@@ -2,15 +2,14 @@
 // snapshots, mount the overlay, write the bundle and start the container. Every step that
 // fails undoes what the earlier ones made (record, mount, runtime state, cgroup, network).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pullImage, resolveImage, type PullProgress } from '../../image-tool/index.js';
-import { describeName } from '../../image-tool/layout/images.js';
+import type { PullProgress } from '../../image-tool/registry/pull.js';
+import { describeName, resolveImage } from '../../image-tool/layout/images.js';
 import { normalizeReference } from '../../image-tool/reference.js';
 import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
-import { snapshotName, unpackSnapshots } from '../../image-tool/unpack/snapshots.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
-import { failPoint, type LxrContext } from '../context.js';
+import { failPoint, trace, type LxrContext } from '../context.js';
 import {
   NAME_RE, containerDir, listRecords, readRecordById, withStoreLock, writeRecord,
   type ContainerRecord, type CreateSettings,
@@ -67,6 +66,8 @@ export async function ensureImage(ctx: LxrContext, image: string, pull: CreateOp
     if (pull === 'never') throw new LxrError(`image ${describeName(image)} is not in store ${ctx.imageStore}`);
     failPoint('pull');
     try {
+      // the registry client (undici) is loaded only when a pull is needed
+      const { pullImage } = await import('../../image-tool/registry/pull.js');
       const r = await pullImage({ reference: image, store: ctx.imageStore, ...(onProgress ? { onProgress } : {}) });
       ref = r.reference;
       digest = r.manifestDigest;
@@ -75,6 +76,13 @@ export async function ensureImage(ctx: LxrContext, image: string, pull: CreateOp
     }
   }
   return { ref, digest };
+}
+
+/** A layer's snapshot directory name, as the image library's snapshotName (':' cannot be in a lowerdir). */
+export function snapshotDirName(diffID: string): string {
+  const m = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/.exec(diffID);
+  if (!m) throw new LxrError(`invalid diff ID "${diffID}" in the image config`);
+  return `${m[1]}-${m[2]}`;
 }
 
 function newId(): string {
@@ -88,12 +96,14 @@ function newId(): string {
 export async function createContainerRecord(ctx: LxrContext, o: CreateOptions): Promise<ContainerRecord> {
   const settings = defaultSettings(o);
   if (o.name !== undefined && !NAME_RE.test(o.name)) throw new LxrError(`invalid container name "${o.name}": use letters, digits and "_.-", starting with a letter or digit`);
-  checkNetworkMode(ctx, settings.network, settings.ports);
+  await checkNetworkMode(ctx, settings.network, settings.ports);
   for (const p of settings.ports) await checkPortFree(p);
+  trace('create: checked flags');
   const { ref, digest } = await ensureImage(ctx, o.image, o.pull, o.onPullProgress);
+  trace('create: image resolved');
   const manifest = await readManifest(ctx.imageStore, digest);
   const image = await readImageConfig(ctx.imageStore, manifest);
-  const layers = image.rootfs!.diff_ids.map((d) => join(ctx.snapshots, snapshotName(d)));
+  const layers = image.rootfs!.diff_ids.map((d) => join(ctx.snapshots, snapshotDirName(d)));
   const id = newId();
   const name = o.name ?? `lxr_${id.slice(0, 12)}`;
   const rec: ContainerRecord = {
@@ -109,9 +119,15 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions): 
   });
   try {
     failPoint('snapshots');
-    await unpackSnapshots({ layout: ctx.imageStore, manifest: digest, snapshots: ctx.snapshots });
+    if (!layers.every((l) => existsSync(l))) {
+      // the unpacker (tar, zstd, xattrs) is loaded only when a layer is not unpacked yet
+      const { unpackSnapshots } = await import('../../image-tool/unpack/snapshots.js');
+      await unpackSnapshots({ layout: ctx.imageStore, manifest: digest, snapshots: ctx.snapshots });
+    }
+    trace('create: snapshots ready');
     prepareOverlay(containerDir(ctx, id), layers);
     await prepareContainer(ctx, rec);
+    trace('create: prepared');
   } catch (e) {
     await discard(ctx, rec);
     throw e;

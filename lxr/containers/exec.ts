@@ -9,7 +9,7 @@ import { resolveUser } from '../../image-tool/bundle/user.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import type { LxrContext } from '../context.js';
 import { containerDir, getRecord } from './store.js';
-import { liveState } from './manage.js';
+import { liveState } from './status.js';
 import { mergeEnv } from './options.js';
 
 export interface ExecOptions {

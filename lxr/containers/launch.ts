@@ -14,7 +14,7 @@ import { exitCodeOf } from '../../runtime/container/run.js';
 import type { PlanChild } from '../../runtime/process/spawn.js';
 import { native } from '../../native/index.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
-import { contextEnv, failPoint, type LxrContext } from '../context.js';
+import { contextEnv, failPoint, trace, type LxrContext } from '../context.js';
 import { containerDir, readRecordById, updateRecord, withStoreLock, type ContainerRecord } from './store.js';
 import { mountOverlay, unmountOverlay } from '../snapshots/overlay.js';
 import { setupNetwork, teardownNetwork } from './network.js';
@@ -30,8 +30,10 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   const dir = containerDir(ctx, rec.id);
   failPoint('mount');
   const rootfs = mountOverlay(dir, rec.layers);
+  trace('prepare: overlay mounted');
   failPoint('network');
   const net = await setupNetwork(ctx, rec);
+  trace('prepare: network set up');
   const manifest = await readManifest(ctx.imageStore, rec.imageDigest);
   const image = await readImageConfig(ctx.imageStore, manifest);
   failPoint('spec');
@@ -68,10 +70,13 @@ export interface Launched {
 export async function launch(ctx: LxrContext, id: string, stdio: [number, number, number], consoleFd?: number): Promise<Launched> {
   const bundle = join(containerDir(ctx, id), 'bundle');
   failPoint('create');
+  trace('launch: runtime create');
   const { record, child } = await rtCreate({ root: ctx.runtimeRoot, id, bundle, stdio, ...(consoleFd !== undefined ? { consoleFd } : {}) });
   try {
     failPoint('start');
+    trace('launch: runtime start');
     await rtStart(ctx.runtimeRoot, id);
+    trace('launch: started');
   } catch (e) {
     child.detach();
     await rtDelete(ctx.runtimeRoot, id, true).catch(() => {});
@@ -95,6 +100,7 @@ export async function waitExit(ctx: LxrContext, id: string, l: Launched): Promis
   const [, status] = await native().wait(l.pid);
   l.child.detach();
   const code = exitCodeOf(status);
+  trace('wait: exited');
   await rtDelete(ctx.runtimeRoot, id, true).catch(() => {});
   await updateRecord(ctx, id, (r) => {
     r.exitCode = code;
@@ -109,6 +115,7 @@ export async function finish(ctx: LxrContext, id: string): Promise<void> {
   const rec = readRecordById(ctx, id);
   if (!rec) return;
   await releaseContainer(ctx, rec);
+  trace('finish: released');
   await updateRecord(ctx, id, (r) => {
     r.status = 'exited';
     delete r.monitorPid;
@@ -116,6 +123,7 @@ export async function finish(ctx: LxrContext, id: string): Promise<void> {
     delete r.pid;
   });
   if (rec.settings.autoRemove) await removeFiles(ctx, id);
+  trace('finish: done');
 }
 
 /** Remove the container's directory (upper layer, logs, record). The snapshots stay. */

@@ -2,39 +2,15 @@
 import { closeSync, existsSync, openSync, readSync, fstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { killContainer as rtKill } from '../../runtime/container/kill.js';
-import { procStat } from '../../runtime/container/state.js';
+import { liveState, monitorAlive, type LiveState } from './status.js';
 import { LxrError } from '../../runtime/errors.js';
 import type { LxrContext } from '../context.js';
 import { containerDir, getRecord, listRecords, readRecordById, updateRecord, type ContainerRecord, type ContainerStatus } from './store.js';
+
+export { liveState, type LiveState };
 import { finish, logPath, prepareContainer, releaseContainer, removeFiles, startInBackground } from './launch.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export interface LiveState {
-  status: ContainerStatus;
-  /** the runtime state or the monitor vanished (host restart, kill -9): shown as exited */
-  stale: boolean;
-  pid?: number;
-  exitCode?: number;
-}
-
-function monitorAlive(r: ContainerRecord): boolean {
-  if (!r.monitorPid) return false;
-  const st = procStat(r.monitorPid);
-  return !!st && st.state !== 'Z' && st.startTime === r.monitorStart;
-}
-
-/** The status as it really is: a record that says running is believed only while its monitor and runtime state exist. */
-export function liveState(ctx: LxrContext, r: ContainerRecord): LiveState {
-  if (r.status === 'running') {
-    const runtimeState = existsSync(join(ctx.runtimeRoot, r.id, 'state.json'));
-    if (!monitorAlive(r) || (!runtimeState && r.pid)) {
-      return { status: 'exited', stale: true, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) };
-    }
-    return { status: 'running', stale: false, ...(r.pid ? { pid: r.pid } : {}) };
-  }
-  return { status: r.status, stale: false, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) };
-}
 
 /** Release what a container whose monitor died left (mount, runtime state, network) and mark it exited. */
 async function repairStale(ctx: LxrContext, r: ContainerRecord): Promise<void> {
@@ -275,24 +251,3 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
 
 export { finish };
 
-/**
- * --restart across host restarts: the monitors died with the host, so the first lxr command
- * after it starts again the containers whose policy asks for it (what dockerd does at boot).
- * Returns the names started. Errors are reported, not thrown: one bad container must not
- * block the command the user typed.
- */
-export async function applyRestartPolicies(ctx: LxrContext, report: (msg: string) => void = () => {}): Promise<string[]> {
-  const started: string[] = [];
-  for (const r of listRecords(ctx)) {
-    if (r.settings.restart === 'no' || r.stopRequested) continue;
-    const live = liveState(ctx, r);
-    if (!live.stale) continue;
-    try {
-      await startContainer(ctx, r.id);
-      started.push(r.name);
-    } catch (e) {
-      report(`restarting ${r.name} (--restart ${r.settings.restart}): ${(e as Error).message}`);
-    }
-  }
-  return started;
-}

@@ -6,10 +6,12 @@
 // Namespaces are named lxr-<id> under /run/netns, so a host restart removes them with the
 // rest of the run state. Everything here is undone by teardownNetwork, which may run twice.
 import { join } from 'node:path';
-import {
-  attachContainer, createNetns, detachContainer, dnsFiles, ensureDefaultNetwork, listNetworks, removeNetns, DEFAULT_NETWORK,
-  type NetworkOptions,
-} from '../network/index.js';
+// netns.js alone is light; the CNI side (network/index.js) is loaded only for bridge networks
+import { createNetns, removeNetns } from '../network/netns.js';
+import type { NetworkOptions } from '../network/index.js';
+
+const DEFAULT_NETWORK = 'lxr';
+const cni = () => import('../network/index.js');
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import type { Mount } from '../../runtime/spec/types.js';
 import type { LxrContext } from '../context.js';
@@ -33,12 +35,13 @@ const networkName = (network: string) => (network === 'bridge' ? DEFAULT_NETWORK
 export const netnsName = (id: string) => `${process.env.LXR_NETNS_PREFIX || 'lxr'}-${id}`;
 
 /** Checked before anything is made. */
-export function checkNetworkMode(ctx: LxrContext, network: string, ports: unknown[]): void {
+export async function checkNetworkMode(ctx: LxrContext, network: string, ports: unknown[]): Promise<void> {
   if (!isBridge(network)) {
     if (ports.length && network === 'none') throw new LxrError('-p: publishing ports needs a bridge network (--network none has no interfaces)');
     return;
   }
   if (network === 'bridge') return; // made on first use
+  const { listNetworks } = await cni();
   if (!listNetworks(networkOptions(ctx)).some((n) => n.name === network)) {
     throw new LxrError(`--network ${network}: no such network (see lxr/network; "bridge" is the default one)`);
   }
@@ -54,6 +57,7 @@ export async function setupNetwork(ctx: LxrContext, rec: ContainerRecord): Promi
   if (!isBridge(mode)) return { netnsPath, mounts: [] };
   const o = networkOptions(ctx);
   const network = networkName(mode);
+  const { attachContainer, detachContainer, dnsFiles, ensureDefaultNetwork } = await cni();
   try {
     if (mode === 'bridge') {
       await ensureDefaultNetwork({
@@ -86,6 +90,7 @@ export async function teardownNetwork(ctx: LxrContext, rec: ContainerRecord): Pr
   const name = netnsName(rec.id);
   if (isBridge(mode)) {
     try {
+      const { detachContainer } = await cni();
       await detachContainer({ ...networkOptions(ctx), containerId: rec.id, netnsPath: `/run/netns/${name}`, network: networkName(mode) });
     } catch (e) {
       process.stderr.write(`lxr: detaching ${rec.name} from network ${networkName(mode)}: ${errorMessage(e)}\n`);

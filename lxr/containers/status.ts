@@ -1,0 +1,57 @@
+// A container's real status, from its record, its monitor process and the runtime's state.
+// Kept light (no runtime or image code): ps and every command's restart-policy check load it.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { procStat } from '../../runtime/container/state.js';
+import type { LxrContext } from '../context.js';
+import { listRecords, type ContainerRecord, type ContainerStatus } from './store.js';
+
+export interface LiveState {
+  status: ContainerStatus;
+  /** the runtime state or the monitor vanished (host restart, kill -9): shown as exited */
+  stale: boolean;
+  pid?: number;
+  exitCode?: number;
+}
+
+export function monitorAlive(r: ContainerRecord): boolean {
+  if (!r.monitorPid) return false;
+  const st = procStat(r.monitorPid);
+  return !!st && st.state !== 'Z' && st.startTime === r.monitorStart;
+}
+
+/** The status as it really is: a record that says running is believed only while its monitor and runtime state exist. */
+export function liveState(ctx: LxrContext, r: ContainerRecord): LiveState {
+  if (r.status === 'running') {
+    const runtimeState = existsSync(join(ctx.runtimeRoot, r.id, 'state.json'));
+    if (!monitorAlive(r) || (!runtimeState && r.pid)) {
+      return { status: 'exited', stale: true, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) };
+    }
+    return { status: 'running', stale: false, ...(r.pid ? { pid: r.pid } : {}) };
+  }
+  return { status: r.status, stale: false, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) };
+}
+
+
+/**
+ * --restart across host restarts: the monitors died with the host, so the first lxr command
+ * after it starts again the containers whose policy asks for it (what dockerd does at boot).
+ * Returns the names started. Errors are reported, not thrown: one bad container must not
+ * block the command the user typed.
+ */
+export async function applyRestartPolicies(ctx: LxrContext, report: (msg: string) => void = () => {}): Promise<string[]> {
+  const started: string[] = [];
+  for (const r of listRecords(ctx)) {
+    if (r.settings.restart === 'no' || r.stopRequested) continue;
+    const live = liveState(ctx, r);
+    if (!live.stale) continue;
+    try {
+      const { startContainer } = await import('./manage.js');
+      await startContainer(ctx, r.id);
+      started.push(r.name);
+    } catch (e) {
+      report(`restarting ${r.name} (--restart ${r.settings.restart}): ${(e as Error).message}`);
+    }
+  }
+  return started;
+}

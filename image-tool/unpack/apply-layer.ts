@@ -192,6 +192,21 @@ class LayerApplier {
     if (st) this.writableChecked.add(dir);
   }
 
+  /**
+   * `host` (a directory or symlink) was removed: drop every cached resolution and every
+   * pending time or mode change at or below it. Otherwise a symlink that takes its name later
+   * in the layer would have those changes, made by path at the layer's end, follow it, maybe
+   * out of the rootfs.
+   */
+  private forget(host: string): void {
+    this.dirCache.clear();
+    const below = `${host}/`;
+    for (const m of [this.dirTimes, this.keepTimes, this.dirModes]) {
+      for (const k of m.keys()) if (k === host || k.startsWith(below)) m.delete(k);
+    }
+    for (const k of this.writableChecked) if (k === host || k.startsWith(below)) this.writableChecked.delete(k);
+  }
+
   /** Removes what is at `host` so that entry `e` can take its place (layer.md's replacement rules). */
   private removeExisting(host: string, e: TarEntry): { existing: Stats | null; opaque: boolean } {
     const existing = lstatOrNullSync(host);
@@ -201,10 +216,10 @@ class LayerApplier {
       if (this.snapshot && e.type === 'dir' && isOverlayWhiteout(existing)) opaque = true;
       if (existing.isDirectory()) {
         rmSync(host, { recursive: true, force: true });
-        this.dirCache.clear();
+        this.forget(host);
       } else {
         unlinkSync(host);
-        if (existing.isSymbolicLink()) this.dirCache.clear();
+        if (existing.isSymbolicLink()) this.forget(host);
       }
     }
     return { existing, opaque };
@@ -379,7 +394,6 @@ class LayerApplier {
     if (!pst?.isDirectory()) return;
     this.keepTime(parent.host);
     if (this.opts.rootless) this.makeWritable(parent.host);
-    this.dirCache.clear();
     if (base === OPAQUE) {
       this.removeLower(parent.host, this.rel(parent.components));
     } else {
@@ -387,6 +401,7 @@ class LayerApplier {
       const rel = this.rel([...parent.components, name]);
       if (this.touched.has(rel)) return; // only lower layers' files are whited out
       rmSync(join(parent.host, name), { recursive: true, force: true });
+      this.forget(join(parent.host, name));
     }
   }
 
@@ -397,6 +412,7 @@ class LayerApplier {
       const child = join(dir, name);
       if (!this.touched.has(childRel)) {
         rmSync(child, { recursive: true, force: true });
+        this.forget(child);
       } else {
         const st = lstatOrNullSync(child);
         if (st?.isDirectory()) this.removeLower(child, childRel);

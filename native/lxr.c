@@ -21,6 +21,7 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -100,6 +101,7 @@ enum {
   OP_RECV_FD = 43,       /* a0 channel fd, a1 mount slot, a2 SYNC id to report first (-1: none): receive one fd */
   OP_MOVE_MOUNT = 44,    /* a0 mount slot, a1 target, a2 mk, a3 root reg: attach a detached mount there */
   OP_IDMAP_TREE = 45,    /* a0 src, a1 userns path, a2 recursive clone, a3 recursive idmap, a4 socket: send an idmapped clone of src */
+  OP_LOOPBACK_UP = 46,   /* bring up "lo" in our network namespace (runc does it for a new one) */
 };
 
 /* Idmapped mounts (mount_setattr(2)); defined here for headers that lack them. */
@@ -638,6 +640,24 @@ static int sync_parent(int chan, uint8_t kind, uint32_t v, int wait) {
 }
 
 /* Receive one fd (SCM_RIGHTS with one byte of data) into a mount slot. */
+/* Set IFF_UP on "lo" (SIOCGIFFLAGS/SIOCSIFFLAGS on a throwaway socket). */
+static long do_loopback_up(void) {
+  struct ifreq ifr;
+  long fd = syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, "lo", 3);
+  long r = syscall(SYS_ioctl, (int)fd, SIOCGIFFLAGS, &ifr);
+  if (r == 0 && !(ifr.ifr_flags & IFF_UP)) {
+    ifr.ifr_flags |= IFF_UP;
+    r = syscall(SYS_ioctl, (int)fd, SIOCSIFFLAGS, &ifr);
+  }
+  int saved = errno;
+  syscall(SYS_close, (int)fd);
+  errno = saved;
+  return r;
+}
+
 static int do_recv_fd(const struct step *s) {
   int chan = (int)s->a[0];
   int64_t slot = s->a[1];
@@ -922,6 +942,9 @@ static void run_plan(const uint8_t *base, size_t len) {
       break;
     case OP_IDMAP_TREE:
       r = do_idmap_tree(base, s);
+      break;
+    case OP_LOOPBACK_UP:
+      r = do_loopback_up();
       break;
     default:
       errno = ENOSYS;

@@ -162,6 +162,8 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     // before the hooks, so that createContainer hooks see the container's names
     if (spec.hostname !== undefined) plan.add(Op.SETHOSTNAME, `set hostname "${spec.hostname}"`, plan.str(spec.hostname), Buffer.byteLength(spec.hostname));
     if (spec.domainname !== undefined) plan.add(Op.SETDOMAINNAME, `set domainname "${spec.domainname}"`, plan.str(spec.domainname), Buffer.byteLength(spec.domainname));
+    // runc brings up lo in a network namespace it creates (podman --network none relies on it)
+    if (ns.create.has('network')) plan.add(Op.LOOPBACK_UP, 'bring up the loopback interface "lo" of the new network namespace');
     plan.add(Op.SYNC, 'wait for the cgroup', o.chanFd, Sync.CGROUP);
     if (ns.create.has('cgroup')) plan.add(Op.UNSHARE, 'create the cgroup namespace', CLONE.NEWCGROUP);
 

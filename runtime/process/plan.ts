@@ -52,6 +52,7 @@ export const Op = {
   RECV_FD: 43,
   MOVE_MOUNT: 44,
   IDMAP_TREE: 45,
+  LOOPBACK_UP: 46,
 } as const;
 
 const STEP_SIZE = 64;

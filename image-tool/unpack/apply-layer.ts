@@ -400,19 +400,23 @@ class LayerApplier {
       const name = base.slice(WH.length);
       const rel = this.rel([...parent.components, name]);
       if (this.touched.has(rel)) return; // only lower layers' files are whited out
-      rmSync(join(parent.host, name), { recursive: true, force: true });
-      this.forget(join(parent.host, name));
+      const victim = join(parent.host, name);
+      const st = lstatOrNullSync(victim);
+      if (!st) return;
+      rmSync(victim, { recursive: true, force: true });
+      if (st.isDirectory() || st.isSymbolicLink()) this.forget(victim);
     }
   }
 
   /** Opaque whiteout in rootfs mode: delete every child not created by this layer, at any depth. */
   private removeLower(dir: string, rel: string): void {
-    for (const name of readdirSync(dir)) {
+    for (const d of readdirSync(dir, { withFileTypes: true })) {
+      const name = d.name;
       const childRel = rel ? `${rel}/${name}` : name;
       const child = join(dir, name);
       if (!this.touched.has(childRel)) {
         rmSync(child, { recursive: true, force: true });
-        this.forget(child);
+        if (d.isDirectory() || d.isSymbolicLink()) this.forget(child);
       } else {
         const st = lstatOrNullSync(child);
         if (st?.isDirectory()) this.removeLower(child, childRel);

@@ -48,7 +48,8 @@ function createFlags<T>(y: Argv<T>) {
     .option('tty', { alias: 't', type: 'boolean', default: false })
     .option('interactive', { alias: 'i', type: 'boolean', default: false })
     .option('rm', { type: 'boolean', default: false, describe: 'remove the container when it exits' })
-    .option('ide', { type: 'boolean', default: false, describe: 'serve code-server for this container' })
+    .option('ide', { type: 'boolean', default: false, describe: 'serve code-server (VS Code in the browser) for this container' })
+    .option('ide-port', { type: 'number', describe: 'host port for --ide (default 8443, on 127.0.0.1)' })
     .option('pull', { type: 'string', default: 'missing', choices: ['missing', 'always', 'never'] });
 }
 
@@ -77,8 +78,15 @@ function createOptions(a: Record<string, unknown>): CreateOptions {
   if (a.cpus) o.cpus = parseCpus(String(a.cpus));
   if (a['pids-limit'] !== undefined) o.pidsLimit = Number(a['pids-limit']);
   if (a.entrypoint !== undefined) o.entrypoint = String(a.entrypoint) ? [String(a.entrypoint)] : [];
-  if (a.ide) throw new LxrError('--ide: the code-server part of lxr (lxr/ide) is not available in this build yet');
+  if (a.ide) o.ide = true;
+  if (a['ide-port'] !== undefined) o.idePort = Number(a['ide-port']);
   return o;
+}
+
+async function printIde(r: { settings: { ide?: boolean; idePort?: number; idePassword?: string } }): Promise<void> {
+  if (!r.settings.ide) return;
+  const { ideLoginMessage, ideUrl } = await import('../ide/index.js');
+  process.stderr.write(`${ideLoginMessage(ideUrl(r.settings.idePort!), r.settings.idePassword!)}\n`);
 }
 
 function table(rows: string[][]): string {
@@ -108,11 +116,16 @@ export function buildCli(argv: string[]): Argv {
       const { createAndStart } = await import('../containers/create.js');
       const r = await createAndStart(ctxOf(a), createOptions(a));
       out(r.id);
+      await printIde(r);
     })
     .command('run <image> [command..]', 'create and start a container; in the foreground unless -d', (y) => createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false }), async (a) => {
       const { runContainer } = await import('../containers/run.js');
       const r = await runContainer(ctxOf(a), { ...createOptions(a), detach: !!a.detach });
-      if (a.detach) out(r.id);
+      if (a.detach) {
+        out(r.id);
+        const { getRecord } = await import('../containers/store.js');
+        await printIde(getRecord(ctxOf(a), r.id));
+      }
       else process.exitCode = r.exitCode ?? 0;
     })
     .command('start <containers..>', 'start stopped containers in the background', (y) => y.positional('containers', { type: 'string', array: true }), async (a) => {
@@ -223,7 +236,7 @@ export function buildCli(argv: string[]): Argv {
 const VALUE_FLAGS = new Set([
   '--name', '-e', '--env', '--env-file', '-p', '--publish', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname',
   '--network', '--net', '-m', '--memory', '--cpus', '--pids-limit', '--cap-add', '--cap-drop', '--restart', '--entrypoint', '--pull',
-  '--root', '--run-root', '--store',
+  '--root', '--run-root', '--store', '--ide-port',
 ]);
 
 export function splitCommand(argv: string[]): string[] {

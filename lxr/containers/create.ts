@@ -11,7 +11,7 @@ import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import { failPoint, trace, type LxrContext } from '../context.js';
 import {
-  NAME_RE, containerDir, listRecords, readRecordById, withStoreLock, writeRecord,
+  IDE_CONTAINER_PORT, NAME_RE, containerDir, listRecords, readRecordById, withStoreLock, writeRecord,
   type ContainerRecord, type CreateSettings,
 } from './store.js';
 import { checkNetworkMode } from './network.js';
@@ -50,6 +50,7 @@ export function defaultSettings(o: CreateOptions): CreateSettings {
     interactive: o.interactive ?? false,
     autoRemove: o.autoRemove ?? false,
     ...(o.ide ? { ide: true } : {}),
+    ...(o.idePort ? { idePort: o.idePort } : {}),
   };
 }
 
@@ -85,6 +86,15 @@ export function snapshotDirName(diffID: string): string {
   return `${m[1]}-${m[2]}`;
 }
 
+/** --ide: publish code-server's port (bridge) or use it on the host (host network), pick a password. */
+async function planIde(s: CreateSettings): Promise<void> {
+  if (s.network === 'none') throw new LxrError('--ide needs a network to reach code-server on: use --network bridge or host');
+  const { randomPassword } = await import('../ide/index.js');
+  s.idePort ??= IDE_CONTAINER_PORT;
+  s.idePassword = randomPassword();
+  if (s.network !== 'host') s.ports = [...s.ports, { hostPort: s.idePort, containerPort: IDE_CONTAINER_PORT, protocol: 'tcp', hostIp: '127.0.0.1' }];
+}
+
 function newId(): string {
   return randomBytes(32).toString('hex');
 }
@@ -95,6 +105,7 @@ function newId(): string {
  */
 export async function createContainerRecord(ctx: LxrContext, o: CreateOptions): Promise<ContainerRecord> {
   const settings = defaultSettings(o);
+  if (settings.ide) await planIde(settings);
   if (o.name !== undefined && !NAME_RE.test(o.name)) throw new LxrError(`invalid container name "${o.name}": use letters, digits and "_.-", starting with a letter or digit`);
   await checkNetworkMode(ctx, settings.network, settings.ports);
   for (const p of settings.ports) await checkPortFree(p);

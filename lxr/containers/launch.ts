@@ -3,7 +3,7 @@
 // code: a detached monitor process (`lxr __monitor ID`, like podman's conmon) for
 // background containers, or the foreground `lxr run` itself.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createContainer as rtCreate } from '../../runtime/container/create.js';
@@ -15,7 +15,7 @@ import type { PlanChild } from '../../runtime/process/spawn.js';
 import { native } from '../../native/index.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import { contextEnv, failPoint, trace, type LxrContext } from '../context.js';
-import { containerDir, readRecordById, updateRecord, withStoreLock, type ContainerRecord } from './store.js';
+import { IDE_CONTAINER_PORT, containerDir, readRecordById, updateRecord, withStoreLock, type ContainerRecord } from './store.js';
 import { mountOverlay, unmountOverlay } from '../snapshots/overlay.js';
 import { setupNetwork, teardownNetwork } from './network.js';
 import { buildSpec, writeBundle } from './spec.js';
@@ -36,10 +36,20 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   trace('prepare: network set up');
   const manifest = await readManifest(ctx.imageStore, rec.imageDigest);
   const image = await readImageConfig(ctx.imageStore, manifest);
+  const extraMounts = [...net.mounts];
+  if (rec.settings.ide) {
+    // code-server and its Node come from the host (installed once, bind-mounted read-only)
+    const ide = await import('../ide/index.js');
+    const problem = ide.ideRootfsProblem(rootfs, rec.imageRef);
+    if (problem) throw new LxrError(problem);
+    const dataDir = process.env.LXR_IDE_DIR || join(ctx.root, 'ide');
+    const install = ide.findCodeServer(dataDir) ?? (await ide.ensureCodeServer(dataDir, { onProgress: (p) => process.stderr.write(`lxr: --ide: ${p.message}\n`) }));
+    extraMounts.push(...ide.ideMounts(install));
+  }
   failPoint('spec');
   const spec = buildSpec({
     id: rec.id, name: rec.name, image, rootfs, settings: rec.settings, dir, volumesRoot: ctx.volumes,
-    ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts: net.mounts,
+    ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts,
   });
   const bundle = writeBundle(dir, spec);
   await updateRecord(ctx, rec.id, (r) => {
@@ -174,6 +184,16 @@ export async function monitorMain(ctx: LxrContext, id: string): Promise<number> 
         });
         break;
       }
+      try {
+        if (readRecordById(ctx, id)?.settings.ide) await startIdeIn(ctx, id, logFd);
+      } catch (e) {
+        if (first) {
+          report(`error --ide: starting code-server: ${errorMessage(e)}`);
+          await rtDelete(ctx.runtimeRoot, id, true).catch(() => {});
+          break;
+        }
+        process.stderr.write(`lxr monitor ${id}: --ide: ${errorMessage(e)}\n`);
+      }
       if (first) report('ok');
       first = false;
       await waitExit(ctx, id, l);
@@ -193,6 +213,23 @@ export async function monitorMain(ctx: LxrContext, id: string): Promise<number> 
     await finish(ctx, id);
   }
   return 0;
+}
+
+/** code-server in the running container (a detached exec; the monitor is its parent and reaps it). */
+async function startIdeIn(ctx: LxrContext, id: string, logFd: number): Promise<void> {
+  const rec = readRecordById(ctx, id)!;
+  const { startIde } = await import('../ide/index.js');
+  const spec = JSON.parse(readFileSync(join(containerDir(ctx, id), 'bundle', 'config.json'), 'utf8'));
+  const nullFd = openSync('/dev/null', 'r');
+  try {
+    const { pid } = await startIde({
+      root: ctx.runtimeRoot, id, process: spec.process,
+      port: rec.settings.network === 'host' ? rec.settings.idePort! : IDE_CONTAINER_PORT, password: rec.settings.idePassword!, stdio: [nullFd, logFd, logFd],
+    });
+    void native().wait(pid);
+  } finally {
+    closeSync(nullFd);
+  }
 }
 
 /** The lxr entry script the monitor runs from (bin/lxr.js of this package). */

@@ -47,6 +47,9 @@ export interface CreateSettings {
   interactive: boolean;
   autoRemove: boolean;
   ide?: boolean;
+  /** --ide: the host port code-server is published on, and its login password */
+  idePort?: number;
+  idePassword?: string;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -77,6 +80,9 @@ export interface ContainerRecord {
   ip?: string;
   netnsPath?: string;
 }
+
+/** The container port code-server listens on with --ide. */
+export const IDE_CONTAINER_PORT = 8443;
 
 export const ID_RE = /^[0-9a-f]{64}$/;
 export const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

@@ -50,6 +50,8 @@ if (!BUSYBOX) {
       [['--name', 'bad/name'], /invalid container name "bad\/name"/],
       [['--network', 'none', '-p', '8080:80'], /publishing ports needs a bridge network/],
       [['-u', 'nosuchuser'], /-u nosuchuser/],
+      [['--ide', '--network', 'none'], /--ide needs a network/],
+      [['--ide', '--network', 'host'], /--ide: image .* has no glibc/],
     ];
     for (const [flags, re] of cases) {
       const r = lxr(env, ['run', '--rm', ...flags, image, 'true']);

@@ -56,6 +56,8 @@ export interface TestImageSpec {
   stopSignal?: string;
   user?: string;
   workdir?: string;
+  /** add the host's glibc (loader, libc, libstdc++ ...: enough for a dynamically linked Node) */
+  glibc?: boolean;
   /** extra layers on top of the busybox layer (path -> content) */
   extraLayers?: Record<string, string>[];
 }
@@ -71,6 +73,17 @@ export function busyboxLayer(): Buffer {
   return tarOf(entries);
 }
 
+const GLIBC = ['ld-linux-x86-64.so.2', 'libc.so.6', 'libm.so.6', 'libdl.so.2', 'libpthread.so.0', 'libstdc++.so.6', 'libgcc_s.so.1', 'librt.so.1'];
+
+/** The host's glibc and C++ runtime, as a layer (lib/x86_64-linux-gnu, lib64/ld-linux-x86-64.so.2). */
+export function glibcLayer(): Buffer {
+  const dir = '/lib/x86_64-linux-gnu';
+  const entries: Entry[] = [{ path: 'lib/', type: 'dir' }, { path: 'lib/x86_64-linux-gnu/', type: 'dir' }, { path: 'lib64/', type: 'dir' }];
+  for (const f of GLIBC) if (existsSync(join(dir, f))) entries.push({ path: `lib/x86_64-linux-gnu/${f}`, type: 'file', data: readFileSync(join(dir, f)), mode: 0o755 });
+  entries.push({ path: 'lib64/ld-linux-x86-64.so.2', type: 'symlink', link: '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2' });
+  return tarOf(entries);
+}
+
 /** Write an OCI image layout holding one image named `name`. */
 export function buildTestImage(layout: string, name: string, spec: TestImageSpec = {}): { manifestDigest: string } {
   mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
@@ -80,7 +93,7 @@ export function buildTestImage(layout: string, name: string, spec: TestImageSpec
     writeFileSync(join(layout, 'blobs', 'sha256', d.slice(7)), b);
     return d;
   };
-  const tars = [busyboxLayer(), ...(spec.extraLayers ?? []).map((files) => tarOf(Object.entries(files).map(([path, data]) => (path.endsWith('/') ? { path, type: 'dir' as const } : { path, type: 'file' as const, data }))))];
+  const tars = [busyboxLayer(), ...(spec.glibc ? [glibcLayer()] : []), ...(spec.extraLayers ?? []).map((files) => tarOf(Object.entries(files).map(([path, data]) => (path.endsWith('/') ? { path, type: 'dir' as const } : { path, type: 'file' as const, data }))))];
   const layers = tars.map((t) => {
     const gz = gzipSync(t, { level: 1 });
     return { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: blob(gz), size: gz.length };

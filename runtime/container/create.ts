@@ -1,7 +1,7 @@
 // runtime.md "create": set the container up and leave its init waiting for `start`.
 // A create that fails at any step leaves nothing behind: no process, state dir or cgroup.
-import { closeSync, constants, fstatSync, openSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { loadSpec } from '../spec/load.js';
 import { buildInitPlan, Sync } from '../process/init.js';
 import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
@@ -83,6 +83,31 @@ function planUsernsFor(spec: ReturnType<typeof loadSpec>['spec'], rootless: bool
   return planUserns(spec, { rootless });
 }
 
+/**
+ * Rootless: the container's cgroup paths if it can have a cgroup, which is only on a
+ * cgroup v2 host where the caller may write the tree it would be made in (a delegated
+ * subtree); on v1 and hybrid hosts never.
+ */
+function rootlessCgroupPaths(record: ContainerRecord, o: CreateOptions): CgroupPaths | undefined {
+  let paths: CgroupPaths;
+  try {
+    paths = planCgroupPaths(record, o);
+  } catch {
+    return undefined;
+  }
+  const dir = paths.layout === 'v2' ? paths.dirs.unified : undefined;
+  if (!dir) return undefined;
+  let d = dir;
+  while (!existsSync(d) && d !== dirname(d)) d = dirname(d);
+  try {
+    accessSync(d, constants.W_OK);
+    accessSync(join(d, 'cgroup.procs'), constants.W_OK);
+    return paths;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Write the maps of the new user namespace of `pid` (at Sync.USERNS). */
 function writeIdMap(pid: number, plan: UsernsPlan | undefined): void {
   if (!plan) throw new LxrError('linux.namespaces: the init asked for user namespace maps, but no user namespace is created');
@@ -97,9 +122,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   // the id maps go through newuidmap/newgidmap unless only the caller's own ids are mapped.
   const rootless = (process.geteuid?.() ?? 0) !== 0;
   const userns = planUsernsFor(spec, rootless);
-  if (rootless && spec.linux?.resources && Object.keys(spec.linux.resources).length) {
-    log.warn('linux.resources are ignored: a rootless container gets no cgroup on this host');
-  }
   const dir = reserveDir(o.root, o.id);
   const opened: number[] = [];
   let child: PlanChild | undefined;
@@ -133,6 +155,13 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     if (rootless) record.rootless = true;
     // resolve the cgroup first: a bad linux.cgroupsPath fails before anything is made
     if (!rootless) record.cgroup = planCgroupPaths(record, o);
+    else {
+      const delegated = rootlessCgroupPaths(record, o);
+      if (delegated) record.cgroup = delegated;
+      else if (spec.linux?.resources && Object.keys(spec.linux.resources).length) {
+        log.warn('linux.resources are ignored: a rootless container gets no cgroup here (no writable cgroup v2 tree is delegated to this user)');
+      }
+    }
     // With a terminal the init's stdio is the pty: opening our own stdio for it would
     // keep the caller's pipes open until the container starts (containerd's shim waits
     // for EOF on the pipe it gave `create`, and hangs).
@@ -176,7 +205,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       } else if (msg.id === Sync.CGROUP) {
         record.pid = child.pid;
         record.pidStartTime = procStat(child.pid)?.startTime ?? '';
-        if (!rootless) {
+        if (record.cgroup) {
           cgroup = cgroupDriver(record, o);
           cgroup.create(child.pid);
           record.cgroup = cgroup.paths;

@@ -189,6 +189,21 @@ t.test('rootless run as an unprivileged user', async (t) => {
     t.equal(st.gid, 1200000 + 999);
   });
 
+  t.test('a terminal (the default of spec --rootless), through script(1)', async (t) => {
+    giveSubIds(u, 1200000, 65536);
+    const dir = rootlessBundle(t, u, runtime, (s) => {
+      s.process!.terminal = true;
+      s.process!.args = ['sh', '-c', 'echo tty=$(tty) group=$(stat -c %g $(tty)) mode=$(stat -c %a $(tty))'];
+    });
+    const cmd = `${process.execPath} ${runtime} --root ${root} run -b ${dir} ${uniqueId('rltty')}`;
+    const r = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', SETPRIV, '--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'script', '-qec', cmd, '/dev/null'], {
+      input: '', encoding: 'utf8', timeout: 30000, env: { ...cleanEnv(), HOME: u.home }, cwd: u.home,
+    });
+    const text = `${r.stdout}${r.stderr}`;
+    t.equal(r.status, 0, text);
+    t.match(text, /tty=\/dev\/pts\/0 group=5 mode=620/, 'the pty belongs to the tty group (gid 5, mapped through the subgid range)');
+  });
+
   t.test('create, state, start, kill and delete; no cgroup', async (t) => {
     dropSubIds(u);
     const dir = rootlessBundle(t, u, runtime, (s) => {

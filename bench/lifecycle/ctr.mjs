@@ -93,7 +93,7 @@ export async function benchCtrRun({ tools, rootfs, work, runs, warmup, timeComma
     run(ctr('images', 'import', imageArchive(rootfs, work)), 'ctr images import');
     let seq = 0;
     for (const tool of tools) {
-      const flags = ['--runc-root', join(ctd, `runc-root-${tool.name}`), ...(tool.name === 'runc' ? [] : ['--runc-binary', tool.path])];
+      const flags = ['--fifo-dir', join(ctd, 'fifo'), '--runc-root', join(ctd, `runc-root-${tool.name}`), ...(tool.name === 'runc' ? [] : ['--runc-binary', tool.path])];
       samples[tool.name] = [];
       try {
         for (let i = 0; i < warmup + runs; i++) {

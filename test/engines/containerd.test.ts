@@ -58,14 +58,14 @@ else {
         t.equal(tasks()[2], 'RUNNING');
         const pid = tasks()[1]!;
 
-        const ex = c.ctr(['task', 'exec', '--exec-id', 'e1', name, 'sh', '-c', 'echo in-exec; exit 5']);
+        const ex = c.ctr(['task', 'exec', ...c.fifoFlags, '--exec-id', 'e1', name, 'sh', '-c', 'echo in-exec; exit 5']);
         t.equal(ex.stdout, 'in-exec\n', 'exec output');
         t.equal(ex.status, 5, 'exec exit code');
-        const ext = c.ctrTty(['task', 'exec', '-t', '--exec-id', 'e2', name, 'sh', '-c', 'tty; exit 6']);
+        const ext = c.ctrTty(['task', 'exec', ...c.fifoFlags, '-t', '--exec-id', 'e2', name, 'sh', '-c', 'tty; exit 6']);
         t.match(ext.stdout, /\/dev\/pts\/\d+/, 'exec -t has a terminal');
         t.equal(ext.status, 6, 'exec -t exit code');
 
-        const bg = c.ctr(['task', 'exec', '-d', '--exec-id', 'e3', name, 'sleep', '500']);
+        const bg = c.ctr(['task', 'exec', ...c.fifoFlags, '-d', '--exec-id', 'e3', name, 'sleep', '500']);
         t.equal(bg.status, 0, `exec -d: ${bg.stderr}`);
         const ps = c.ctr(['task', 'ps', name]);
         t.equal(ps.status, 0, `task ps: ${ps.stderr}`);

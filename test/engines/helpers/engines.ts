@@ -4,7 +4,7 @@
 // with lxr-runtime (bin/lxr-runtime.js, executed directly: it is a `#!/usr/bin/env node`
 // script) or runc as the OCI runtime. Everything they make is removed by stop().
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,13 +133,18 @@ export interface Containerd {
   ctr(args: string[], opts?: { timeout?: number }): Result;
   /** ctr on a terminal */
   ctrTty(args: string[], opts?: { timeout?: number }): Result;
-  /** `ctr run` flags that select a runtime binary: [] for runc, else --runc-binary */
+  /** `ctr run` flags: the runtime binary (none for runc), its root, the fifo dir */
   runtimeFlags(runtime: string): string[];
+  /** `ctr task exec` flags: the fifo dir (ctr's default is /run/containerd/fifo) */
+  fifoFlags: string[];
   stop(): Promise<void>;
 }
 
 export async function startContainerd(): Promise<Containerd> {
   const dir = mkdtempSync(join(tmpdir(), 'lxr-ctd-'));
+  // ctr and the shims put fifos and sockets under /run/containerd whatever the config
+  // says: remove those directories afterwards if this test made them and they are empty
+  const sharedDirs = ['/run/containerd/fifo', '/run/containerd/s', '/run/containerd'].filter((d) => !existsSync(d));
   const socket = join(dir, 'c.sock');
   const namespace = `lxrtest${process.pid}`;
   writeFileSync(join(dir, 'config.toml'), [
@@ -187,6 +192,13 @@ export async function startContainerd(): Promise<Containerd> {
     unmountUnder(dir);
     removeCgroupDirs(namespace);
     rmSync(dir, { recursive: true, force: true });
+    for (const d of sharedDirs) {
+      try {
+        rmdirSync(d);
+      } catch {
+        /* in use, or not empty */
+      }
+    }
   };
   const up = await until(() => existsSync(socket) && ctr(['version']).status === 0, 20000);
   if (!up) {
@@ -195,7 +207,8 @@ export async function startContainerd(): Promise<Containerd> {
   }
   return {
     dir, socket, namespace, runcRoot, ctr, ctrTty, stop,
-    runtimeFlags: (runtime) => ['--runc-root', runcRoot(runtime), ...(runtime === 'runc' ? [] : ['--runc-binary', runtime])],
+    runtimeFlags: (runtime) => ['--fifo-dir', join(dir, 'fifo'), '--runc-root', runcRoot(runtime), ...(runtime === 'runc' ? [] : ['--runc-binary', runtime])],
+    fifoFlags: ['--fifo-dir', join(dir, 'fifo')],
   };
 }
 

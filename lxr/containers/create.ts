@@ -16,7 +16,7 @@ import {
 } from './store.js';
 import { checkNetworkMode } from './network.js';
 import { checkPortFree } from './options.js';
-import { prepareContainer, releaseContainer, startInBackground } from './launch.js';
+import { prepareContainer, releaseContainer, spawnMonitor, type MonitorHandle } from './launch.js';
 import { prepareOverlay } from '../snapshots/overlay.js';
 
 export interface CreateOptions extends Partial<CreateSettings> {
@@ -103,7 +103,7 @@ function newId(): string {
  * Set up a container up to the point where it can be started: record, snapshots, overlay,
  * bundle. Returns the record. On failure nothing is left behind.
  */
-export async function createContainerRecord(ctx: LxrContext, o: CreateOptions): Promise<ContainerRecord> {
+export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, hooks: { reserved?: (rec: ContainerRecord) => void } = {}): Promise<ContainerRecord> {
   const settings = defaultSettings(o);
   if (settings.ide) await planIde(settings);
   if (o.name !== undefined && !NAME_RE.test(o.name)) throw new LxrError(`invalid container name "${o.name}": use letters, digits and "_.-", starting with a letter or digit`);
@@ -129,6 +129,7 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions): 
     writeRecord(ctx, rec);
   });
   try {
+    hooks.reserved?.(rec);
     failPoint('snapshots');
     if (!layers.every((l) => existsSync(l))) {
       // the unpacker (tar, zstd, xattrs) is loaded only when a layer is not unpacked yet
@@ -154,9 +155,16 @@ export async function discard(ctx: LxrContext, rec: ContainerRecord): Promise<vo
 
 /** `lxr create` and `lxr run -d`: create, then start in the background under a monitor. */
 export async function createAndStart(ctx: LxrContext, o: CreateOptions): Promise<ContainerRecord> {
-  const rec = await createContainerRecord(ctx, o);
+  let monitor: MonitorHandle | undefined;
+  let rec: ContainerRecord;
   try {
-    await startInBackground(ctx, rec.id);
+    rec = await createContainerRecord(ctx, o, { reserved: (r) => (monitor = spawnMonitor(ctx, r.id)) });
+  } catch (e) {
+    await monitor?.abort();
+    throw e;
+  }
+  try {
+    await monitor!.go();
   } catch (e) {
     await discard(ctx, rec);
     throw e;

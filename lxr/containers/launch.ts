@@ -2,8 +2,9 @@
 // through the runtime library is the init's parent, so it is the one that learns the exit
 // code: a detached monitor process (`lxr __monitor ID`, like podman's conmon) for
 // background containers, or the foreground `lxr run` itself.
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Socket } from 'node:net';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createContainer as rtCreate } from '../../runtime/container/create.js';
@@ -153,19 +154,30 @@ export function shouldRestart(r: ContainerRecord): boolean {
 
 /** The monitor: `lxr __monitor ID`, started detached by startInBackground. fd 3 is the readiness pipe. */
 export async function monitorMain(ctx: LxrContext, id: string): Promise<number> {
+  for (const s of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(s, () => {});
+  // fd 3 is a socket to the lxr that started us. It starts us early, so that our start-up
+  // overlaps its preparation, and says "go" once the bundle is ready (or closes: give up).
+  const sock = new Socket({ fd: 3, readable: true, writable: true });
+  sock.on('error', () => {});
+  const go = await new Promise<boolean>((resolve) => {
+    let text = '';
+    sock.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('\n')) resolve(text.startsWith('go\n'));
+    });
+    sock.on('end', () => resolve(false));
+    sock.on('close', () => resolve(false));
+  });
+  if (!go) {
+    sock.destroy();
+    return 0;
+  }
   let reported = false;
   const report = (msg: string) => {
     if (reported) return;
     reported = true;
-    try {
-      // fd 3 is a pipe to the lxr that started us: one line, then close it
-      writeSync(3, `${msg}\n`);
-      closeSync(3);
-    } catch {
-      /* parent gone */
-    }
+    sock.end(`${msg}\n`);
   };
-  for (const s of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(s, () => {});
   const logFd = openSync(logPath(ctx, id), 'a', 0o640);
   const nullFd = openSync('/dev/null', 'r');
   let first = true;
@@ -244,11 +256,20 @@ export function lxrBin(): string {
   throw new LxrError('cannot find bin/lxr.js to start the container monitor (set LXR_BIN)');
 }
 
-/** Start the monitor detached and wait until it says the container runs (or why not). */
-export async function startInBackground(ctx: LxrContext, id: string): Promise<void> {
-  failPoint('monitor');
+export interface MonitorHandle {
+  /** the bundle is ready: let the monitor create and start the container; resolves once it runs */
+  go(): Promise<void>;
+  /** preparation failed: the monitor exits without touching anything */
+  abort(): Promise<void>;
+}
+
+/**
+ * Start the monitor detached, before the container is prepared: node's start-up in the
+ * monitor then overlaps the caller's preparation. Nothing happens until go().
+ */
+export function spawnMonitor(ctx: LxrContext, id: string): MonitorHandle {
   const errFd = openSync(join(containerDir(ctx, id), 'monitor.log'), 'a', 0o600);
-  let child;
+  let child: ChildProcess;
   try {
     child = spawn(process.execPath, [lxrBin(), '__monitor', id], {
       detached: true,
@@ -258,25 +279,44 @@ export async function startInBackground(ctx: LxrContext, id: string): Promise<vo
   } finally {
     closeSync(errFd);
   }
-  const pipe = child.stdio[3] as NodeJS.ReadableStream;
-  let text = '';
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  await new Promise<void>((res) => {
-    pipe.on('data', (d: Buffer) => {
-      text += d.toString();
-      if (text.includes('\n')) res();
-    });
-    pipe.on('end', () => res());
-    pipe.on('error', () => res());
+  const sock = child.stdio[3] as Socket;
+  sock.on('error', () => {});
+  const exited = new Promise<void>((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) res();
+    else child.once('exit', () => res());
     child.once('error', () => res());
   });
-  (pipe as unknown as { destroy(): void }).destroy();
-  const line = text.split('\n')[0] ?? '';
-  if (line === 'ok') {
-    child.unref();
-    return;
-  }
-  // the monitor failed: it cleans up after itself; wait for it so nothing is left when we return
-  await exited;
-  throw new LxrError(line.startsWith('error ') ? line.slice(6) : `the container monitor exited before starting the container (see ${join(containerDir(ctx, id), 'monitor.log')})`);
+  let text = '';
+  const line = new Promise<string>((res) => {
+    sock.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('\n')) res(text.split('\n')[0]!);
+    });
+    sock.on('end', () => res(text.split('\n')[0] ?? ''));
+    sock.on('close', () => res(text.split('\n')[0] ?? ''));
+  });
+  return {
+    async go() {
+      failPoint('monitor');
+      sock.write('go\n');
+      const l = await line;
+      sock.destroy();
+      if (l === 'ok') {
+        child.unref();
+        return;
+      }
+      // the monitor failed: it cleaned up after itself; wait for it so nothing is left when we return
+      await exited;
+      throw new LxrError(l.startsWith('error ') ? l.slice(6) : `the container monitor exited before starting the container (see ${join(containerDir(ctx, id), 'monitor.log')})`);
+    },
+    async abort() {
+      sock.destroy();
+      await exited;
+    },
+  };
+}
+
+/** Start the monitor detached and wait until it says the container runs (or why not). */
+export async function startInBackground(ctx: LxrContext, id: string): Promise<void> {
+  await spawnMonitor(ctx, id).go();
 }

@@ -24,6 +24,24 @@ if (process.getuid!() !== 0 || !haveSetpriv || !haveUseradd || !haveBusybox || !
   t.fail(`the rootless tests need root, setpriv, useradd, newuidmap and busybox (root=${process.getuid!() === 0} setpriv=${haveSetpriv} useradd=${haveUseradd} newuidmap=${haveNewuidmap} busybox=${haveBusybox})`);
 }
 
+/**
+ * Run a shadow tool (useradd, usermod, userdel). They give up at once when another one
+ * holds the lock on /etc/passwd or /etc/subuid (another test file may be adding its own
+ * user), so retry for a while in that case.
+ */
+function shadow(cmd: string, args: string[], opts: { check?: boolean } = {}): void {
+  for (let i = 0; ; i++) {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    if (r.status === 0) return;
+    if (i < 100 && /lock|try again/i.test(r.stderr ?? '')) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+      continue;
+    }
+    if (opts.check === false) return;
+    throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+  }
+}
+
 /** The caller's ranges in /etc/subuid or /etc/subgid. */
 function subIds(file: string, name: string): { start: number; size: number }[] {
   if (!existsSync(file)) return [];
@@ -35,8 +53,8 @@ function subIds(file: string, name: string): { start: number; size: number }[] {
 }
 
 function dropSubIds(u: User): void {
-  for (const r of subIds('/etc/subuid', u.name)) execFileSync('usermod', ['--del-subuids', `${r.start}-${r.start + r.size - 1}`, u.name]);
-  for (const r of subIds('/etc/subgid', u.name)) execFileSync('usermod', ['--del-subgids', `${r.start}-${r.start + r.size - 1}`, u.name]);
+  for (const r of subIds('/etc/subuid', u.name)) shadow('usermod', ['--del-subuids', `${r.start}-${r.start + r.size - 1}`, u.name]);
+  for (const r of subIds('/etc/subgid', u.name)) shadow('usermod', ['--del-subgids', `${r.start}-${r.start + r.size - 1}`, u.name]);
 }
 
 /** A throwaway user with a home dir; removed with its /etc/subuid and /etc/subgid entries afterwards. */
@@ -45,11 +63,13 @@ function makeUser(t: Test): User {
   const base = mkdtempSync(join(tmpdir(), 'lxr-rootless-'));
   chmodSync(base, 0o755);
   const home = join(base, 'home');
-  execFileSync('useradd', ['--create-home', '--home-dir', home, '--shell', '/bin/sh', '--user-group', name]);
+  // a user of this name left by an earlier run that was killed is ours to remove
+  if (spawnSync('id', ['-u', name]).status === 0) shadow('userdel', ['--remove', name], { check: false });
+  shadow('useradd', ['--create-home', '--home-dir', home, '--shell', '/bin/sh', '--user-group', name]);
   const u: User = { name, uid: Number(execFileSync('id', ['-u', name]).toString()), gid: Number(execFileSync('id', ['-g', name]).toString()), home };
   t.teardown(() => {
     dropSubIds(u);
-    spawnSync('userdel', ['--remove', name]);
+    shadow('userdel', ['--remove', name], { check: false });
     rmSync(base, { recursive: true, force: true });
   });
   return u;
@@ -58,7 +78,7 @@ function makeUser(t: Test): User {
 /** The same subordinate range for uids and gids, replacing whatever useradd gave. */
 function giveSubIds(u: User, start: number, size: number): void {
   dropSubIds(u);
-  execFileSync('usermod', ['--add-subuids', `${start}-${start + size - 1}`, '--add-subgids', `${start}-${start + size - 1}`, u.name]);
+  shadow('usermod', ['--add-subuids', `${start}-${start + size - 1}`, '--add-subgids', `${start}-${start + size - 1}`, u.name]);
 }
 
 /**

@@ -164,7 +164,7 @@ export function buildCli(argv: string[]): Argv {
       if (failed) process.exitCode = 1;
     })
     .command(['ps', 'list', 'ls'], 'list containers', (y) => y.option('all', { alias: 'a', type: 'boolean', default: false }).option('format', { type: 'string', describe: 'json' }).option('quiet', { alias: 'q', type: 'boolean', default: false }), async (a) => {
-      const { listContainers } = await import('../containers/manage.js');
+      const { listContainers } = await import('../containers/query.js');
       const rows = listContainers(ctxOf(a), !!a.all);
       if (a.format === 'json') return out(JSON.stringify(rows, null, 2));
       if (a.format) throw new LxrError(`--format ${a.format}: only "json" is supported`);
@@ -173,11 +173,11 @@ export function buildCli(argv: string[]): Argv {
       out(table([['NAME', 'ID', 'IMAGE', 'PID', 'IP', 'STATUS', 'CREATED', 'PORTS'], ...rows.map((r) => [r.Name, r.Id.slice(0, 12), r.Image, r.Pid ? String(r.Pid) : '-', r.IP || '-', r.Status, created(r.Created), r.Ports])]));
     })
     .command('logs <container>', 'what the container wrote to stdout and stderr', (y) => y.positional('container', { type: 'string' }).option('follow', { alias: 'f', type: 'boolean', default: false }).option('tail', { type: 'number' }), async (a) => {
-      const { containerLogs } = await import('../containers/manage.js');
+      const { containerLogs } = await import('../containers/query.js');
       await containerLogs(ctxOf(a), String(a.container), { follow: !!a.follow, ...(a.tail !== undefined ? { tail: a.tail as number } : {}) });
     })
     .command('inspect <containers..>', 'containers as JSON', (y) => y.positional('containers', { type: 'string', array: true }), async (a) => {
-      const { inspectContainer } = await import('../containers/manage.js');
+      const { inspectContainer } = await import('../containers/query.js');
       out(JSON.stringify(list(a.containers).map((c) => inspectContainer(ctxOf(a), c)), null, 2));
     })
     .command('exec <container> [command..]', 'run a command in a running container', (y) => y.positional('container', { type: 'string' }).positional('command', { type: 'string', array: true }).option('tty', { alias: 't', type: 'boolean' }).option('interactive', { alias: 'i', type: 'boolean' }).option('env', { alias: 'e', type: 'string', array: true }).option('user', { alias: 'u', type: 'string' }).option('workdir', { alias: 'w', type: 'string' }), async (a) => {

@@ -16,15 +16,13 @@ import type { PlanChild } from '../../runtime/process/spawn.js';
 import { native } from '../../native/index.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import { contextEnv, failPoint, trace, type LxrContext } from '../context.js';
-import { IDE_CONTAINER_PORT, containerDir, readRecordById, updateRecord, withStoreLock, type ContainerRecord } from './store.js';
+import { IDE_CONTAINER_PORT, containerDir, logPath, readRecordById, updateRecord, withStoreLock, type ContainerRecord } from './store.js';
 import { mountOverlay, unmountOverlay } from '../snapshots/overlay.js';
 import { setupNetwork, teardownNetwork } from './network.js';
 import { buildSpec, writeBundle } from './spec.js';
 import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
 
-export function logPath(ctx: LxrContext, id: string): string {
-  return join(containerDir(ctx, id), 'ctr.log');
-}
+export { logPath };
 
 /** Mount the rootfs, set up the network and write bundle/config.json: everything before create. */
 export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): Promise<string> {

@@ -1,14 +1,12 @@
-// start, stop, restart, rm, ps, inspect, logs on lxr's containers.
-import { closeSync, existsSync, openSync, readSync, fstatSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// start, stop, restart, rm on lxr's containers (ps, inspect and logs are in query.ts).
 import { killContainer as rtKill } from '../../runtime/container/kill.js';
 import { liveState, monitorAlive, type LiveState } from './status.js';
 import { LxrError } from '../../runtime/errors.js';
 import type { LxrContext } from '../context.js';
-import { containerDir, getRecord, listRecords, readRecordById, updateRecord, type ContainerRecord, type ContainerStatus } from './store.js';
+import { getRecord, readRecordById, updateRecord, type ContainerRecord } from './store.js';
 
 export { liveState, type LiveState };
-import { finish, logPath, prepareContainer, releaseContainer, removeFiles, startInBackground } from './launch.js';
+import { finish, prepareContainer, releaseContainer, removeFiles, startInBackground } from './launch.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -110,144 +108,7 @@ export async function removeContainer(ctx: LxrContext, ref: string, force = fals
   return r;
 }
 
-export interface PsEntry {
-  Name: string;
-  Id: string;
-  Image: string;
-  Pid: number;
-  IP: string;
-  Status: string;
-  State: ContainerStatus;
-  ExitCode?: number;
-  Created: string;
-  Ports: string;
-  Command: string;
-}
-
-function ago(iso: string | undefined): string {
-  if (!iso) return '';
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (s < 60) return `${s} second${s === 1 ? '' : 's'}`;
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m} minute${m === 1 ? '' : 's'}`;
-  const h = Math.round(m / 60);
-  if (h < 48) return `${h} hour${h === 1 ? '' : 's'}`;
-  return `${Math.round(h / 24)} days`;
-}
-
-export function formatPorts(r: ContainerRecord): string {
-  return r.settings.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
-}
-
-export function psEntry(ctx: LxrContext, r: ContainerRecord): PsEntry {
-  const live = liveState(ctx, r);
-  let status: string;
-  if (live.status === 'running') status = `Up ${ago(r.startedAt)}`;
-  else if (live.status === 'created') status = 'Created';
-  else status = `Exited (${live.exitCode ?? 'unknown'}) ${ago(r.finishedAt)} ago${live.stale ? ' (stale)' : ''}`.replace(' ago', r.finishedAt ? ' ago' : '');
-  return {
-    Name: r.name,
-    Id: r.id,
-    Image: r.imageRef,
-    Pid: live.pid ?? 0,
-    IP: r.ip ?? '',
-    Status: status,
-    State: live.status,
-    ...(live.exitCode !== undefined ? { ExitCode: live.exitCode } : {}),
-    Created: r.created,
-    Ports: formatPorts(r),
-    Command: (r.settings.command ?? []).join(' '),
-  };
-}
-
-/** `lxr ps`: running containers, or all with `all`. */
-export function listContainers(ctx: LxrContext, all = false): PsEntry[] {
-  return listRecords(ctx)
-    .map((r) => psEntry(ctx, r))
-    .filter((e) => all || e.State === 'running');
-}
-
-export function inspectContainer(ctx: LxrContext, ref: string): Record<string, unknown> {
-  const r = getRecord(ctx, ref);
-  const live = liveState(ctx, r);
-  const dir = containerDir(ctx, r.id);
-  let spec: unknown;
-  try {
-    spec = JSON.parse(readFileSync(join(dir, 'bundle', 'config.json'), 'utf8'));
-  } catch {
-    spec = undefined;
-  }
-  return {
-    Id: r.id, Name: r.name, Image: r.imageRef, ImageDigest: r.imageDigest, Created: r.created,
-    State: { Status: live.status, Running: live.status === 'running', Pid: live.pid ?? 0, ExitCode: live.exitCode ?? null, StartedAt: r.startedAt ?? null, FinishedAt: r.finishedAt ?? null, Stale: live.stale, RestartCount: r.restartCount },
-    Config: r.settings, StopSignal: r.stopSignal ?? 'SIGTERM',
-    Rootfs: { Type: 'overlay', Layers: r.layers, UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'merged') },
-    NetworkSettings: { Network: r.settings.network, IPAddress: r.ip ?? '', Ports: r.settings.ports, SandboxKey: r.netnsPath ?? '' },
-    LogPath: logPath(ctx, r.id),
-    Spec: spec,
-  };
-}
-
-export interface LogsOptions {
-  follow?: boolean;
-  tail?: number;
-  write?: (b: Buffer) => void;
-}
-
-function lastLines(buf: Buffer, n: number): Buffer {
-  if (n <= 0) return Buffer.alloc(0);
-  let end = buf.length;
-  if (end > 0 && buf[end - 1] === 0x0a) end--;
-  let pos = end;
-  for (let i = 0; i < n; i++) {
-    const nl = buf.lastIndexOf(0x0a, pos - 1);
-    if (nl < 0) return buf;
-    pos = nl;
-    if (i === n - 1) return buf.subarray(nl + 1);
-  }
-  return buf;
-}
-
-/** `lxr logs`: what the container wrote to stdout and stderr; with follow, until it exits. */
-export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions = {}): Promise<void> {
-  const r = getRecord(ctx, ref);
-  const write = o.write ?? ((b: Buffer) => process.stdout.write(b));
-  const path = logPath(ctx, r.id);
-  if (!existsSync(path)) return;
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    const all = Buffer.alloc(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, all, got, size - got, got);
-      if (n <= 0) break;
-      got += n;
-    }
-    write(o.tail !== undefined ? lastLines(all.subarray(0, got), o.tail) : all.subarray(0, got));
-    if (!o.follow) return;
-    let offset = got;
-    const chunk = Buffer.alloc(65536);
-    for (;;) {
-      const n = readSync(fd, chunk, 0, chunk.length, offset);
-      if (n > 0) {
-        write(Buffer.from(chunk.subarray(0, n)));
-        offset += n;
-        continue;
-      }
-      const x = readRecordById(ctx, r.id);
-      if (!x || liveState(ctx, x).status !== 'running') {
-        // one last read: output written just before the exit
-        const m = readSync(fd, chunk, 0, chunk.length, offset);
-        if (m > 0) write(Buffer.from(chunk.subarray(0, m)));
-        return;
-      }
-      await sleep(100);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
+export { listContainers, inspectContainer, containerLogs, psEntry, formatPorts, type PsEntry, type LogsOptions } from './query.js';
 
 export { finish };
 

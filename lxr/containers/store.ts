@@ -91,6 +91,11 @@ export function containerDir(ctx: LxrContext, id: string): string {
   return join(ctx.containers, id);
 }
 
+/** The container's stdout and stderr (the monitor appends to it). */
+export function logPath(ctx: LxrContext, id: string): string {
+  return join(containerDir(ctx, id), 'ctr.log');
+}
+
 export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);

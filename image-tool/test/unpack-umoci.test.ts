@@ -13,6 +13,9 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 // Directories no layer entry describes get the time of their creation in both tools.
 const IMPLICIT = ['newdir', 'newdir/sub', 'deep', `deep/${'d'.repeat(60)}`, `deep/${'d'.repeat(60)}/${'e'.repeat(60)}`];
+// The rootfs directory itself: both tools leave it with the time they finished, which
+// differs between the two runs (by a second now and then).
+const ROOT = '.';
 // umoci lets the opaque whiteout's deletions move a/b/c's mtime after setting it from the
 // entry; layer.md says the entry's attributes replace the directory's, so lxr keeps the entry's.
 const DELIBERATE = ['a/b/c'];
@@ -32,7 +35,7 @@ t.test('unpackBundle equals umoci unpack, file for file', async (t) => {
 
   const want = describeTree(join(dir, 'umoci', 'rootfs'), { mtimes: 'all' });
   const got = describeTree(join(dir, 'lxr', 'rootfs'), { mtimes: 'all' });
-  for (const p of [...IMPLICIT, ...DELIBERATE]) {
+  for (const p of [ROOT, ...IMPLICIT, ...DELIBERATE]) {
     t.ok(want[p] && got[p], `${p} exists in both`);
     delete want[p]!.mtime;
     delete got[p]!.mtime;

@@ -24,7 +24,10 @@ export function cgroupDriver(rec: ContainerRecord, o: { id: string; systemdCgrou
     create(pid: number) {
       const linux = rec.config.linux ?? {};
       paths ??= planCgroupPaths(rec, o);
-      createCgroup(paths, withDefaultDevices(linux.resources, linux.devices), pid, { warn: (m) => log.warn(m) });
+      // A rootless container cannot load a device program (no CAP_SYS_ADMIN/CAP_BPF on the
+      // host): it gets device rules only if it asked for them, as before.
+      const resources = rec.rootless && !linux.resources?.devices ? linux.resources : withDefaultDevices(linux.resources, linux.devices);
+      createCgroup(paths, resources, pid, { warn: (m) => log.warn(m) });
     },
     destroy() {
       if (paths) destroyCgroup(paths);
@@ -48,13 +51,17 @@ const ALWAYS_ALLOWED: DeviceCgroup[] = [
   { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' },
 ];
 
-/** linux.resources with the device rules the container needs to work appended. */
-export function withDefaultDevices(resources: Resources | undefined, devices: Device[] | undefined): Resources | undefined {
-  if (!resources?.devices) return resources;
+/**
+ * linux.resources with the device rules the container needs to work appended. Without
+ * linux.resources.devices the container still gets a device cgroup: everything denied but
+ * these (runc does the same: its rules start from "deny all" whatever the spec says), so a
+ * config that forgets the rules does not let the container open every device on the host.
+ */
+export function withDefaultDevices(resources: Resources | undefined, devices: Device[] | undefined): Resources {
   const fromDevices: DeviceCgroup[] = (devices ?? [])
     .filter((d) => d.type === 'c' || d.type === 'b')
     .map((d) => ({ allow: true, type: d.type as 'c' | 'b', major: d.major!, minor: d.minor!, access: 'rwm' }));
-  return { ...resources, devices: [...resources.devices, ...ALWAYS_ALLOWED, ...fromDevices] };
+  return { ...resources, devices: [...(resources?.devices ?? []), ...ALWAYS_ALLOWED, ...fromDevices] };
 }
 
 export function recordCgroup(rec: ContainerRecord): CgroupPaths | undefined {

@@ -55,6 +55,21 @@ t.test('a device the rules deny cannot be opened (devices cgroup)', { skip }, as
   t.same(leftovers(`lxr-test/${id}`), [], 'run removed the cgroups when the container exited');
 });
 
+t.test('without linux.resources.devices, devices outside the defaults are still denied (as runc)', { skip }, async (t) => {
+  const { root, cleanup } = makeRoot();
+  const id = uniqueId('nodev');
+  const b = makeBundle((s: Spec) => {
+    s.linux!.cgroupsPath = `/lxr-test/${id}`;
+    delete s.linux!.resources;
+    const caps = s.process!.capabilities!;
+    for (const k of ['bounding', 'effective', 'permitted'] as const) caps[k] = [...(caps[k] ?? []), 'CAP_MKNOD'];
+    s.process!.args = ['sh', '-c', 'mknod /tmp/m12 c 1 12 || exit 1; (echo x > /tmp/m12) 2>&1; echo x > /dev/null && echo null ok'];
+  });
+  t.teardown(() => (runtime(root, ['delete', '-f', id]), b.cleanup(), cleanup()));
+  const r = runtime(root, ['run', '-b', b.dir, id]);
+  t.equal(r.stdout, "sh: can't create /tmp/m12: Operation not permitted\nnull ok\n", 'c 1:12 denied (EPERM, not the driver\'s ENXIO), /dev/null allowed', { stderr: r.stderr });
+});
+
 t.test('--systemd-cgroup where systemd is not PID 1: a clear error, nothing made', { skip: skip || (existsSync('/run/systemd/system') && 'systemd runs here') }, async (t) => {
   const { root, cleanup } = makeRoot();
   const id = uniqueId('sd');

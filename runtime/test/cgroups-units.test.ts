@@ -120,3 +120,18 @@ t.test('deviceFilterProgram encodes bpf_insn records', async (t) => {
   t.same(insn(11), { code: 0x55, regs: 5, off: 2, imm: 3 }, 'minor 3');
   t.same(insn(12), { code: 0xb4, regs: 0, off: 0, imm: 1 }, 'allow');
 });
+
+t.test('pids.limit and the default device rules the runtime adds', async (t) => {
+  const { pidsMaxValue } = await import('../cgroups/v1/pids.js');
+  t.same([pidsMaxValue(-1), pidsMaxValue(-5), pidsMaxValue(0), pidsMaxValue(7)], ['max', 'max', '0', '7'], '0 is a limit (runtime-spec v1.3.0), negative is none');
+  const { withDefaultDevices } = await import('../container/cgroup-link.js');
+  const none = withDefaultDevices(undefined, undefined);
+  t.ok(none.devices!.length > 0, 'no resources at all still gives device rules');
+  t.ok(none.devices!.every((d) => d.allow), 'only allow rules: the library starts from deny-all');
+  t.ok(none.devices!.some((d) => d.type === 'c' && d.major === 1 && d.minor === 3), '/dev/null is among them');
+  t.notOk(none.devices!.some((d) => d.type === 'c' && d.major === 1 && d.minor === 12), 'c 1:12 is not');
+  const own = withDefaultDevices({ memory: { limit: 1 << 20 }, devices: [{ allow: true, type: 'b', major: 8, minor: 0, access: 'r' }] }, [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229 }]);
+  t.same(own.memory, { limit: 1 << 20 }, 'other fields kept');
+  t.same(own.devices![0], { allow: true, type: 'b', major: 8, minor: 0, access: 'r' }, "the spec's rules first");
+  t.same(own.devices!.at(-1), { allow: true, type: 'c', major: 10, minor: 229, access: 'rwm' }, 'linux.devices allowed last');
+});

@@ -117,7 +117,6 @@ function writeIdMap(pid: number, plan: UsernsPlan | undefined): void {
 export async function createContainer(o: CreateOptions): Promise<Created> {
   const loaded = loadSpec(o.bundle);
   const { spec } = loaded;
-  if (o.systemdCgroup) throw new LxrError('--systemd-cgroup is not supported: systemd is not managing cgroups on this host (use the cgroupfs driver)');
   // Rootless: no cgroup (this host delegates no writable cgroup v2 tree to users), and
   // the id maps go through newuidmap/newgidmap unless only the caller's own ids are mapped.
   const rootless = (process.geteuid?.() ?? 0) !== 0;

@@ -255,6 +255,13 @@ export function splitCommand(argv: string[]): string[] {
 }
 
 async function main(): Promise<void> {
+  const argv = hideBin(process.argv);
+  if (argv[0] === '__monitor' && argv.length === 2) {
+    // the per-container monitor: no argument parsing to load, it starts on every create
+    const { monitorMain } = await import('../containers/launch.js');
+    process.exitCode = await monitorMain(lxrContext(), argv[1]!);
+    return;
+  }
   try {
     await buildCli(splitCommand(hideBin(process.argv))).parseAsync();
   } catch (e) {

@@ -130,6 +130,7 @@ export async function finish(ctx: LxrContext, id: string): Promise<void> {
     delete r.monitorPid;
     delete r.monitorStart;
     delete r.pid;
+    delete r.ip; // the lease went back with the detach
   });
   if (rec.settings.autoRemove) await removeFiles(ctx, id);
   trace('finish: done');

@@ -16,6 +16,7 @@ async function repairStale(ctx: LxrContext, r: ContainerRecord): Promise<void> {
   await updateRecord(ctx, r.id, (x) => {
     x.status = 'exited';
     delete x.pid;
+    delete x.ip;
     delete x.monitorPid;
     delete x.monitorStart;
     x.finishedAt ??= new Date().toISOString();

@@ -219,12 +219,12 @@ export function cgroupExists(e: LxrEnv, id: string): boolean {
   return CONTROLLERS.some((c) => existsSync(`/sys/fs/cgroup/${c}/${e.cgroupParent}/${id}`));
 }
 
-/** Container cgroups left under this env's parent, in any controller. */
+/** Container cgroups left under this env's parent, in any controller, as CONTROLLER/PARENT/ID (under /sys/fs/cgroup). */
 export function cgroupsLeft(e: LxrEnv): string[] {
   const out: string[] = [];
   for (const c of CONTROLLERS) {
     try {
-      for (const d of readdirSync(`/sys/fs/cgroup/${c}/${e.cgroupParent}`, { withFileTypes: true })) if (d.isDirectory()) out.push(`${c}/${d.name}`);
+      for (const d of readdirSync(`/sys/fs/cgroup/${c}/${e.cgroupParent}`, { withFileTypes: true })) if (d.isDirectory()) out.push(`${c}/${e.cgroupParent}/${d.name}`);
     } catch {
       /* no such parent */
     }

@@ -25,6 +25,7 @@ test=(
   containernetworking-plugins iputils-ping  # Debian's CNI plugins (tested in lxr's place), ping
   uidmap                         # newuidmap/newgidmap for the rootless tests
   chromium libkrb5-dev build-essential python3  # the --ide test: a browser, and code-server's native modules
+  containerd podman conmon netavark  # test/engines: lxr-runtime as the runc of containerd (ctr, shim) and podman
 )
 
 pkgs=("${run[@]}")

@@ -2,7 +2,7 @@
 // arguments and calls the library; implementations are imported only when needed,
 // because start-up time is most of what a runtime costs.
 import yargs from 'yargs';
-import { DEFAULT_ROOT } from '../container/state.js';
+import { defaultRoot } from '../container/state.js';
 import { configureLog, log } from '../log.js';
 import { errorMessage, LxrError } from '../errors.js';
 
@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
   const cli = yargs(argv)
     .scriptName('lxr-runtime')
     .usage('$0 [global options] <command> [options]\n\nAn OCI runtime (runtime-spec v1.3.0) with runc\'s command line.')
-    .option('root', { type: 'string', default: DEFAULT_ROOT, describe: 'directory for container state', global: true })
+    .option('root', { type: 'string', default: defaultRoot(), describe: 'directory for container state (default /run/lxr-runtime, or $XDG_RUNTIME_DIR/lxr-runtime for a non-root user)', global: true })
     .option('log', { type: 'string', describe: 'log file (default: stderr)', global: true })
     .option('log-format', { type: 'string', choices: ['text', 'json'], default: 'text', global: true })
     .option('debug', { type: 'boolean', default: false, global: true })

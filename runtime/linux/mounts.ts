@@ -112,7 +112,7 @@ function planCgroupMount(plan: Plan, m: Mount, opts: ParsedOptions, what: string
   const flags = opts.flags & ~(MS.RDONLY | MS.BIND | MS.REC | MS.REMOUNT);
   if (!cgroup || cgroup.layout === 'v2') {
     if (!cgroup || cgroup.namespaced) {
-      plan.add(Op.MOUNT, what, plan.str('cgroup2'), plan.str(m.destination), plan.str('cgroup2'), opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT), null, 1, rootReg);
+      plan.add(Op.MOUNT, what, plan.str(m.source ?? 'cgroup2'), plan.str(m.destination), plan.str('cgroup2'), opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT), null, 1, rootReg);
     } else {
       plan.add(Op.MOUNT, what, plan.str(cgroup.dirs.unified!), plan.str(m.destination), null, MS.BIND, null, 1, rootReg);
       plan.add(Op.REMOUNT, `${what}: remount with its options`, plan.str(m.destination), flags | ro, rootReg);

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, cgroupsLeft, lxr, netnsLeft, lxrEnv, mountsUnder, pushTestImage, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, cgroupsLeft, lxr, lxrAsync, netnsLeft, lxrEnv, mountsUnder, pushTestImage, type LxrEnv } from './helpers/env.js';
 
 if (!BUSYBOX) {
   t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
@@ -69,6 +69,17 @@ if (!BUSYBOX) {
       assertClean(t, step);
     });
   }
+
+  t.test('two creates of one name at the same time: exactly one wins', async (t) => {
+    const [a, b] = await Promise.all([lxrAsync(env, ['create', '--name', 'race', image]), lxrAsync(env, ['create', '--name', 'race', image])]);
+    t.same([a.status, b.status].sort(), [0, 125], `one succeeds, one fails (${a.stderr}${b.stderr})`);
+    t.match(a.stderr + b.stderr, /name "race" is already in use/);
+    const rows = JSON.parse(lxr(env, ['ps', '-a', '--format', 'json']).stdout);
+    t.equal(rows.length, 1);
+    t.equal(rows[0].State, 'running');
+    t.equal(lxr(env, ['rm', '-f', 'race']).status, 0);
+    assertClean(t, 'race');
+  });
 
   t.test('after all that, the same name works', async (t) => {
     const r = lxr(env, ['run', '--rm', '--name', 'f-create', image, 'echo', 'ok']);

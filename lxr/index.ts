@@ -7,6 +7,7 @@ export {
   type PsEntry, type LogsOptions, type LiveState,
 } from './containers/manage.js';
 export { monitorMain } from './containers/launch.js';
+export { execCommand, execProcess, type ExecOptions } from './containers/exec.js';
 export { applyRestartPolicies } from './containers/status.js';
 export { getRecord, findRecord, listRecords, type ContainerRecord, type CreateSettings, type PortMapping, type VolumeMount } from './containers/store.js';
 export { parseEnv, parsePort, parseVolume, parseMemory, parseCpus, parseRestart, parseCap } from './containers/options.js';

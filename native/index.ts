@@ -42,6 +42,8 @@ export interface Native {
   mount(src: string | null, target: string, fstype: string | null, flags: number, data: string | null): number;
   umount(path: string, flags: number): number;
   unixListen(path: string): number;
+  /** recvmsg of one SCM_RIGHTS fd and its payload, on a worker thread */
+  recvFdWithDataAsync(sock: number, max?: number): Promise<{ fd: number; data: Buffer }>;
   /** accept4 on a worker thread */
   acceptAsync(fd: number): Promise<number>;
 }
@@ -81,6 +83,7 @@ export function native(): Native {
   const umount = lib.func('int lxr_umount(const char *path, int flags)');
   const unixListen = lib.func('int lxr_unix_listen(const char *path)');
   const accept = lib.func('int lxr_accept(int fd)');
+  const recvFdData = lib.func('int lxr_recv_fd_data(int sock, _Out_ uint8_t *buf, int len, _Out_ int *got)');
 
   cached = {
     spawn: (plan, len, flags, chan) => spawn(plan, len, flags, chan),
@@ -121,6 +124,14 @@ export function native(): Native {
     mount: (src, target, fstype, flags, data) => mount(src, target, fstype, flags, data),
     umount: (path, flags) => umount(path, flags),
     unixListen: (path) => unixListen(path),
+    recvFdWithDataAsync: (sock, max = 65536) =>
+      new Promise((resolve, reject) => {
+        const buf = Buffer.alloc(max);
+        const got = [0];
+        recvFdData.async(sock, buf, max, got, (err: Error | null, fd: number) =>
+          err ? reject(err) : resolve({ fd, data: buf.subarray(0, got[0]!) }),
+        );
+      }),
     acceptAsync: (fd) =>
       new Promise((resolve, reject) => accept.async(fd, (err: Error | null, r: number) => (err ? reject(err) : resolve(r)))),
   };

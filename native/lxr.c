@@ -102,6 +102,7 @@ enum {
   OP_MOVE_MOUNT = 44,    /* a0 mount slot, a1 target, a2 mk, a3 root reg: attach a detached mount there */
   OP_IDMAP_TREE = 45,    /* a0 src, a1 userns path, a2 recursive clone, a3 recursive idmap, a4 socket: send an idmapped clone of src */
   OP_LOOPBACK_UP = 46,   /* bring up "lo" in our network namespace (runc does it for a new one) */
+  OP_SECCOMP_LISTENER = 47, /* a0 filter offset, a1 count, a2 flags, a3 socket: load with a notify listener, send its fd */
 };
 
 /* Idmapped mounts (mount_setattr(2)); defined here for headers that lack them. */
@@ -819,6 +820,22 @@ static void run_plan(const uint8_t *base, size_t len) {
     case OP_NO_NEW_PRIVS:
       r = syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
       break;
+    case OP_SECCOMP_LISTENER: {
+      /* SCMP_ACT_NOTIFY: load with SECCOMP_FILTER_FLAG_NEW_LISTENER and hand the listener
+         fd to the runtime, which passes it on to the agent at linux.seccomp.listenerPath */
+      struct {
+        unsigned short len;
+        const void *filter;
+      } prog = {(unsigned short)s->a[1], base + s->a[0]};
+      long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned int)s->a[2] | (1U << 3), &prog);
+      if (fd < 0) {
+        r = -1;
+        break;
+      }
+      r = send_fd((int)s->a[3], (int)fd, "seccompFd", 9);
+      syscall(SYS_close, (int)fd);
+      break;
+    }
     case OP_SECCOMP: {
       struct {
         unsigned short len;
@@ -1135,4 +1152,29 @@ int lxr_accept(int fd) {
   do r = syscall(SYS_accept4, fd, NULL, NULL, SOCK_CLOEXEC);
   while (r < 0 && errno == EINTR);
   return (int)sys_err(r);
+}
+
+/* Receive one fd sent with SCM_RIGHTS together with its payload (up to len bytes). */
+int lxr_recv_fd_data(int sock, char *buf, int len, int *got) {
+  struct iovec iov = {buf, (size_t)len};
+  union {
+    struct cmsghdr h;
+    char b[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.b;
+  msg.msg_controllen = sizeof u.b;
+  long r;
+  do r = syscall(SYS_recvmsg, sock, &msg, MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  *got = (int)r;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return -EBADMSG;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
 }

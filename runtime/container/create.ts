@@ -3,6 +3,7 @@
 import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadSpec } from '../spec/load.js';
+import type { Spec, State } from '../spec/types.js';
 import { buildInitPlan, Sync } from '../process/init.js';
 import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
 import { runHooks } from '../hooks.js';
@@ -168,9 +169,13 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const stdio = o.stdio ?? (ownStdio ? containerStdio() : [0, 1, 2] as [number, number, number]);
     if (ownStdio) opened.push(...stdio);
     const chan = openChannel();
+    // SCMP_ACT_NOTIFY: the init sends its listener fd over a socketpair of its own
+    const seccompPair = usesSeccompNotify(spec) ? native().socketpair() : undefined;
+    if (seccompPair) opened.push(...seccompPair);
     let built;
     try {
       built = buildInitPlan({
+        ...(seccompPair ? { seccompSocketFd: seccompPair[1] } : {}),
         spec, bundle: loaded.bundle, rootfs: loaded.rootfs, chanFd: chan.childFd, fifoFd, stdio,
         noPivot: o.noPivot, preserveFds: o.preserveFds, rootless,
         ...(record.cgroup ? { cgroupDirs: record.cgroup as CgroupPaths } : {}),
@@ -221,6 +226,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         await runHooks('prestart', spec.hooks?.prestart, state);
         await runHooks('createRuntime', spec.hooks?.createRuntime, state);
         await runHooks('createContainer', spec.hooks?.createContainer, state, child.pid);
+      } else if (msg.id === Sync.SECCOMP) {
+        await sendSeccompListener(seccompPair![0], spec, ociState(record, 'creating'), child.pid);
       } else if (msg.id === Sync.READY) {
         writeRecord(o.root, record);
         if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), 0o644);
@@ -253,6 +260,40 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     if (sharesHostMountNamespace(spec)) unmountUnder(loaded.rootfs);
     removeDir(o.root, o.id);
     throw e;
+  }
+}
+
+function usesSeccompNotify(spec: Spec): boolean {
+  const sc = spec.linux?.seccomp;
+  return !!sc && (sc.defaultAction === 'SCMP_ACT_NOTIFY' || (sc.syscalls ?? []).some((r) => r.action === 'SCMP_ACT_NOTIFY'));
+}
+
+/**
+ * config-linux.md "The Container Process State": one connection to listenerPath, the
+ * state as JSON with the notify fd in SCM_RIGHTS, then close.
+ */
+async function sendSeccompListener(pairFd: number, spec: Spec, state: State, pid: number): Promise<void> {
+  const sc = spec.linux!.seccomp!;
+  const fd = await native().recvFdAsync(pairFd);
+  if (fd < 0) throw new LxrError(`linux.seccomp: receiving the notify fd from the container failed: errno ${-fd}`);
+  try {
+    const sock = native().unixConnect(sc.listenerPath!);
+    if (sock < 0) throw new LxrError(`linux.seccomp.listenerPath: cannot connect to "${sc.listenerPath}": errno ${-sock}`);
+    try {
+      const msg = JSON.stringify({
+        ociVersion: state.ociVersion,
+        fds: ['seccompFd'],
+        pid,
+        ...(sc.listenerMetadata !== undefined ? { metadata: sc.listenerMetadata } : {}),
+        state,
+      });
+      const r = native().sendFd(sock, fd, msg);
+      if (r < 0) throw new LxrError(`linux.seccomp.listenerPath: sending to "${sc.listenerPath}" failed: errno ${-r}`);
+    } finally {
+      native().close(sock);
+    }
+  } finally {
+    native().close(fd);
   }
 }
 

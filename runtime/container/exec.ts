@@ -94,6 +94,7 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
     const preserve = o.preserveFds ?? 0;
     plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
     const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp) : undefined;
+    if (seccomp?.notify) throw new LxrError('exec: containers with an SCMP_ACT_NOTIFY seccomp filter cannot run exec processes yet');
     planProcessIdentity(plan, proc, { setgroups: !userns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}) });
     const cands = execCandidates(proc);
     plan.add(Op.EXEC, `find executable "${proc.args[0]}"`, plan.arr(cands), plan.arr(proc.args), plan.arr(proc.env ?? []), 1);

@@ -82,7 +82,6 @@ function libseccomp(): Lib {
 function action(name: string, errnoRet: number | undefined, where: string): number {
   const base = ACTIONS[name];
   if (base === undefined) throw new LxrError(`${where}: unknown seccomp action "${name}"`);
-  if (name === 'SCMP_ACT_NOTIFY') throw new LxrError(`${where}: SCMP_ACT_NOTIFY is not supported by lxr-runtime yet`);
   if (name === 'SCMP_ACT_ERRNO') return (base | ((errnoRet ?? EPERM) & 0xffff)) >>> 0;
   if (name === 'SCMP_ACT_TRACE') return (base | ((errnoRet ?? EPERM) & 0xffff)) >>> 0;
   if (errnoRet !== undefined) throw new LxrError(`${where}.errnoRet: only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take an errno`);
@@ -108,6 +107,8 @@ export interface CompiledSeccomp {
   /** struct sock_filter[] */
   program: Buffer;
   flags: number;
+  /** some rule uses SCMP_ACT_NOTIFY: the listener fd goes to listenerPath */
+  notify: boolean;
 }
 
 export function compileSeccomp(sc: Seccomp, where = 'linux.seccomp'): CompiledSeccomp {
@@ -117,7 +118,9 @@ export function compileSeccomp(sc: Seccomp, where = 'linux.seccomp'): CompiledSe
     if (v === undefined) throw new LxrError(`${where}.flags[${i}]: unknown seccomp flag "${f}"`);
     flags |= v;
   });
-  if (sc.listenerPath) throw new LxrError(`${where}.listenerPath: seccomp notify listeners are not supported by lxr-runtime yet`);
+  const notify = sc.defaultAction === 'SCMP_ACT_NOTIFY' || (sc.syscalls ?? []).some((r) => r.action === 'SCMP_ACT_NOTIFY');
+  if (notify && !sc.listenerPath) throw new LxrError(`${where}.listenerPath: SCMP_ACT_NOTIFY needs a listenerPath to send the notify fd to`);
+  if (sc.listenerMetadata !== undefined && !sc.listenerPath) throw new LxrError(`${where}.listenerMetadata: must not be set without listenerPath`);
   const def = action(sc.defaultAction, sc.defaultErrnoRet, `${where}.defaultAction`);
   const l = libseccomp();
   const ctx = l.init(def);
@@ -160,7 +163,7 @@ export function compileSeccomp(sc: Seccomp, where = 'linux.seccomp'): CompiledSe
       if (r < 0) throw new LxrError(`${where}: exporting the filter failed: errno ${-r}`);
       const program = readFileSync(`/proc/self/fd/${fd}`);
       if (program.length === 0 || program.length % 8 !== 0) throw new LxrError(`${where}: libseccomp produced an invalid program`);
-      return { program, flags };
+      return { program, flags, notify };
     } finally {
       closeSync(fd);
     }

@@ -24,6 +24,8 @@ export const Sync = {
   READY: 4,
   /** the init waits on its channel for its idmapped mounts (sent with SCM_RIGHTS, no release) */
   IDMAP: 5,
+  /** the seccomp filter with a notify listener is loaded: send its fd to listenerPath */
+  SECCOMP: 6,
 } as const;
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -42,6 +44,8 @@ export interface InitOptions {
   consoleFd?: number;
   noPivot?: boolean;
   preserveFds?: number;
+  /** child end of the socketpair for a seccomp notify listener fd (SCMP_ACT_NOTIFY) */
+  seccompSocketFd?: number;
   /** the runtime is not root: a new user namespace's maps are written by the caller itself or newuidmap */
   rootless?: boolean;
   /** the container's cgroup directories, for "cgroup" mounts */
@@ -70,13 +74,19 @@ export function execCandidates(proc: Process): string[] {
 }
 
 /** Add the process-identity steps shared by init and exec: rlimits, caps, user, cwd. */
-export function planProcessIdentity(plan: Plan, proc: Process, opts: { setgroups: boolean; seccomp?: CompiledSeccomp }): void {
+export interface SeccompListener {
+  /** our end of the socketpair the listener fd is sent over */
+  socketFd: number;
+  chanFd: number;
+}
+
+export function planProcessIdentity(plan: Plan, proc: Process, opts: { setgroups: boolean; seccomp?: CompiledSeccomp; listener?: SeccompListener }): void {
   for (const r of planRlimits(proc.rlimits)) {
     plan.add(Op.SETRLIMIT, `set ${r.where}`, r.resource, r.soft, r.hard);
   }
   // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while the
   // process still has it (as runc does). With no_new_privs it is loaded last.
-  if (opts.seccomp && !proc.noNewPrivileges) planSeccomp(plan, opts.seccomp);
+  if (opts.seccomp && !proc.noNewPrivileges) planSeccomp(plan, opts.seccomp, opts.listener);
   const caps = capMasks(proc.capabilities);
   plan.add(Op.CAP_BOUNDING, 'drop capabilities from the bounding set (process.capabilities.bounding)', lo(caps.bounding), hi(caps.bounding), lastCap());
   plan.add(Op.KEEPCAPS, 'keep capabilities across the change of user', 1);
@@ -104,8 +114,14 @@ export function planProcessIdentity(plan: Plan, proc: Process, opts: { setgroups
   if (proc.noNewPrivileges) plan.add(Op.NO_NEW_PRIVS, 'set no_new_privs (process.noNewPrivileges)');
 }
 
-export function planSeccomp(plan: Plan, sc: CompiledSeccomp): void {
-  plan.add(Op.SECCOMP, 'load the seccomp filter (linux.seccomp)', plan.buf(sc.program), sc.program.length / 8, sc.flags);
+export function planSeccomp(plan: Plan, sc: CompiledSeccomp, listener?: SeccompListener): void {
+  if (!sc.notify) {
+    plan.add(Op.SECCOMP, 'load the seccomp filter (linux.seccomp)', plan.buf(sc.program), sc.program.length / 8, sc.flags);
+    return;
+  }
+  if (!listener) throw new LxrError('linux.seccomp: SCMP_ACT_NOTIFY is not supported here');
+  plan.add(Op.SECCOMP_LISTENER, 'load the seccomp filter with a notify listener (linux.seccomp)', plan.buf(sc.program), sc.program.length / 8, sc.flags, listener.socketFd);
+  plan.add(Op.SYNC, 'send the seccomp notify fd to linux.seccomp.listenerPath', listener.chanFd, Sync.SECCOMP);
 }
 
 export function buildInitPlan(o: InitOptions): InitPlan {
@@ -228,15 +244,19 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     const preserve = o.preserveFds ?? 0;
     plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
     const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp) : undefined;
-    planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}) });
+    const listener = seccomp?.notify && o.seccompSocketFd !== undefined ? { socketFd: o.seccompSocketFd, chanFd: o.chanFd } : undefined;
+    planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}), ...(listener ? { listener } : {}) });
     const cands = execCandidates(proc);
     const argv = proc.args!;
     const env = proc.env ?? [];
     plan.add(Op.EXEC, `find executable "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 1);
+    // A notify filter must reach its agent during create, while this runtime is still
+    // here: with noNewPrivileges it is loaded now rather than after start.
+    if (seccomp?.notify && proc.noNewPrivileges) planSeccomp(plan, seccomp, listener);
     plan.add(Op.SYNC, 'report ready', o.chanFd, Sync.READY);
     plan.add(Op.WAIT_FIFO, 'wait for start', o.fifoFd);
     if (preserve) plan.add(Op.CLEAR_CLOEXEC, 'pass --preserve-fds', 3, preserve);
-    if (seccomp && proc.noNewPrivileges) planSeccomp(plan, seccomp);
+    if (seccomp && !seccomp.notify && proc.noNewPrivileges) planSeccomp(plan, seccomp);
     plan.add(Op.EXEC, `exec "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 0);
     return { plan, cloneFlags, namespaces: ns, newUserns, idmapped };
   } catch (e) {

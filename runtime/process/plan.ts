@@ -53,6 +53,7 @@ export const Op = {
   MOVE_MOUNT: 44,
   IDMAP_TREE: 45,
   LOOPBACK_UP: 46,
+  SECCOMP_LISTENER: 47,
 } as const;
 
 const STEP_SIZE = 64;

@@ -119,7 +119,7 @@ t.test('security settings lxr cannot apply are refused, not ignored', async (t) 
   const { root, cleanup } = makeRoot();
   t.teardown(cleanup);
   const cases: [(s: Spec) => void, RegExp][] = [
-    [(s) => (s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/listener.sock' }), /linux\.seccomp\.listenerPath: seccomp notify listeners are not supported/],
+    [(s) => (s.linux!.personality = { domain: 'LINUX32' }), /linux\.personality: personality is not supported/],
     [(s) => (s.process!.apparmorProfile = 'docker-default'), /process\.apparmorProfile: AppArmor profiles are not supported/],
     [(s) => (s.process!.selinuxLabel = 'system_u:system_r:container_t:s0'), /process\.selinuxLabel/],
   ];

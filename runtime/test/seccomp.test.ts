@@ -1,7 +1,11 @@
 // linux.seccomp (config-linux.md "Seccomp"): a denied syscall really returns the
 // configured errno inside the container, while everything else works.
 import t from 'tap';
-import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
+import { existsSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { native } from '../../native/index.js';
+import { makeBundle, makeRoot, runtime, uniqueId, waitForStatus } from './helpers/bundle.js';
 import type { Seccomp } from '../spec/types.js';
 
 function withSeccomp(seccomp: Seccomp, script: string, nnp: boolean) {
@@ -89,4 +93,57 @@ t.test('an unknown action or flag is an error naming its place', async (t) => {
   t.not(r.status, 0);
   t.match(r.stderr, /linux\.seccomp\.flags\[0\]: /);
   t.match(r.stderr, /must be one of/);
+});
+
+t.test('SCMP_ACT_NOTIFY sends the container process state and the notify fd to listenerPath', async (t) => {
+  const { root, cleanup } = makeRoot();
+  const sock = join(tmpdir(), `lxr-seccomp-agent-${process.pid}.sock`);
+  const b = withSeccomp(
+    {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      listenerPath: sock,
+      listenerMetadata: 'agent-data',
+      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+    },
+    'mkdir /tmp/d 2>/dev/null; echo mkdir=$?; ls / > /dev/null && echo ls=ok',
+    true,
+  );
+  t.teardown(() => (b.cleanup(), cleanup(), rmSync(sock, { force: true })));
+  const listener = native().unixListen(sock);
+  t.ok(listener >= 0, 'the test agent listens');
+  const received = native()
+    .acceptAsync(listener)
+    .then(async (conn) => {
+      const msg = await native().recvFdWithDataAsync(conn);
+      native().close(conn);
+      native().close(listener);
+      return msg;
+    });
+  const id = uniqueId('notify');
+  const created = runtime(root, ['create', '-b', b.dir, id]);
+  t.equal(created.status, 0, created.stderr);
+  const { fd, data } = await received;
+  t.ok(fd >= 0, 'an fd came with the message');
+  t.equal(readlinkSync(`/proc/self/fd/${fd}`), 'anon_inode:seccomp notify', 'it is the seccomp notify fd');
+  const state = JSON.parse(data.toString());
+  t.same(state.fds, ['seccompFd']);
+  t.equal(state.metadata, 'agent-data');
+  t.equal(state.state.id, id);
+  t.equal(state.state.status, 'creating');
+  t.equal(state.pid, JSON.parse(runtime(root, ['state', id]).stdout).pid, 'the pid is the container process');
+  // an agent that goes away: notified syscalls then fail, everything else works
+  native().close(fd);
+  runtime(root, ['start', id]);
+  await waitForStatus(root, id, 'stopped');
+  t.notOk(existsSync(join(b.rootfs, 'tmp', 'd')), 'mkdir was not allowed without an agent');
+  runtime(root, ['delete', id]);
+});
+
+t.test('SCMP_ACT_NOTIFY without a listenerPath is an error', async (t) => {
+  const { root, cleanup } = makeRoot();
+  const b = withSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] }, 'true', true);
+  t.teardown(() => (b.cleanup(), cleanup()));
+  const r = runtime(root, ['run', '-b', b.dir, uniqueId('sc')]);
+  t.not(r.status, 0);
+  t.match(r.stderr, /linux\.seccomp\.listenerPath: SCMP_ACT_NOTIFY needs a listenerPath/);
 });

@@ -134,7 +134,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const fifoFd = openSync(fifo, constants.O_RDWR);
     opened.push(fifoFd);
     let consoleFd = o.consoleFd;
-    if (spec.process!.terminal && consoleFd === undefined) {
+    if (spec.process?.terminal && consoleFd === undefined) {
       if (!o.consoleSocket) throw new LxrError('process.terminal is true in config.json, so --console-socket is required');
       const fd = native().unixConnect(o.consoleSocket);
       if (fd < 0) throw new LxrError(`cannot connect to the console socket "${o.consoleSocket}": errno ${-fd}`);
@@ -214,11 +214,12 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
           cgroup.create(child.pid);
           record.cgroup = cgroup.paths;
         }
-        if (spec.process!.oomScoreAdj !== undefined) {
+        const oom = spec.process?.oomScoreAdj;
+        if (oom !== undefined) {
           try {
-            writeFileSync(`/proc/${child.pid}/oom_score_adj`, String(spec.process!.oomScoreAdj));
+            writeFileSync(`/proc/${child.pid}/oom_score_adj`, String(oom));
           } catch (e) {
-            throw new LxrError(`process.oomScoreAdj: cannot set ${spec.process!.oomScoreAdj}: ${(e as NodeJS.ErrnoException).code}`);
+            throw new LxrError(`process.oomScoreAdj: cannot set ${oom}: ${(e as NodeJS.ErrnoException).code}`);
           }
         }
       } else if (msg.id === Sync.HOOKS) {

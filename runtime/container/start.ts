@@ -11,6 +11,15 @@ export async function startContainer(root: string, id: string): Promise<void> {
     const rec = readRecord(root, id);
     const status = liveStatus(root, rec);
     if (status !== 'created') throw new LxrError(`cannot start container "${id}": it is ${status}, not created`);
+    if (!rec.config.process) {
+      // runtime.md "start": without process, start MUST generate an error; the init stops
+      try {
+        process.kill(rec.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      throw new LxrError(`cannot start container "${id}": config.json has no process to run`);
+    }
     const hooks = rec.config.hooks;
     try {
       await runHooks('startContainer', hooks?.startContainer, ociState(rec, 'created'), rec.pid);

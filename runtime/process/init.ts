@@ -126,7 +126,7 @@ export function planSeccomp(plan: Plan, sc: CompiledSeccomp, listener?: SeccompL
 
 export function buildInitPlan(o: InitOptions): InitPlan {
   const { spec } = o;
-  const proc = spec.process!;
+  const proc = spec.process ?? ({ user: { uid: 0, gid: 0 }, cwd: '/' } as Process);
   const linux = spec.linux ?? {};
   const plan = new Plan();
   const ns = planNamespaces(linux.namespaces);
@@ -230,6 +230,13 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       plan.add(Op.READONLY_PATH, `make "${p}" read-only (linux.readonlyPaths[${i}])`, plan.str(p), ROOT);
     });
     if (spec.root?.readonly) plan.add(Op.REMOUNT, 'remount the rootfs read-only (root.readonly)', plan.str('/'), MS.RDONLY, ROOT);
+
+    if (!spec.process) {
+      // no process (runtime.md: start MUST then fail): the init only waits, and start kills it
+      plan.add(Op.SYNC, 'report ready', o.chanFd, Sync.READY);
+      plan.add(Op.WAIT_FIFO, 'wait for start', o.fifoFd);
+      return { plan, cloneFlags, namespaces: ns, newUserns, idmapped };
+    }
 
     // --- stdio ---
     if (proc.terminal) {

@@ -89,14 +89,14 @@ export function checkSemantics(spec: Spec, file = 'config.json'): void {
   const major = /^(\d+)\./.exec(spec.ociVersion)?.[1];
   if (major !== '1') fail(`ociVersion: "${spec.ociVersion}" is not a 1.x runtime-spec version`);
   if (!spec.root?.path) fail('root.path: is required on Linux');
-  if (!spec.process) fail('process: is required to create a container');
-  const p = spec.process!;
-  if (!p.args?.length && !p.commandLine) fail('process.args: must have at least one entry');
-  if (!p.cwd.startsWith('/')) fail(`process.cwd: "${p.cwd}" must be an absolute path`);
+  // Without process a container can be created, but `start` MUST fail (runtime.md).
+  const p = spec.process;
+  if (p && !p.args?.length && !p.commandLine) fail('process.args: must have at least one entry');
+  if (p && !p.cwd.startsWith('/')) fail(`process.cwd: "${p.cwd}" must be an absolute path`);
   // Security settings this runtime cannot apply are refused, never silently dropped:
   // a container must not run with less confinement than its config asks for.
-  if (p.apparmorProfile) fail('process.apparmorProfile: AppArmor profiles are not supported by lxr-runtime');
-  if (p.selinuxLabel) fail('process.selinuxLabel: SELinux labels are not supported by lxr-runtime');
+  if (p?.apparmorProfile) fail('process.apparmorProfile: AppArmor profiles are not supported by lxr-runtime');
+  if (p?.selinuxLabel) fail('process.selinuxLabel: SELinux labels are not supported by lxr-runtime');
   if (spec.linux?.mountLabel) fail('linux.mountLabel: SELinux mount labels are not supported by lxr-runtime');
   if (spec.linux?.intelRdt) fail('linux.intelRdt: Intel RDT is not supported by lxr-runtime');
   if (spec.linux?.personality) fail('linux.personality: personality is not supported by lxr-runtime yet');

@@ -128,3 +128,17 @@ t.test('list prints a table, JSON and ids', async (t) => {
   t.equal(j[0].status, 'created');
   t.equal(runtime(root, ['delete', id]).status, 0, 'a created container can be deleted (as runc allows)');
 });
+
+t.test('a config without process can be created, and start then fails (runtime.md "start")', async (t) => {
+  const { root, cleanup: c1 } = makeRoot();
+  const b = makeBundle((s) => delete s.process);
+  t.teardown(() => (b.cleanup(), c1()));
+  const id = uniqueId('noproc');
+  t.equal(runtime(root, ['create', '-b', b.dir, id]).status, 0);
+  t.equal(JSON.parse(runtime(root, ['state', id]).stdout).status, 'created');
+  const r = runtime(root, ['start', id]);
+  t.not(r.status, 0);
+  t.match(r.stderr, /config\.json has no process to run/);
+  t.equal(await waitForStatus(root, id, 'stopped'), 'stopped');
+  t.equal(runtime(root, ['delete', id]).status, 0);
+});

@@ -1047,7 +1047,8 @@ int lxr_dup_cloexec(int fd) { return (int)sys_err(syscall(SYS_fcntl, fd, F_DUPFD
 
 int lxr_close(int fd) { return (int)sys_err(syscall(SYS_close, fd)); }
 
-int lxr_unix_connect(const char *path) {
+/* A unix stream socket with its address: connected (listen = 0) or listening. */
+static int unix_socket(const char *path, int listen) {
   int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   struct sockaddr_un addr;
@@ -1059,7 +1060,9 @@ int lxr_unix_connect(const char *path) {
     return -ENAMETOOLONG;
   }
   memcpy(addr.sun_path, path, n);
-  if (syscall(SYS_connect, fd, &addr, sizeof addr) < 0) {
+  long r = listen ? syscall(SYS_bind, fd, &addr, sizeof addr) : syscall(SYS_connect, fd, &addr, sizeof addr);
+  if (r == 0 && listen) r = syscall(SYS_listen, fd, 16);
+  if (r < 0) {
     int e = errno;
     syscall(SYS_close, fd);
     return -e;
@@ -1067,29 +1070,15 @@ int lxr_unix_connect(const char *path) {
   return fd;
 }
 
-/* Receive one fd sent with SCM_RIGHTS. Returns the fd or -errno. */
+int lxr_unix_connect(const char *path) { return unix_socket(path, 0); }
+
+int lxr_recv_fd_data(int sock, char *buf, int len, int *got);
+
+/* Receive one fd sent with SCM_RIGHTS (its payload is dropped). Returns the fd or -errno. */
 int lxr_recv_fd(int sock) {
   char name[256];
-  struct iovec iov = {name, sizeof name};
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } u;
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = sizeof u.buf;
-  long r;
-  do r = syscall(SYS_recvmsg, sock, &msg, MSG_CMSG_CLOEXEC);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return -errno;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) return -EBADMSG;
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return fd;
+  int got = 0;
+  return lxr_recv_fd_data(sock, name, sizeof name, &got);
 }
 
 /* Send fd over a connected unix socket (used by tests' console sockets too). */
@@ -1127,25 +1116,7 @@ int lxr_mount(const char *src, const char *target, const char *fstype, unsigned 
 }
 
 /* A listening unix socket (console sockets for tests and the front end). */
-int lxr_unix_listen(const char *path) {
-  int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  size_t n = strlen(path);
-  if (n >= sizeof addr.sun_path) {
-    syscall(SYS_close, fd);
-    return -ENAMETOOLONG;
-  }
-  memcpy(addr.sun_path, path, n);
-  if (syscall(SYS_bind, fd, &addr, sizeof addr) < 0 || syscall(SYS_listen, fd, 16) < 0) {
-    int e = errno;
-    syscall(SYS_close, fd);
-    return -e;
-  }
-  return fd;
-}
+int lxr_unix_listen(const char *path) { return unix_socket(path, 1); }
 
 int lxr_accept(int fd) {
   long r;

@@ -16,10 +16,13 @@ export async function receiveMaster(ours: number): Promise<number> {
   return fd;
 }
 
-/** Copy between our stdio and the pty master until the returned stop() is called. */
-export function proxyTerminal(master: number): () => void {
-  const stdinIsTty = process.stdin.isTTY;
-  if (stdinIsTty) process.stdin.setRawMode(true);
+/**
+ * Copy the pty master to our stdout, and (when interactive) our stdin to the master,
+ * with our terminal in raw mode meanwhile, until the returned stop() is called.
+ */
+export function proxyTerminal(master: number, interactive = true): () => void {
+  const rawTty = process.stdin.isTTY && interactive;
+  if (rawTty) process.stdin.setRawMode(true);
   const size = native().getWinsize(1);
   if (size) native().setWinsize(master, size[0], size[1]);
   const onResize = () => {
@@ -43,12 +46,14 @@ export function proxyTerminal(master: number): () => void {
       /* container gone */
     }
   };
-  process.stdin.on('data', onIn);
+  if (interactive) process.stdin.on('data', onIn);
   return () => {
     process.off('SIGWINCH', onResize);
-    process.stdin.off('data', onIn);
-    process.stdin.pause();
-    if (stdinIsTty) process.stdin.setRawMode(false);
+    if (interactive) {
+      process.stdin.off('data', onIn);
+      process.stdin.pause();
+    }
+    if (rawTty) process.stdin.setRawMode(false);
     out.destroy();
   };
 }

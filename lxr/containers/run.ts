@@ -1,9 +1,8 @@
 // `lxr run` in the foreground: this lxr process is the init's parent (no monitor), with the
 // container on our stdio (or, with -t, on a pty whose master we proxy). Ctrl-C and other
 // signals are forwarded to the init. Returns the exit code as a shell would see it.
-import { writeSync } from 'node:fs';
-import { ReadStream } from 'node:tty';
 import { native } from '../../native/index.js';
+import { proxyTerminal } from '../../runtime/console.js';
 import type { LxrContext } from '../context.js';
 import { createAndStart, createContainerRecord, discard, type CreateOptions } from './create.js';
 import { finish, launch, waitExit, type Launched } from './launch.js';
@@ -70,41 +69,3 @@ export async function runContainer(ctx: LxrContext, o: RunOptions): Promise<RunR
   return { id: rec.id, name: rec.name, exitCode: code };
 }
 
-/** Copy between our stdio and the container's pty master; our terminal in raw mode meanwhile. */
-export function proxyTerminal(master: number, interactive: boolean): () => void {
-  const tty = process.stdin.isTTY && interactive;
-  if (tty) process.stdin.setRawMode(true);
-  const size = native().getWinsize(1);
-  if (size) native().setWinsize(master, size[0], size[1]);
-  const onResize = () => {
-    const s = native().getWinsize(1);
-    if (s) native().setWinsize(master, s[0], s[1]);
-  };
-  process.on('SIGWINCH', onResize);
-  const out = new ReadStream(master);
-  out.on('data', (d: Buffer) => {
-    try {
-      writeSync(1, d);
-    } catch {
-      /* stdout closed */
-    }
-  });
-  out.on('error', () => {});
-  const onIn = (d: Buffer) => {
-    try {
-      writeSync(master, d);
-    } catch {
-      /* container gone */
-    }
-  };
-  if (interactive) process.stdin.on('data', onIn);
-  return () => {
-    process.off('SIGWINCH', onResize);
-    if (interactive) {
-      process.stdin.off('data', onIn);
-      process.stdin.pause();
-    }
-    if (tty) process.stdin.setRawMode(false);
-    out.destroy();
-  };
-}

@@ -20,7 +20,7 @@ test=(
   docker-registry skopeo umoci   # loopback registry; peers the image tool is compared with
   openssl                        # self-signed certificates for the registry token tests
   passwd util-linux procps bsdutils  # useradd, mount, ps, script (tty tests)
-  qemu-system-x86 linux-image-amd64 cpio xz-utils  # the cgroup v2 VM harness
+  qemu-system-x86 linux-image-amd64 cpio xz-utils kmod  # the cgroup v2 VM harness (the guest loads null_blk)
   time                           # /usr/bin/time -v for benchmarks
   containernetworking-plugins iputils-ping  # Debian's CNI plugins (tested in lxr's place), ping
   uidmap                         # newuidmap/newgidmap for the rootless tests
@@ -36,4 +36,4 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+apt-get install -y -q "${pkgs[@]}"

@@ -156,6 +156,16 @@ static char procbuf[64];
 
 static long sys_err(long r) { return r < 0 ? -errno : r; }
 
+/*
+ * Leave the child for good. A seccomp profile loaded by the plan may refuse even
+ * exit_group (an ERRNO default action): then fault, which a process with default signal
+ * handlers cannot survive. The child must never return into Node's code.
+ */
+__attribute__((noreturn)) static void die(int code) {
+  syscall(SYS_exit_group, code);
+  for (;;) __builtin_trap();
+}
+
 static const char *str(const uint8_t *base, int64_t off) {
   return off < 0 ? NULL : (const char *)(base + off);
 }
@@ -634,8 +644,8 @@ static int sync_parent(int chan, uint8_t kind, uint32_t v, int wait) {
   for (;;) {
     long n = syscall(SYS_read, chan, &b, 1);
     if (n < 0 && errno == EINTR) continue;
-    if (n != 1) syscall(SYS_exit_group, 1); /* parent gone or aborted: quietly die */
-    if (b != 0) syscall(SYS_exit_group, 1);
+    if (n != 1) die(1); /* parent gone or aborted: quietly die */
+    if (b != 0) die(1);
     return 0;
   }
 }
@@ -683,7 +693,7 @@ static int do_recv_fd(const struct step *s) {
   do r = syscall(SYS_recvmsg, chan, &msg, MSG_CMSG_CLOEXEC);
   while (r < 0 && errno == EINTR);
   if (r < 0) return -1;
-  if (r == 0) syscall(SYS_exit_group, 1); /* parent gone */
+  if (r == 0) die(1); /* parent gone */
   struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
   if (!c || c->cmsg_type != SCM_RIGHTS) {
     errno = EBADMSG;
@@ -745,7 +755,7 @@ static void run_plan(const uint8_t *base, size_t len) {
     long r = 0;
     switch (s->op) {
     case OP_END:
-      syscall(SYS_exit_group, 0);
+      die(0);
       break;
     case OP_SYNC:
       r = sync_parent((int)s->a[0], 'S', (uint32_t)s->a[1], 1);
@@ -921,7 +931,7 @@ static void run_plan(const uint8_t *base, size_t len) {
       if (pid > 0) {
         syscall(SYS_close, order[0]);
         sync_parent((int)s->a[1], 'P', (uint32_t)pid, 0);
-        syscall(SYS_exit_group, 0);
+        die(0);
       }
       syscall(SYS_close, order[1]);
       uint8_t b;
@@ -969,10 +979,10 @@ static void run_plan(const uint8_t *base, size_t len) {
     }
     if (r < 0) {
       report(chan_fd, (int)i, errno);
-      syscall(SYS_exit_group, 127);
+      die(127);
     }
   }
-  syscall(SYS_exit_group, 0);
+  die(0);
 }
 
 /*
@@ -1011,6 +1021,7 @@ int lxr_spawn(uint8_t *plan, int64_t steps_len, int64_t clone_flags, int chan) {
   if (pid == 0) {
     do_reset_signals();
     run_plan(plan, (size_t)steps_len);
+    die(127);
   }
   int e = errno;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, 8);

@@ -1,7 +1,7 @@
 // linux.seccomp (config-linux.md "Seccomp"): a denied syscall really returns the
 // configured errno inside the container, while everything else works.
 import t from 'tap';
-import { existsSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { native } from '../../native/index.js';
@@ -146,4 +146,25 @@ t.test('SCMP_ACT_NOTIFY without a listenerPath is an error', async (t) => {
   const r = runtime(root, ['run', '-b', b.dir, uniqueId('sc')]);
   t.not(r.status, 0);
   t.match(r.stderr, /linux\.seccomp\.listenerPath: SCMP_ACT_NOTIFY needs a listenerPath/);
+});
+
+t.test('a profile that refuses every syscall fails create, and leaves no process behind', async (t) => {
+  const { root, cleanup } = makeRoot();
+  // loaded while the init still has work to do (noNewPrivileges false): even exit_group is refused
+  const b = withSeccomp({ defaultAction: 'SCMP_ACT_ERRNO' }, 'true', false);
+  t.teardown(() => (b.cleanup(), cleanup()));
+  const id = uniqueId('deny');
+  const r = runtime(root, ['create', '-b', b.dir, id], { timeout: 20000 });
+  t.not(r.status, 0, 'create fails');
+  t.equal(r.signal, null, 'and returns (it does not hang)');
+  t.match(r.stderr, /exited during setup|EPERM/);
+  const left = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(id);
+    } catch {
+      return false;
+    }
+  });
+  t.same(left, [], 'no process of that create is left');
+  t.same(readdirSync(root), [], 'no state');
 });

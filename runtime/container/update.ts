@@ -66,7 +66,9 @@ export function resourcesFromFlags(f: UpdateFlags): Resources {
   if (Object.keys(cpu).length) r.cpu = cpu;
   if (Object.keys(memory).length) r.memory = memory;
   if (f['blkio-weight'] !== undefined) r.blockIO = { weight: f['blkio-weight'] };
-  if (f['pids-limit'] !== undefined) r.pids = { limit: f['pids-limit'] };
+  // runc's update reads --pids-limit 0 as "not given" (-r resources.json keeps the spec's
+  // meaning of 0, a limit of zero)
+  if (f['pids-limit'] !== undefined && f['pids-limit'] !== 0) r.pids = { limit: f['pids-limit'] };
   return r;
 }
 

@@ -45,6 +45,8 @@ t.test('resources, pause/resume, update, events, ps and kill --all', { skip: !v1
   t.equal(runtime(root, ['update', '--memory', '128m', '--pids-limit', '40', id]).status, 0);
   t.equal(cg('memory', 'memory.limit_in_bytes'), String(128 * 1024 * 1024), 'update --memory');
   t.equal(cg('pids', 'pids.max'), '40', 'update --pids-limit');
+  t.equal(runtime(root, ['update', '--pids-limit', '0', id]).status, 0);
+  t.equal(cg('pids', 'pids.max'), '40', 'update --pids-limit 0 changes nothing, as in runc');
   const bad = runtime(root, ['update', '--memory', 'lots', id]);
   t.not(bad.status, 0);
   t.match(bad.stderr, /--memory: invalid size "lots"/);

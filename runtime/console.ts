@@ -18,9 +18,11 @@ export async function receiveMaster(ours: number): Promise<number> {
 
 /**
  * Copy the pty master to our stdout, and (when interactive) our stdin to the master,
- * with our terminal in raw mode meanwhile, until the returned stop() is called.
+ * with our terminal in raw mode meanwhile. The returned stop() first drains what the
+ * container wrote before it exited (the master reads EIO once the pty is empty and its
+ * last slave is closed), then restores the terminal.
  */
-export function proxyTerminal(master: number, interactive = true): () => void {
+export function proxyTerminal(master: number, interactive = true): () => Promise<void> {
   const rawTty = process.stdin.isTTY && interactive;
   if (rawTty) process.stdin.setRawMode(true);
   const size = native().getWinsize(1);
@@ -31,6 +33,11 @@ export function proxyTerminal(master: number, interactive = true): () => void {
   };
   process.on('SIGWINCH', onResize);
   const out = new ReadStream(master);
+  const drained = new Promise<void>((resolve) => {
+    out.on('end', resolve);
+    out.on('close', resolve);
+    out.on('error', () => resolve());
+  });
   out.on('data', (d: Buffer) => {
     try {
       writeSync(1, d);
@@ -38,7 +45,6 @@ export function proxyTerminal(master: number, interactive = true): () => void {
       /* stdout closed */
     }
   });
-  out.on('error', () => {});
   const onIn = (d: Buffer) => {
     try {
       writeSync(master, d);
@@ -47,12 +53,14 @@ export function proxyTerminal(master: number, interactive = true): () => void {
     }
   };
   if (interactive) process.stdin.on('data', onIn);
-  return () => {
-    process.off('SIGWINCH', onResize);
+  return async () => {
     if (interactive) {
       process.stdin.off('data', onIn);
       process.stdin.pause();
     }
+    // a process the container left behind may still hold the pty: do not wait for ever
+    await Promise.race([drained, new Promise((r) => setTimeout(r, 2000).unref())]);
+    process.off('SIGWINCH', onResize);
     if (rawTty) process.stdin.setRawMode(false);
     out.destroy();
   };

@@ -60,7 +60,7 @@ export async function runContainer(ctx: LxrContext, o: RunOptions): Promise<RunR
   });
   const stop = master !== undefined && master >= 0 ? proxyTerminal(master, !!rec.settings.interactive) : undefined;
   const code = await waitExit(ctx, rec.id, l);
-  stop?.();
+  await stop?.();
   for (const [sig, h] of handlers) process.off(sig, h);
   await updateRecord(ctx, rec.id, (r) => {
     r.stopRequested = true;

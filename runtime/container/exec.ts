@@ -151,7 +151,7 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
   const stopForwarding = forwardSignals(pid);
   const stopProxy = master !== undefined && master >= 0 ? proxyTerminal(master) : undefined;
   const [, st] = await n.wait(pid);
-  stopProxy?.();
+  await stopProxy?.();
   stopForwarding();
   return exitCodeOf(st);
 }

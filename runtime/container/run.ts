@@ -32,7 +32,7 @@ export async function runContainer(o: CreateOptions & { detach?: boolean }): Pro
   const stopForwarding = forwardSignals(record.pid);
   const stopProxy = master !== undefined && master >= 0 ? proxyTerminal(master) : undefined;
   const [, status] = await native().wait(record.pid);
-  stopProxy?.();
+  await stopProxy?.();
   stopForwarding();
   child.detach();
   await deleteContainer(o.root, o.id, true);

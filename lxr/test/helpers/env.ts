@@ -1,5 +1,6 @@
 // lxr test helpers: a busybox-based image pushed to a loopback registry, temp LXR_ROOT /
 // LXR_RUN_ROOT / image store per test file, the built lxr CLI, and clean-up checks.
+import { tarOf, type TarEntry } from '../../../test/helpers/tar.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -15,37 +16,10 @@ export const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSy
 
 const APPLETS = ['httpd', 'wget', 'nc', 'ping', 'sh', 'ls', 'cat', 'echo', 'hostname', 'id', 'true', 'false', 'sleep', 'ps', 'mount', 'touch', 'mkdir', 'grep', 'env', 'pwd', 'wc', 'head', 'kill', 'trap', 'seq', 'tail', 'stat', 'readlink', 'test', 'printf', 'ip', 'whoami'];
 
-type Entry = { path: string; type: 'file' | 'dir' | 'symlink'; data?: Buffer | string; link?: string; mode?: number };
+type Entry = TarEntry;
+export { tarOf };
 
-function octal(n: number, width: number): string {
-  return n.toString(8).padStart(width - 1, '0') + '\0';
-}
 
-/** A ustar archive with files, directories and symlinks. */
-export function tarOf(entries: Entry[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const e of entries) {
-    const data = e.type === 'file' ? Buffer.from(e.data ?? '') : Buffer.alloc(0);
-    const h = Buffer.alloc(512);
-    h.write(e.path, 0, 'utf8');
-    h.write(octal(e.mode ?? (e.type === 'file' ? 0o644 : 0o755), 8), 100);
-    h.write(octal(0, 8), 108);
-    h.write(octal(0, 8), 116);
-    h.write(octal(data.length, 12), 124);
-    h.write(octal(1_600_000_000, 12), 136);
-    h.write('        ', 148);
-    h.write(e.type === 'dir' ? '5' : e.type === 'symlink' ? '2' : '0', 156);
-    if (e.link) h.write(e.link, 157);
-    h.write('ustar\0', 257);
-    h.write('00', 263);
-    let sum = 0;
-    for (const b of h) sum += b;
-    h.write(octal(sum, 7) + ' ', 148);
-    parts.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
-  }
-  parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
-}
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

@@ -1,6 +1,7 @@
 // A small busybox-static image, built by the tests as a docker-archive tar (the
 // `docker save` format: manifest.json, the config, one layer tar), which both
 // `ctr image import` and `podman load` read. No registry is involved.
+import { tarOf, type TarEntry as Entry } from '../../helpers/tar.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
@@ -11,44 +12,8 @@ const APPLETS = [
   'grep', 'readlink', 'test', 'env', 'pwd', 'wc', 'head', 'kill', 'ip', 'ifconfig', 'tty', 'stty', 'rm', 'sed', 'tr',
 ];
 
-interface Entry {
-  path: string;
-  type: 'file' | 'dir' | 'symlink';
-  data?: Buffer;
-  target?: string;
-  mode?: number;
-}
 
-function octal(n: number, width: number): string {
-  return n.toString(8).padStart(width - 1, '0') + '\0';
-}
 
-/** A ustar archive of files, directories and symlinks (root-owned, fixed mtime). */
-export function tarOf(entries: Entry[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const e of entries) {
-    const data = e.type === 'file' ? e.data ?? Buffer.alloc(0) : Buffer.alloc(0);
-    if (e.path.length > 100) throw new Error(`tarOf: path too long: ${e.path}`);
-    const h = Buffer.alloc(512);
-    h.write(e.path, 0, 'utf8');
-    h.write(octal(e.mode ?? (e.type === 'file' ? 0o644 : 0o755), 8), 100);
-    h.write(octal(0, 8), 108);
-    h.write(octal(0, 8), 116);
-    h.write(octal(data.length, 12), 124);
-    h.write(octal(1_600_000_000, 12), 136);
-    h.write('        ', 148);
-    h.write(e.type === 'file' ? '0' : e.type === 'dir' ? '5' : '2', 156);
-    if (e.target) h.write(e.target, 157, 'utf8');
-    h.write('ustar\0', 257);
-    h.write('00', 263);
-    let sum = 0;
-    for (const b of h) sum += b;
-    h.write(octal(sum, 7) + ' ', 148);
-    parts.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
-  }
-  parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
-}
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -60,7 +25,7 @@ export function rootfsLayer(): Buffer {
     entries.push({ path: d, type: 'dir', mode: d === 'tmp/' ? 0o1777 : 0o755 });
   }
   entries.push({ path: 'bin/busybox', type: 'file', data: readFileSync(BUSYBOX), mode: 0o755 });
-  for (const a of APPLETS) entries.push({ path: `bin/${a}`, type: 'symlink', target: 'busybox' });
+  for (const a of APPLETS) entries.push({ path: `bin/${a}`, type: 'symlink', link: 'busybox' });
   entries.push({ path: 'etc/passwd', type: 'file', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n') });
   entries.push({ path: 'etc/group', type: 'file', data: Buffer.from('root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n') });
   return tarOf(entries);
@@ -70,6 +35,8 @@ export function rootfsLayer(): Buffer {
  * Write a docker-archive with one image tagged `name` (e.g. "localhost/lxr-test:1")
  * to `file`. Returns the image id (the config digest).
  */
+export { tarOf };
+
 export function writeDockerArchive(file: string, name: string): string {
   const layer = rootfsLayer();
   const layerSum = sha(layer);

@@ -1,7 +1,7 @@
 // Config.User ("user", "uid", "user:group", "uid:gid", ...) to ids, through the rootfs's own
 // /etc/passwd and /etc/group (image-spec conversion.md, "Config.User").
-import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { lstatOrNullSync, resolveInRootSync } from '../unpack/root-path.js';
 
 export class UserError extends Error {
   override name = 'UserError';
@@ -9,35 +9,14 @@ export class UserError extends Error {
 
 /** Reads a file of the rootfs, resolving symlinks inside the rootfs (never out of it). Null if absent. */
 export function readFileInRoot(root: string, path: string): string | null {
-  const queue = path.split('/');
-  let real: string[] = [];
-  let links = 0;
-  while (queue.length > 0) {
-    const c = queue.shift()!;
-    if (c === '' || c === '.') continue;
-    if (c === '..') {
-      real.pop();
-      continue;
-    }
-    const p = join(root, ...real, c);
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return null;
-    }
-    if (st.isSymbolicLink()) {
-      if (++links > 40) return null;
-      const t = readlinkSync(p);
-      if (t.startsWith('/')) real = [];
-      queue.unshift(...t.split('/'));
-      continue;
-    }
-    if (queue.length > 0 && !st.isDirectory()) return null;
-    if (queue.length === 0 && !st.isFile()) return null;
-    real.push(c);
+  let r;
+  try {
+    r = resolveInRootSync(root, path.split('/'), { followLast: true });
+  } catch {
+    return null; // a symlink loop, or a parent that is not a directory
   }
-  return readFileSync(join(root, ...real), 'utf8');
+  if (!r || !lstatOrNullSync(r.host)?.isFile()) return null;
+  return readFileSync(r.host, 'utf8');
 }
 
 interface PasswdEntry {

@@ -22,7 +22,13 @@ export async function buildCniPlugins(outDir = join(root, 'dist', 'cni')) {
       // Built under a temporary name and renamed: plugins may be executing while we rebuild.
       const tmp = `${out}.tmp-${process.pid}`;
       await build({
-        entryPoints: [join(here, 'plugins', `${name.slice(4)}.ts`)],
+        // the executable's main: the handlers of plugins/<name>.ts behind the CNI protocol
+        stdin: {
+          contents: `import { pluginMain } from './cni/skel.ts';\nimport { plugin } from './plugins/${name.slice(4)}.ts';\nawait pluginMain(plugin);\n`,
+          resolveDir: here,
+          sourcefile: `${name}-main.ts`,
+          loader: 'ts',
+        },
         outfile: tmp,
         bundle: true,
         platform: 'node',
@@ -37,7 +43,8 @@ export async function buildCniPlugins(outDir = join(root, 'dist', 'cni')) {
       });
       renameSync(tmp, out);
       const exe = join(outDir, name);
-      const script = `#!/bin/sh\n# CNI plugin ${name} (lxr): runs the bundle next to it\nexec node "$(dirname "$(readlink -f "$0")")/lib/${name}.mjs" "$@"\n`;
+      // (readlink only for a symlink: two fewer processes per plugin call otherwise)
+      const script = `#!/bin/sh\n# CNI plugin ${name} (lxr): runs the bundle next to it\np=$0; [ -L "$p" ] && p=$(readlink -f "$p")\nexec node "\${p%/*}/lib/${name}.mjs" "$@"\n`;
       writeFileSync(`${exe}.tmp-${process.pid}`, script);
       chmodSync(`${exe}.tmp-${process.pid}`, 0o755);
       renameSync(`${exe}.tmp-${process.pid}`, exe);

@@ -20,8 +20,10 @@ import {
   gcNetworkList,
   loadNetworks,
   statusNetworkList,
+  type CniExec,
   type LoadedNetwork,
 } from './cni/invoke.js';
+import { localPlugins } from './plugins/local.js';
 import type { CniResult, NetworkConfList } from './cni/types.js';
 import { hostResolvConf, hostsContent, resolvConfContent, type HostEntry, type ResolvOptions } from './dns.js';
 import { formatIp, formatSubnet, overlaps, parseIp, parseSubnet } from './ipv4.js';
@@ -63,6 +65,11 @@ export function lxrPluginDir(): string | undefined {
     dir = dirname(dir);
   }
   return undefined;
+}
+
+/** The CNI path, and lxr's own plugins in it run in this process (plugins/local.ts). */
+export function cniExecOf(o: NetworkOptions = {}): CniExec {
+  return { path: cniPathOf(o), local: localPlugins(lxrPluginDir()) };
 }
 
 export function cniPathOf(o: NetworkOptions = {}): string[] {
@@ -239,7 +246,7 @@ export async function removeNetwork(o: NetworkOptions & { name: string }): Promi
 
 /** STATUS of a network's plugins (CNI 1.1.0 lists; older lists are assumed ready). */
 export async function networkStatus(o: NetworkOptions & { network?: string } = {}): Promise<void> {
-  await statusNetworkList(loadNetwork(o.network ?? DEFAULT_NETWORK, o).list, cniPathOf(o));
+  await statusNetworkList(loadNetwork(o.network ?? DEFAULT_NETWORK, o).list, cniExecOf(o));
 }
 
 // ---- attachments ----
@@ -371,19 +378,19 @@ export async function attachContainer(o: AttachOptions): Promise<AttachResult> {
       })),
     },
   };
-  const cniPath = cniPathOf(o);
+  const cni = cniExecOf(o);
   let result: CniResult;
   try {
-    result = await addNetworkList(n.list, attachment, cniPath);
+    result = await addNetworkList(n.list, attachment, cni);
   } catch (e) {
     // SPEC.md: "A delete must still be executed even if the add fails."
-    await delNetworkList(n.list, attachment, cniPath, undefined, true).catch(() => undefined);
+    await delNetworkList(n.list, attachment, cni, undefined, true).catch(() => undefined);
     throw e;
   }
   const ifIndex = (result.interfaces ?? []).findIndex((i) => i.name === ifname && !!i.sandbox);
   const ipc = result.ips?.find((x) => x.interface === ifIndex && !x.address.includes(':')) ?? result.ips?.find((x) => !x.address.includes(':'));
   if (!ipc) {
-    await delNetworkList(n.list, attachment, cniPath, result, true).catch(() => undefined);
+    await delNetworkList(n.list, attachment, cni, result, true).catch(() => undefined);
     throw new LxrError(`network ${network}: the CNI result has no IPv4 address for ${ifname}`);
   }
   const [ipAddr, prefix] = ipc.address.split('/');
@@ -452,7 +459,7 @@ export async function detachContainer(o: DetachOptions): Promise<void> {
     // CNI_NETNS is optional for DEL; a netns that is gone is passed as empty.
     if (attachment.netns && !existsSync(attachment.netns)) attachment.netns = '';
     try {
-      await delNetworkList(list, attachment, cniPathOf(o), t.rec?.result);
+      await delNetworkList(list, attachment, cniExecOf(o), t.rec?.result);
     } catch (e) {
       errors.push((e as Error).message);
       continue; // keep the record, so that a retry can finish the job
@@ -481,7 +488,7 @@ export async function checkContainer(o: NetworkOptions & { containerId: string; 
         ifname: r.ifname,
         capabilityArgs: { portMappings: r.ports.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, ...(p.hostIp ? { hostIP: p.hostIp } : {}) })) },
       },
-      cniPathOf(o),
+      cniExecOf(o),
       r.result,
     );
   }
@@ -606,7 +613,7 @@ export async function gcNetwork(o: GcOptions): Promise<{ removed: string[]; erro
   for (const n of loadNetworks(confDirOf(o))) {
     const valid = records(n.list.name, o).map((r) => ({ containerID: r.containerId, ifname: r.ifname }));
     try {
-      await gcNetworkList(n.list, valid, cniPathOf(o));
+      await gcNetworkList(n.list, valid, cniExecOf(o));
     } catch (e) {
       errors.push((e as Error).message);
     }

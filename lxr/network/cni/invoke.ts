@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LxrError } from '../../../runtime/errors.js';
 import { compareVersions, type CniResult, type NetworkConfList, type PluginConf } from './types.js';
+import { runPlugin, type LocalPlugins, type PluginReply, type PluginRequest } from './skel.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -51,6 +52,12 @@ export function loadNetworks(dir: string): LoadedNetwork[] {
   return out;
 }
 
+/** Where a chain's plugins come from: CNI_PATH, and which of them may run in this process. */
+export interface CniExec {
+  path: string[];
+  local?: LocalPlugins;
+}
+
 export interface Attachment {
   containerId: string;
   netns: string;
@@ -93,50 +100,52 @@ export function findPluginExe(type: string, cniPath: string[]): string {
 }
 
 /** Execute one plugin; resolves to its parsed stdout (undefined when empty); rejects with a one-line error. */
-export function execPlugin(
+export async function execPlugin(
   network: string,
   type: string,
   command: string,
   conf: PluginConf | { cniVersion: string },
   env: Record<string, string>,
   cniPath: string[],
+  local?: LocalPlugins,
 ): Promise<unknown> {
   const exe = findPluginExe(type, cniPath);
+  const request = { env: { ...env, CNI_COMMAND: command, CNI_PATH: cniPath.join(':') }, stdin: JSON.stringify(conf) };
+  const own = local?.(type, cniPath);
+  const r = own ? await runPlugin(own, request, local) : await spawnPlugin(network, exe, request);
+  const text = r.stdout.trim();
+  if (r.status !== 0) {
+    let msg = '';
+    try {
+      const e = JSON.parse(text) as { code?: number; msg?: string; details?: string };
+      msg = `${e.msg ?? 'failed'}${e.details ? ` (${e.details})` : ''} [CNI error ${e.code}]`;
+    } catch {
+      const lines = (text || (r.stderr ?? '').trim() || `exit status ${r.status}`).split('\n').map((l) => l.trim()).filter(Boolean);
+      msg = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `exit status ${r.status}`;
+    }
+    throw new LxrError(`network ${network}: CNI plugin ${type} ${command} failed: ${msg}`);
+  }
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new LxrError(`network ${network}: CNI plugin ${type} ${command} printed invalid JSON: ${text.slice(0, 200)}`);
+  }
+}
+
+function spawnPlugin(network: string, exe: string, req: PluginRequest): Promise<PluginReply> {
   return new Promise((resolve, reject) => {
-    const child = spawn(exe, [], {
-      env: { ...process.env, ...env, CNI_COMMAND: command, CNI_PATH: cniPath.join(':') },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(exe, [], { env: { ...process.env, ...req.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.on('error', (e) => reject(new LxrError(`network ${network}: running CNI plugin ${exe}: ${e.message}`)));
-    child.on('close', (code) => {
-      const text = out.trim();
-      if (code !== 0) {
-        let msg = '';
-        try {
-          const e = JSON.parse(text) as { code?: number; msg?: string; details?: string };
-          msg = `${e.msg ?? 'failed'}${e.details ? ` (${e.details})` : ''} [CNI error ${e.code}]`;
-        } catch {
-          const lines = (text || err.trim() || `exit status ${code}`).split('\n').map((l) => l.trim()).filter(Boolean);
-          msg = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `exit status ${code}`;
-        }
-        reject(new LxrError(`network ${network}: CNI plugin ${type} ${command} failed: ${msg}`));
-        return;
-      }
-      if (!text) return resolve(undefined);
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(new LxrError(`network ${network}: CNI plugin ${type} ${command} printed invalid JSON: ${text.slice(0, 200)}`));
-      }
-    });
+    child.on('close', (code) => resolve({ status: code ?? 1, stdout: out, stderr: err }));
     child.stdin.on('error', () => {
       /* the plugin may exit without reading stdin */
     });
-    child.stdin.end(JSON.stringify(conf));
+    child.stdin.end(req.stdin);
   });
 }
 
@@ -145,11 +154,11 @@ function attachEnv(a: Attachment): Record<string, string> {
 }
 
 /** ADD the whole list; returns the final result. (On failure the caller must DEL: SPEC.md "Lifecycle".) */
-export async function addNetworkList(list: NetworkConfList, a: Attachment, cniPath: string[]): Promise<CniResult> {
+export async function addNetworkList(list: NetworkConfList, a: Attachment, cni: CniExec): Promise<CniResult> {
   let prev: CniResult | undefined;
   for (const p of list.plugins) {
     const conf = requestConfig(list, p, { capabilityArgs: a.capabilityArgs, prevResult: prev });
-    const r = (await execPlugin(list.name, p.type, 'ADD', conf, attachEnv(a), cniPath)) as CniResult | undefined;
+    const r = (await execPlugin(list.name, p.type, 'ADD', conf, attachEnv(a), cni.path, cni.local)) as CniResult | undefined;
     if (!r || typeof r !== 'object') throw new LxrError(`network ${list.name}: CNI plugin ${p.type} ADD returned no result`);
     prev = r;
   }
@@ -165,7 +174,7 @@ export async function addNetworkList(list: NetworkConfList, a: Attachment, cniPa
 export async function delNetworkList(
   list: NetworkConfList,
   a: Attachment,
-  cniPath: string[],
+  cni: CniExec,
   prevResult?: CniResult,
   bestEffort = false,
 ): Promise<void> {
@@ -173,7 +182,7 @@ export async function delNetworkList(
   for (const p of [...list.plugins].reverse()) {
     const conf = requestConfig(list, p, { capabilityArgs: a.capabilityArgs, prevResult });
     try {
-      await execPlugin(list.name, p.type, 'DEL', conf, attachEnv(a), cniPath);
+      await execPlugin(list.name, p.type, 'DEL', conf, attachEnv(a), cni.path, cni.local);
     } catch (e) {
       if (!bestEffort) throw e;
       errors.push((e as Error).message);
@@ -182,21 +191,21 @@ export async function delNetworkList(
   if (errors.length) throw new LxrError(errors.join('; '));
 }
 
-export async function checkNetworkList(list: NetworkConfList, a: Attachment, cniPath: string[], prevResult: CniResult): Promise<void> {
+export async function checkNetworkList(list: NetworkConfList, a: Attachment, cni: CniExec, prevResult: CniResult): Promise<void> {
   if (list.disableCheck) return;
   for (const p of list.plugins) {
     const conf = requestConfig(list, p, { capabilityArgs: a.capabilityArgs, prevResult });
-    await execPlugin(list.name, p.type, 'CHECK', conf, attachEnv(a), cniPath);
+    await execPlugin(list.name, p.type, 'CHECK', conf, attachEnv(a), cni.path, cni.local);
   }
 }
 
 /** GC (CNI 1.1.0+): every plugin runs even if one fails; all errors are reported together. */
-export async function gcNetworkList(list: NetworkConfList, valid: { containerID: string; ifname: string }[], cniPath: string[]): Promise<void> {
+export async function gcNetworkList(list: NetworkConfList, valid: { containerID: string; ifname: string }[], cni: CniExec): Promise<void> {
   if (list.disableGC || compareVersions(list.cniVersion, '1.1.0') < 0) return;
   const errors: string[] = [];
   for (const p of list.plugins) {
     try {
-      await execPlugin(list.name, p.type, 'GC', requestConfig(list, p, { gcValid: valid }), {}, cniPath);
+      await execPlugin(list.name, p.type, 'GC', requestConfig(list, p, { gcValid: valid }), {}, cni.path, cni.local);
     } catch (e) {
       errors.push((e as Error).message);
     }
@@ -205,7 +214,7 @@ export async function gcNetworkList(list: NetworkConfList, valid: { containerID:
 }
 
 /** STATUS (CNI 1.1.0+): resolves when every plugin is ready. */
-export async function statusNetworkList(list: NetworkConfList, cniPath: string[]): Promise<void> {
+export async function statusNetworkList(list: NetworkConfList, cni: CniExec): Promise<void> {
   if (compareVersions(list.cniVersion, '1.1.0') < 0) return;
-  for (const p of list.plugins) await execPlugin(list.name, p.type, 'STATUS', requestConfig(list, p, {}), {}, cniPath);
+  for (const p of list.plugins) await execPlugin(list.name, p.type, 'STATUS', requestConfig(list, p, {}), {}, cni.path, cni.local);
 }

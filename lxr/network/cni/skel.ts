@@ -16,6 +16,8 @@ export interface PluginArgs {
   conf: PluginConf;
   /** raw stdin, passed unchanged to delegated plugins */
   stdin: string;
+  /** plugins that may run in this process instead of being executed (see plugins/local.ts) */
+  local?: LocalPlugins;
 }
 
 export interface PluginHandlers {
@@ -26,26 +28,43 @@ export interface PluginHandlers {
   gc(a: PluginArgs): Promise<void> | void;
 }
 
+export interface Plugin {
+  /** the line printed when the plugin is run by hand, without CNI_COMMAND */
+  about: string;
+  handlers: PluginHandlers;
+}
+
+/**
+ * Which plugin types found in a CNI path are lxr's own and can run in the calling process:
+ * the same code, with the same inputs and outputs, without a Node start-up per plugin.
+ */
+export type LocalPlugins = (type: string, path: string[]) => Plugin | undefined;
+
+/** One invocation, as the protocol defines it: the CNI_* environment and the configuration on stdin. */
+export interface PluginRequest {
+  env: Record<string, string | undefined>;
+  stdin: string;
+}
+
+/** What a plugin process would have printed and its exit status. */
+export interface PluginReply {
+  status: number;
+  stdout: string;
+  stderr?: string;
+}
+
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-function env(name: string): string {
-  return process.env[name] ?? '';
-}
+const failure = (code: number, msg: string, details?: string, version = CNI_VERSION): PluginReply => ({
+  status: 1,
+  stdout: JSON.stringify({ cniVersion: version, code, msg, ...(details ? { details } : {}) }) + '\n',
+});
 
-function fail(code: number, msg: string, details?: string, version = CNI_VERSION): never {
-  const out = { cniVersion: version, code, msg, ...(details ? { details } : {}) };
-  process.stdout.write(JSON.stringify(out) + '\n');
-  process.exit(1);
-}
-
-export async function pluginMain(about: string, h: PluginHandlers): Promise<void> {
+/** Everything before the handler runs: the protocol's checks, or the reply that ends it early. */
+function prepare(p: Plugin, req: PluginRequest, local?: LocalPlugins): { reply: PluginReply } | { a: PluginArgs; version: string } {
+  const env = (name: string): string => req.env[name] ?? '';
   const command = env('CNI_COMMAND');
-  let stdin = '';
-  try {
-    stdin = readFileSync(0, 'utf8');
-  } catch {
-    stdin = '';
-  }
+  const stdin = req.stdin;
   if (command === 'VERSION') {
     let v = CNI_VERSION;
     try {
@@ -53,27 +72,23 @@ export async function pluginMain(about: string, h: PluginHandlers): Promise<void
     } catch {
       /* VERSION works with any input */
     }
-    process.stdout.write(JSON.stringify({ cniVersion: v, supportedVersions: SUPPORTED_VERSIONS }) + '\n');
-    return;
+    return { reply: { status: 0, stdout: JSON.stringify({ cniVersion: v, supportedVersions: SUPPORTED_VERSIONS }) + '\n' } };
   }
-  if (command === '') {
-    process.stderr.write(`${about}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
-    process.exit(1);
-  }
-  if (!['ADD', 'DEL', 'CHECK', 'STATUS', 'GC'].includes(command)) fail(ERR.invalidEnv, `unknown CNI_COMMAND "${command}"`);
+  if (command === '') return { reply: { status: 1, stdout: '', stderr: `${p.about}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n` } };
+  if (!['ADD', 'DEL', 'CHECK', 'STATUS', 'GC'].includes(command)) return { reply: failure(ERR.invalidEnv, `unknown CNI_COMMAND "${command}"`) };
   let conf: PluginConf;
   try {
     conf = JSON.parse(stdin) as PluginConf;
   } catch (e) {
-    fail(ERR.decode, 'cannot decode the network configuration on stdin', (e as Error).message);
+    return { reply: failure(ERR.decode, 'cannot decode the network configuration on stdin', (e as Error).message) };
   }
-  if (typeof conf !== 'object' || conf === null) fail(ERR.decode, 'the network configuration on stdin is not a JSON object');
+  if (typeof conf !== 'object' || conf === null) return { reply: failure(ERR.decode, 'the network configuration on stdin is not a JSON object') };
   const version = typeof conf.cniVersion === 'string' ? conf.cniVersion : '';
   if (!SUPPORTED_VERSIONS.includes(version)) {
-    fail(ERR.incompatibleVersion, `incompatible CNI version "${version}"`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+    return { reply: failure(ERR.incompatibleVersion, `incompatible CNI version "${version}"`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`) };
   }
   if ((command === 'STATUS' || command === 'GC') && compareVersions(version, '1.1.0') < 0) {
-    fail(ERR.incompatibleVersion, `${command} needs CNI version 1.1.0 or later, the configuration says ${version}`, undefined, version);
+    return { reply: failure(ERR.incompatibleVersion, `${command} needs CNI version 1.1.0 or later, the configuration says ${version}`, undefined, version) };
   }
   const a: PluginArgs = {
     command: command as PluginArgs['command'],
@@ -84,25 +99,104 @@ export async function pluginMain(about: string, h: PluginHandlers): Promise<void
     path: env('CNI_PATH').split(':').filter(Boolean),
     conf,
     stdin,
+    ...(local ? { local } : {}),
   };
   if (command === 'ADD' || command === 'DEL' || command === 'CHECK') {
     const missing: string[] = [];
     if (!ID_RE.test(a.containerId)) missing.push('CNI_CONTAINERID');
     if (!a.ifname) missing.push('CNI_IFNAME');
     if (command !== 'DEL' && !a.netns) missing.push('CNI_NETNS');
-    if (missing.length) fail(ERR.invalidEnv, `missing or invalid environment variables: ${missing.join(', ')}`, undefined, version);
+    if (missing.length) return { reply: failure(ERR.invalidEnv, `missing or invalid environment variables: ${missing.join(', ')}`, undefined, version) };
   }
+  return { a, version };
+}
+
+function dispatch(h: PluginHandlers, a: PluginArgs): unknown {
+  switch (a.command) {
+    case 'ADD':
+      return h.add(a);
+    case 'DEL':
+      return h.del(a);
+    case 'CHECK':
+      return h.check(a);
+    case 'STATUS':
+      return h.status(a);
+    default:
+      return h.gc(a);
+  }
+}
+
+function success(a: PluginArgs, version: string, r: unknown): PluginReply {
+  return { status: 0, stdout: a.command === 'ADD' ? JSON.stringify({ ...(r as CniResult), cniVersion: version }) + '\n' : '' };
+}
+
+function caught(e: unknown, version: string): PluginReply {
+  if (e instanceof CniError) return failure(e.code, e.message, e.details, version);
+  return failure(ERR.system, (e as Error)?.message ?? String(e), undefined, version);
+}
+
+/** Run one invocation of a plugin: exactly what its process would print, without exiting. */
+export async function runPlugin(p: Plugin, req: PluginRequest, local?: LocalPlugins): Promise<PluginReply> {
+  const prep = prepare(p, req, local);
+  if ('reply' in prep) return prep.reply;
   try {
-    if (command === 'ADD') {
-      const r = await h.add(a);
-      process.stdout.write(JSON.stringify({ ...r, cniVersion: version }) + '\n');
-    } else if (command === 'DEL') await h.del(a);
-    else if (command === 'CHECK') await h.check(a);
-    else if (command === 'STATUS') await h.status(a);
-    else await h.gc(a);
+    return success(prep.a, prep.version, await dispatch(p.handlers, prep.a));
   } catch (e) {
-    if (e instanceof CniError) fail(e.code, e.message, e.details, version);
-    fail(ERR.system, (e as Error).message ?? String(e), undefined, version);
+    return caught(e, prep.version);
+  }
+}
+
+/** runPlugin for a delegation from synchronous code: the handler must not return a promise. */
+export function runPluginSync(p: Plugin, req: PluginRequest, local?: LocalPlugins): PluginReply {
+  const prep = prepare(p, req, local);
+  if ('reply' in prep) return prep.reply;
+  try {
+    const r = dispatch(p.handlers, prep.a);
+    if (r instanceof Promise) {
+      r.catch(() => {});
+      throw new CniError(ERR.system, `${p.about.split(':')[0]} ${prep.a.command} cannot be delegated to in-process`);
+    }
+    return success(prep.a, prep.version, r);
+  } catch (e) {
+    return caught(e, prep.version);
+  }
+}
+
+/** A plugin executable's main: the environment, stdin, stdout and the exit status. */
+export async function pluginMain(p: Plugin): Promise<void> {
+  let stdin = '';
+  try {
+    stdin = readFileSync(0, 'utf8');
+  } catch {
+    stdin = '';
+  }
+  const r = await runPlugin(p, { env: process.env, stdin });
+  if (r.stdout) process.stdout.write(r.stdout);
+  if (r.stderr) process.stderr.write(r.stderr);
+  process.exitCode = r.status;
+}
+
+/**
+ * Turn a plugin's exit status and stdout into its result (ADD), undefined (other commands),
+ * or a thrown CniError carrying the plugin's own error code and message.
+ */
+export function parseReply(type: string, command: string, r: PluginReply): CniResult | undefined {
+  const out = r.stdout.trim();
+  if (r.status !== 0) {
+    let e: { code?: number; msg?: string; details?: string } | undefined;
+    try {
+      e = JSON.parse(out) as typeof e;
+    } catch {
+      /* not an error object */
+    }
+    if (e && typeof e === 'object') throw new CniError(e.code ?? ERR.system, `${type}: ${e.msg ?? 'failed'}`, e.details);
+    throw new CniError(ERR.system, `${type} failed with exit status ${r.status}${out ? `: ${out}` : ''}`);
+  }
+  if (command !== 'ADD') return undefined;
+  try {
+    return JSON.parse(out) as CniResult;
+  } catch {
+    throw new CniError(ERR.decode, `${type} returned a result that is not JSON: ${out.slice(0, 200)}`);
   }
 }
 
@@ -117,32 +211,19 @@ export function findPlugin(type: string, path: string[]): string {
 }
 
 /**
- * Execute a delegated plugin (SPEC.md section 4) with the same environment and the complete
- * configuration. Its stderr goes to ours; an error result is rethrown as a CniError.
+ * Run a delegated plugin (SPEC.md section 4) with the same environment and the complete
+ * configuration: in this process when it is one of lxr's own (a.local), else as its
+ * executable, whose stderr goes to ours. An error result is rethrown as a CniError.
  */
 export function delegate(type: string, command: string, a: PluginArgs): CniResult | undefined {
+  const env = {
+    CNI_COMMAND: command, CNI_CONTAINERID: a.containerId, CNI_NETNS: a.netns, CNI_IFNAME: a.ifname,
+    CNI_ARGS: a.args, CNI_PATH: a.path.join(':'),
+  };
+  const local = a.local?.(type, a.path);
+  if (local) return parseReply(type, command, runPluginSync(local, { env, stdin: a.stdin }, a.local));
   const exe = findPlugin(type, a.path);
-  const r = spawnSync(exe, [], {
-    input: a.stdin,
-    encoding: 'utf8',
-    env: { ...process.env, CNI_COMMAND: command },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const r = spawnSync(exe, [], { input: a.stdin, encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
   if (r.error) throw new CniError(ERR.system, `running ${exe}: ${r.error.message}`);
-  const out = (r.stdout ?? '').trim();
-  if (r.status !== 0) {
-    try {
-      const e = JSON.parse(out) as { code?: number; msg?: string; details?: string };
-      throw new CniError(e.code ?? ERR.system, `${type}: ${e.msg ?? 'failed'}`, e.details);
-    } catch (err) {
-      if (err instanceof CniError) throw err;
-      throw new CniError(ERR.system, `${type} failed with exit status ${r.status}${out ? `: ${out}` : ''}`);
-    }
-  }
-  if (command !== 'ADD') return undefined;
-  try {
-    return JSON.parse(out) as CniResult;
-  } catch {
-    throw new CniError(ERR.decode, `${type} returned a result that is not JSON: ${out.slice(0, 200)}`);
-  }
+  return parseReply(type, command, { status: r.status ?? 1, stdout: r.stdout ?? '' });
 }

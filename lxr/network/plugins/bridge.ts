@@ -4,7 +4,7 @@
 // and masquerades outbound traffic (ipMasq).
 //   { "type": "lxr-bridge", "bridge": "lxr0", "isGateway": true, "ipMasq": true,
 //     "hairpinMode": true, "mtu": 1500, "ipam": { "type": "lxr-ipam", ... } }
-import { pluginMain, delegate, type PluginArgs } from '../cni/skel.js';
+import { delegate, type Plugin, type PluginArgs } from '../cni/skel.js';
 import { CniError, ERR, type CniResult } from '../cni/types.js';
 import {
   addresses,
@@ -148,53 +148,56 @@ function add(a: PluginArgs): CniResult {
   }
 }
 
-await pluginMain('lxr-bridge: lxr bridge + veth networking', {
-  add,
-  del(a) {
-    conf(a); // validates
-    const errors: string[] = [];
-    const step = (f: () => void) => {
+export const plugin: Plugin = {
+  about: 'lxr-bridge: lxr bridge + veth networking',
+  handlers: {
+    add,
+    del(a) {
+      conf(a); // validates
+      const errors: string[] = [];
+      const step = (f: () => void) => {
+        try {
+          f();
+        } catch (e) {
+          errors.push((e as Error).message);
+        }
+      };
+      if (a.conf.ipam) step(() => void delegate(ipamType(a), 'DEL', a));
+      step(() => deleteLink(hostVethName(a.containerId, a.ifname)));
+      step(() => void removeRules(ruleTag(OWNER, a.conf.name, a.containerId)));
+      if (errors.length) throw new CniError(ERR.system, errors.join('; '));
+    },
+    check(a) {
+      const c = conf(a);
+      if (!netnsExists(a.netns)) throw new CniError(ERR.unknownContainer, `network namespace ${a.netns} does not exist`);
+      const want = a.conf.prevResult?.ips?.map((x) => x.address) ?? [];
+      const have = addresses(a.ifname, a.netns);
+      if (!linkExists(a.ifname, a.netns)) throw new CniError(ERR.system, `interface ${a.ifname} is missing in ${a.netns}`);
+      for (const w of want) if (!have.includes(w)) throw new CniError(ERR.system, `interface ${a.ifname} in ${a.netns} lacks address ${w}`);
+      const host = linkInfo(hostVethName(a.containerId, a.ifname));
+      if (!host) throw new CniError(ERR.system, `host veth ${hostVethName(a.containerId, a.ifname)} is missing`);
+      if (host.master !== c.bridge) throw new CniError(ERR.system, `host veth ${host.ifname} is not attached to bridge ${c.bridge}`);
+      delegate(ipamType(a), 'CHECK', a);
+    },
+    status(a) {
+      conf(a);
+      delegate(ipamType(a), 'STATUS', a);
+    },
+    gc(a) {
+      const valid = new Set((a.conf['cni.dev/valid-attachments'] ?? []).map((v) => v.containerID));
+      const prefix = `${OWNER}:${a.conf.name}:`;
+      const errors: string[] = [];
       try {
-        f();
+        removeRulesWhere((t) => t.startsWith(prefix) && !valid.has(t.slice(prefix.length)));
       } catch (e) {
         errors.push((e as Error).message);
       }
-    };
-    if (a.conf.ipam) step(() => void delegate(ipamType(a), 'DEL', a));
-    step(() => deleteLink(hostVethName(a.containerId, a.ifname)));
-    step(() => void removeRules(ruleTag(OWNER, a.conf.name, a.containerId)));
-    if (errors.length) throw new CniError(ERR.system, errors.join('; '));
+      try {
+        delegate(ipamType(a), 'GC', a);
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+      if (errors.length) throw new CniError(ERR.system, errors.join('; '));
+    },
   },
-  check(a) {
-    const c = conf(a);
-    if (!netnsExists(a.netns)) throw new CniError(ERR.unknownContainer, `network namespace ${a.netns} does not exist`);
-    const want = a.conf.prevResult?.ips?.map((x) => x.address) ?? [];
-    const have = addresses(a.ifname, a.netns);
-    if (!linkExists(a.ifname, a.netns)) throw new CniError(ERR.system, `interface ${a.ifname} is missing in ${a.netns}`);
-    for (const w of want) if (!have.includes(w)) throw new CniError(ERR.system, `interface ${a.ifname} in ${a.netns} lacks address ${w}`);
-    const host = linkInfo(hostVethName(a.containerId, a.ifname));
-    if (!host) throw new CniError(ERR.system, `host veth ${hostVethName(a.containerId, a.ifname)} is missing`);
-    if (host.master !== c.bridge) throw new CniError(ERR.system, `host veth ${host.ifname} is not attached to bridge ${c.bridge}`);
-    delegate(ipamType(a), 'CHECK', a);
-  },
-  status(a) {
-    conf(a);
-    delegate(ipamType(a), 'STATUS', a);
-  },
-  gc(a) {
-    const valid = new Set((a.conf['cni.dev/valid-attachments'] ?? []).map((v) => v.containerID));
-    const prefix = `${OWNER}:${a.conf.name}:`;
-    const errors: string[] = [];
-    try {
-      removeRulesWhere((t) => t.startsWith(prefix) && !valid.has(t.slice(prefix.length)));
-    } catch (e) {
-      errors.push((e as Error).message);
-    }
-    try {
-      delegate(ipamType(a), 'GC', a);
-    } catch (e) {
-      errors.push((e as Error).message);
-    }
-    if (errors.length) throw new CniError(ERR.system, errors.join('; '));
-  },
-});
+};

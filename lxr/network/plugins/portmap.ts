@@ -8,7 +8,7 @@
 // through the host. A host port already taken (by a listener or another container's mapping)
 // fails the ADD.
 //   { "type": "lxr-portmap", "capabilities": { "portMappings": true } }
-import { pluginMain, type PluginArgs } from '../cni/skel.js';
+import type { Plugin, PluginArgs } from '../cni/skel.js';
 import { CniError, ERR, type CniResult, type PortMapping } from '../cni/types.js';
 import { listRules, removeRules, removeRulesWhere, ruleTag, setRules, type Rule } from '../firewall.js';
 import { checkHostPortFree } from '../ports.js';
@@ -93,22 +93,25 @@ async function add(a: PluginArgs): Promise<CniResult> {
   return prev;
 }
 
-await pluginMain('lxr-portmap: lxr published ports', {
-  add,
-  del(a) {
-    removeRules(ruleTag(OWNER, a.conf.name, a.containerId));
+export const plugin: Plugin = {
+  about: 'lxr-portmap: lxr published ports',
+  handlers: {
+    add,
+    del(a) {
+      removeRules(ruleTag(OWNER, a.conf.name, a.containerId));
+    },
+    check(a) {
+      const m = mappings(a);
+      if (m.length === 0) return;
+      const tag = ruleTag(OWNER, a.conf.name, a.containerId);
+      const n = listRules().filter((r) => r.tag === tag && r.chain === 'LXR-HOSTPORTS').length;
+      if (n !== m.length) throw new CniError(ERR.system, `container ${a.containerId} has ${n} of its ${m.length} port rules`);
+    },
+    status() {},
+    gc(a) {
+      const valid = new Set((a.conf['cni.dev/valid-attachments'] ?? []).map((v) => v.containerID));
+      const prefix = `${OWNER}:${a.conf.name}:`;
+      removeRulesWhere((t) => t.startsWith(prefix) && !valid.has(t.slice(prefix.length)));
+    },
   },
-  check(a) {
-    const m = mappings(a);
-    if (m.length === 0) return;
-    const tag = ruleTag(OWNER, a.conf.name, a.containerId);
-    const n = listRules().filter((r) => r.tag === tag && r.chain === 'LXR-HOSTPORTS').length;
-    if (n !== m.length) throw new CniError(ERR.system, `container ${a.containerId} has ${n} of its ${m.length} port rules`);
-  },
-  status() {},
-  gc(a) {
-    const valid = new Set((a.conf['cni.dev/valid-attachments'] ?? []).map((v) => v.containerID));
-    const prefix = `${OWNER}:${a.conf.name}:`;
-    removeRulesWhere((t) => t.startsWith(prefix) && !valid.has(t.slice(prefix.length)));
-  },
-});
+};

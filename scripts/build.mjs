@@ -105,6 +105,9 @@ async function bundle() {
     format: 'esm',
     target: 'node20',
     external: ['koffi'],
+    // yargs's ESM entry pulls in cliui's ESM build, whose help layout cuts words in half;
+    // its CommonJS build wraps at word boundaries (wrap-ansi)
+    alias: { cliui: join(root, 'node_modules', 'cliui', 'build', 'index.cjs') },
     sourcemap: 'linked',
     legalComments: 'none',
     logLevel: 'warning',

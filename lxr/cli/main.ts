@@ -271,4 +271,7 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+main().catch((e: unknown) => {
+  process.stderr.write(`lxr: ${errorMessage(e)}\n`);
+  process.exitCode = 125;
+});

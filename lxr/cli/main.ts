@@ -31,7 +31,7 @@ function createFlags<T>(y: Argv<T>) {
     .option('env', { alias: 'e', type: 'string', array: true, describe: 'KEY=VALUE (or KEY to copy it from this environment)' })
     .option('env-file', { type: 'string', array: true, describe: 'file of KEY=VALUE lines' })
     .option('publish', { alias: 'p', type: 'string', array: true, describe: 'HOSTPORT:CONTAINERPORT[/tcp|udp]' })
-    .option('volume', { alias: 'v', type: 'string', array: true, describe: 'HOSTPATH|NAME:CONTAINERPATH[:ro]' })
+    .option('volume', { alias: 'v', type: 'string', array: true, describe: "HOSTPATH|NAME:CONTAINERPATH[:ro,rw,nocopy] (a new named volume starts as a copy of the image's directory)" })
     .option('workdir', { alias: 'w', type: 'string', describe: 'working directory in the container' })
     .option('user', { alias: 'u', type: 'string', describe: 'user[:group] or uid[:gid]' })
     .option('hostname', { type: 'string' })

@@ -78,14 +78,16 @@ const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** -v HOST:CONTAINER[:ro|rw] with HOST an absolute path (must exist) or a volume name. */
 export function parseVolume(s: string): VolumeMount {
   const parts = s.split(':');
-  if (parts.length < 2 || parts.length > 3) throw new LxrError(`-v ${s}: expected HOST:CONTAINER[:ro]`);
-  const [source, destination, mode] = parts as [string, string, string | undefined];
-  if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw new LxrError(`-v ${s}: unknown mode "${mode}" (use ro or rw)`);
+  if (parts.length < 2 || parts.length > 3) throw new LxrError(`-v ${s}: expected HOST:CONTAINER[:OPTIONS] or NAME:CONTAINER[:OPTIONS]`);
+  const [source, destination, options] = parts as [string, string, string | undefined];
+  const opts = options === undefined ? [] : options.split(',');
+  for (const o of opts) if (!['ro', 'rw', 'nocopy'].includes(o)) throw new LxrError(`-v ${s}: unknown option "${o}" (use ro, rw or nocopy)`);
   if (!isAbsolute(destination)) throw new LxrError(`-v ${s}: the container path "${destination}" must be absolute`);
   const named = !source.startsWith('/') && !source.startsWith('.');
   if (named) {
     if (!VOLUME_NAME.test(source)) throw new LxrError(`-v ${s}: "${source}" is neither an absolute host path nor a valid volume name`);
   } else {
+    if (opts.includes('nocopy')) throw new LxrError(`-v ${s}: nocopy applies to named volumes only`);
     if (!isAbsolute(source)) throw new LxrError(`-v ${s}: the host path "${source}" must be absolute`);
     try {
       statSync(source);
@@ -93,7 +95,7 @@ export function parseVolume(s: string): VolumeMount {
       throw new LxrError(`-v ${s}: host path ${source} does not exist (${(e as NodeJS.ErrnoException).code})`);
     }
   }
-  return { source, destination, readonly: mode === 'ro', named };
+  return { source, destination, readonly: opts.includes('ro'), named, ...(opts.includes('nocopy') ? { nocopy: true } : {}) };
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };

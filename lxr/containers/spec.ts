@@ -8,6 +8,7 @@ import { configFromImage } from '../../image-tool/bundle/config.js';
 import { resolveUser } from '../../image-tool/bundle/user.js';
 import { LxrError } from '../../runtime/errors.js';
 import { mergeEnv } from './options.js';
+import { prepareNamedVolume } from './volumes.js';
 import type { CreateSettings } from './store.js';
 
 /** Docker's and podman's default capability set: what a dev container expects to have. */
@@ -109,10 +110,7 @@ export function buildSpec(i: SpecInputs): Spec {
   }
   for (const v of s.volumes) {
     let src = v.source;
-    if (v.named) {
-      src = join(i.volumesRoot, v.source, '_data');
-      mkdirSync(src, { recursive: true, mode: 0o755 });
-    }
+    if (v.named) src = prepareNamedVolume(i.volumesRoot, v.source, i.rootfs, v.destination, v.nocopy);
     mounts.push(bind(src, v.destination, v.readonly));
   }
   mounts.push(...(i.extraMounts ?? []));

@@ -22,6 +22,8 @@ export interface VolumeMount {
   destination: string;
   readonly: boolean;
   named: boolean;
+  /** a new named volume starts empty instead of as a copy of the image's directory */
+  nocopy?: boolean;
 }
 
 /** What the user asked for at create: enough to build the spec again. */

@@ -7,6 +7,8 @@ export interface TarEntry {
   /** symlink target */
   link?: string;
   mode?: number;
+  uid?: number;
+  gid?: number;
 }
 
 function octal(n: number, width: number): string {
@@ -21,8 +23,8 @@ export function tarOf(entries: TarEntry[]): Buffer {
     const h = Buffer.alloc(512);
     h.write(e.path, 0, 'utf8');
     h.write(octal(e.mode ?? (e.type === 'file' ? 0o644 : 0o755), 8), 100);
-    h.write(octal(0, 8), 108);
-    h.write(octal(0, 8), 116);
+    h.write(octal(e.uid ?? 0, 8), 108);
+    h.write(octal(e.gid ?? 0, 8), 116);
     h.write(octal(data.length, 12), 124);
     h.write(octal(1_600_000_000, 12), 136);
     h.write('        ', 148);

@@ -46,7 +46,31 @@ export interface Native {
   recvFdWithDataAsync(sock: number, max?: number): Promise<{ fd: number; data: Buffer }>;
   /** accept4 on a worker thread */
   acceptAsync(fd: number): Promise<number>;
+  /**
+   * Make a network namespace with lo up, bind-mounted onto `path` (created here; it must not
+   * exist). Returns [0 or -errno, the NS_STEP that failed]. Leaves nothing behind on failure.
+   */
+  netnsCreate(path: string): [number, number];
+  /** A NETLINK_ROUTE socket inside the netns at `netnsPath` (null: ours): [fd or -errno, NS_STEP]. */
+  netlinkOpen(netnsPath: string | null): [number, number];
+  /** Send one netlink request: bytes sent or -errno. */
+  netlinkSend(fd: number, buf: Buffer, len: number): number;
+  /** Receive one netlink datagram into buf: its length or -errno (-EMSGSIZE when it did not fit). */
+  netlinkRecv(fd: number, buf: Buffer): number;
 }
+
+/** What lxr_netns_create / lxr_netlink_open report as the failed step (native/lxr.c). */
+export const NS_STEP: Record<number, string> = {
+  0: 'unknown step',
+  1: 'creating the file to mount it on',
+  2: 'cloning the helper process',
+  3: 'bringing up lo',
+  4: 'bind-mounting the namespace',
+  5: 'opening the network namespace',
+  6: 'entering the network namespace (setns)',
+  7: 'making the socket',
+  8: 'setting the socket options',
+};
 
 export const LOCK_SH = 1;
 export const LOCK_EX = 2;
@@ -84,6 +108,25 @@ export function native(): Native {
   const unixListen = lib.func('int lxr_unix_listen(const char *path)');
   const accept = lib.func('int lxr_accept(int fd)');
   const recvFdData = lib.func('int lxr_recv_fd_data(int sock, _Out_ uint8_t *buf, int len, _Out_ int *got)');
+  // bound on first use, so that a library built before they existed still serves the rest
+  // (and says clearly that it must be rebuilt when one is needed)
+  const later = <F>(decl: string): (() => F) => {
+    let f: F | undefined;
+    return () => {
+      if (f) return f;
+      try {
+        f = lib.func(decl) as F;
+      } catch (e) {
+        throw new Error(`native library ${LIB} is older than its bindings (${(e as Error).message}): run "npm run build"`);
+      }
+      return f;
+    };
+  };
+  type Fn = (...a: unknown[]) => number;
+  const netnsCreate = later<Fn>('int lxr_netns_create(const char *path, _Out_ int *step)');
+  const netlinkOpen = later<Fn>('int lxr_netlink_open(const char *nspath, _Out_ int *step)');
+  const netlinkSend = later<Fn>('int lxr_netlink_send(int fd, const uint8_t *buf, int len)');
+  const netlinkRecv = later<Fn>('int lxr_netlink_recv(int fd, _Out_ uint8_t *buf, int len)');
 
   cached = {
     spawn: (plan, len, flags, chan) => spawn(plan, len, flags, chan),
@@ -134,6 +177,18 @@ export function native(): Native {
       }),
     acceptAsync: (fd) =>
       new Promise((resolve, reject) => accept.async(fd, (err: Error | null, r: number) => (err ? reject(err) : resolve(r)))),
+    netnsCreate(path) {
+      const step = [0];
+      const r = netnsCreate()(path, step);
+      return [r, step[0]!];
+    },
+    netlinkOpen(netnsPath) {
+      const step = [0];
+      const r = netlinkOpen()(netnsPath, step);
+      return [r, step[0]!];
+    },
+    netlinkSend: (fd, buf, len) => netlinkSend()(fd, buf, len),
+    netlinkRecv: (fd, buf) => netlinkRecv()(fd, buf, buf.length),
   };
   return cached;
 }
@@ -145,6 +200,9 @@ const ERRNO_NAMES: Record<number, string> = {
   26: 'ETXTBSY', 27: 'EFBIG', 28: 'ENOSPC', 29: 'ESPIPE', 30: 'EROFS', 31: 'EMLINK', 32: 'EPIPE', 34: 'ERANGE',
   36: 'ENAMETOOLONG', 38: 'ENOSYS', 39: 'ENOTEMPTY', 40: 'ELOOP', 61: 'ENODATA', 71: 'EPROTO', 74: 'EBADMSG',
   75: 'EOVERFLOW', 95: 'EOPNOTSUPP', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 125: 'ECANCELED',
+  // the network's (netlink answers)
+  90: 'EMSGSIZE', 92: 'ENOPROTOOPT', 93: 'EPROTONOSUPPORT', 97: 'EAFNOSUPPORT', 98: 'EADDRINUSE',
+  99: 'EADDRNOTAVAIL', 100: 'ENETDOWN', 101: 'ENETUNREACH', 105: 'ENOBUFS', 113: 'EHOSTUNREACH',
 };
 
 export function errnoName(errno: number): string {

@@ -1,45 +1,61 @@
-// Links, addresses and routes through iproute2 (`ip -json` for reading).
+// Links, addresses and routes, through rtnetlink (netlink.ts): no `ip` process. Functions
+// that take `netns` (a path such as /run/netns/x) work inside that network namespace through
+// a socket opened there; without it, in the host's.
 import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { LxrError } from '../../runtime/errors.js';
-import { ip, must, run } from './sys.js';
+import { Netlink, flagNames, isErrno, type Link } from './netlink.js';
 import { formatSubnet, overlaps, parseSubnet, type Subnet } from './ipv4.js';
 
 export interface LinkInfo {
   ifname: string;
+  ifindex: number;
   address?: string;
   mtu?: number;
+  /** the master's name (a bridge) */
   master?: string;
   operstate?: string;
   flags?: string[];
+  /** bridge, veth, ... */
+  kind?: string;
 }
 
-function ipJson<T>(args: string[], netns?: string): T | undefined {
-  const r = netns ? run('nsenter', [`--net=${netns}`, 'ip', '-json', ...args]) : run('ip', ['-json', ...args]);
-  if (r.status !== 0) return undefined;
-  try {
-    return JSON.parse(r.stdout) as T;
-  } catch {
-    return undefined;
-  }
+/** Run fn with a netlink socket in `netns` (closed afterwards), or with the host's. */
+export function withNetlink<T>(netns: string | undefined, fn: (nl: Netlink) => T): T {
+  return netns ? Netlink.in(netns, fn) : fn(Netlink.host());
+}
+
+/** A Link as LinkInfo (the master by name). */
+export function describeLink(nl: Netlink, l: Link): LinkInfo {
+  return {
+    ifname: l.ifname,
+    ifindex: l.index,
+    address: l.address,
+    mtu: l.mtu,
+    master: l.master ? nl.getLinkByIndex(l.master)?.ifname : undefined,
+    operstate: l.operstate,
+    flags: flagNames(l.flags),
+    kind: l.kind,
+  };
 }
 
 export function linkInfo(name: string, netns?: string): LinkInfo | undefined {
-  return ipJson<LinkInfo[]>(['link', 'show', 'dev', name], netns)?.[0];
+  return withNetlink(netns, (nl) => {
+    const l = nl.getLink(name);
+    return l && describeLink(nl, l);
+  });
 }
 
 export function linkExists(name: string, netns?: string): boolean {
-  return linkInfo(name, netns) !== undefined;
+  return withNetlink(netns, (nl) => nl.getLink(name) !== undefined);
 }
 
-export interface AddrInfo {
-  ifname: string;
-  addr_info: { family: string; local: string; prefixlen: number }[];
-}
-
+/** The link's IPv4 addresses as ADDRESS/PREFIX; none when the link is missing. */
 export function addresses(name: string, netns?: string): string[] {
-  const a = ipJson<AddrInfo[]>(['-4', 'addr', 'show', 'dev', name], netns)?.[0];
-  return (a?.addr_info ?? []).map((x) => `${x.local}/${x.prefixlen}`);
+  return withNetlink(netns, (nl) => {
+    const l = nl.getLink(name);
+    return l ? nl.addresses(l.index).map((a) => `${a.address}/${a.prefixlen}`) : [];
+  });
 }
 
 /** The host end of a container's veth: a stable name from (containerId, ifname), so DEL finds it without the netns. */
@@ -47,39 +63,46 @@ export function hostVethName(containerId: string, ifname: string): string {
   return 'veth' + createHash('sha256').update(`${containerId}\u0000${ifname}`).digest('hex').slice(0, 8);
 }
 
+/** The bridge's fixed MAC (see ensureBridge). */
+export function bridgeMac(name: string): string {
+  return '02:' + (createHash('sha256').update(`lxr-bridge:${name}`).digest('hex').slice(0, 10).match(/../g) ?? []).join(':');
+}
+
 /** Create the bridge if missing and bring it up. */
 export function ensureBridge(name: string, mtu?: number): LinkInfo {
-  let l = linkInfo(name);
+  const nl = Netlink.host();
+  let l = nl.getLink(name);
   if (!l) {
     // A fixed MAC: otherwise the bridge takes the lowest MAC of its ports and changes it when
     // that port leaves, and the other containers' ARP entries for the gateway go stale.
-    const mac = '02:' + (createHash('sha256').update(`lxr-bridge:${name}`).digest('hex').slice(0, 10).match(/../g) ?? []).join(':');
-    const r = run('ip', ['link', 'add', 'name', name, 'address', mac, ...(mtu ? ['mtu', String(mtu)] : []), 'type', 'bridge']);
-    if (r.status !== 0 && !/exists/i.test(r.stderr)) throw new LxrError(`creating bridge ${name}: ${r.stderr.trim()}`);
-    l = linkInfo(name);
+    try {
+      nl.addBridge(name, { mac: bridgeMac(name), mtu });
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e; // made concurrently
+    }
+    l = nl.getLink(name);
     if (!l) throw new LxrError(`bridge ${name} vanished after it was created`);
   }
-  ip('link', 'set', 'dev', name, 'up');
-  return l;
+  if (l.kind !== 'bridge') throw new LxrError(`link ${name} exists and is not a bridge (${l.kind ? `a ${l.kind}` : 'no kind'}): choose another bridge name`);
+  if (!(l.flags & 1)) nl.setLink(l.index, { up: true }, name);
+  return describeLink(nl, l);
 }
 
 /** Add `cidr` (e.g. 10.88.0.1/16) to the link unless it already has it. */
 export function ensureAddress(name: string, cidr: string): void {
-  if (addresses(name).includes(cidr)) return;
-  const r = run('ip', ['addr', 'add', cidr, 'dev', name]);
-  if (r.status !== 0 && !/exists/i.test(r.stderr)) throw new LxrError(`adding ${cidr} to ${name}: ${r.stderr.trim()}`);
-}
-
-export function deleteLink(name: string): void {
-  const r = run('ip', ['link', 'del', 'dev', name]);
-  if (r.status !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
-    throw new LxrError(`deleting link ${name}: ${r.stderr.trim()}`);
+  const nl = Netlink.host();
+  const l = nl.getLink(name);
+  if (!l) throw new LxrError(`adding ${cidr} to ${name}: there is no link ${name}`);
+  try {
+    nl.addAddress(l.index, cidr, name);
+  } catch (e) {
+    if (!isErrno(e, 'EEXIST')) throw e;
   }
 }
 
-/** Run several `ip` commands in a network namespace in one process (`ip -batch`). */
-export function ipBatchIn(netns: string, lines: string[]): void {
-  must('nsenter', [`--net=${netns}`, 'ip', '-batch', '-'], lines.join('\n') + '\n');
+/** Delete a link of the host; missing is fine. */
+export function deleteLink(name: string): void {
+  Netlink.host().deleteLink(name);
 }
 
 export function setSysctl(key: string, value: string): void {
@@ -95,20 +118,21 @@ export function netnsExists(path: string): boolean {
   return !!path && existsSync(path);
 }
 
-interface RouteInfo {
-  dst: string;
-  dev?: string;
-}
-
 /**
  * Host routes (all tables) whose destination overlaps `subnet`, ignoring the ones through
  * `exceptDev` (the network's own bridge) and the default route.
  */
 export function overlappingRoutes(subnet: Subnet, exceptDev?: string): string[] {
-  const routes = ipJson<RouteInfo[]>(['-4', 'route', 'show', 'table', 'all']) ?? [];
+  const nl = Netlink.host();
+  const except = exceptDev ? nl.getLink(exceptDev)?.index : undefined;
+  const names = new Map<number, string | undefined>();
+  const devName = (i: number) => {
+    if (!names.has(i)) names.set(i, nl.getLinkByIndex(i)?.ifname);
+    return names.get(i);
+  };
   const out: string[] = [];
-  for (const r of routes) {
-    if (!r.dst || r.dst === 'default' || (exceptDev && r.dev === exceptDev)) continue;
+  for (const r of nl.routes()) {
+    if (r.dst === 'default' || (except !== undefined && r.oif === except)) continue;
     let dst: Subnet;
     try {
       dst = parseSubnet(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
@@ -116,7 +140,9 @@ export function overlappingRoutes(subnet: Subnet, exceptDev?: string): string[] 
       continue;
     }
     // local/broadcast entries of the host's own addresses are in table local; they overlap too
-    if (overlaps(dst, subnet)) out.push(`${formatSubnet(dst)}${r.dev ? ` dev ${r.dev}` : ''}`);
+    if (!overlaps(dst, subnet)) continue;
+    const dev = r.oif ? devName(r.oif) : undefined;
+    out.push(`${formatSubnet(dst)}${dev ? ` dev ${dev}` : ''}`);
   }
   return [...new Set(out)];
 }

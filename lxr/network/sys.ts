@@ -1,4 +1,5 @@
-// Small system helpers for the network code: running ip/iptables, atomic writes, file locks.
+// Small system helpers for the network code: running commands (iptables), atomic writes, file locks.
+// Links, addresses and routes go through netlink (netlink.ts, link.ts), not `ip`.
 // Everything here is synchronous on purpose: the CNI plugins are short-lived processes that
 // do one operation, and the library calls them through the plugins.
 import { spawnSync } from 'node:child_process';
@@ -39,20 +40,6 @@ export function must(cmd: string, args: string[], input?: string): string {
     throw new LxrError(`${cmd} ${args.join(' ')}: ${why}`);
   }
   return r.stdout;
-}
-
-/** `ip` in the host's network namespace. */
-export function ip(...args: string[]): string {
-  return must('ip', args);
-}
-
-/** `ip` inside the network namespace at `netns` (a path such as /run/netns/x). */
-export function ipIn(netns: string, ...args: string[]): string {
-  return must('nsenter', [`--net=${netns}`, 'ip', ...args]);
-}
-
-export function tryIpIn(netns: string, ...args: string[]): RunResult {
-  return run('nsenter', [`--net=${netns}`, 'ip', ...args]);
 }
 
 /** Write a file atomically: temp file, fsync, rename. */

@@ -7,19 +7,18 @@
 import { delegate, type Plugin, type PluginArgs } from '../cni/skel.js';
 import { CniError, ERR, type CniResult } from '../cni/types.js';
 import {
-  addresses,
   deleteLink,
   ensureAddress,
   ensureBridge,
   hostVethName,
-  ipBatchIn,
   linkExists,
   linkInfo,
   netnsExists,
   overlappingRoutes,
   setSysctl,
 } from '../link.js';
-import { ip, withLockSync } from '../sys.js';
+import { Netlink } from '../netlink.js';
+import { withLockSync } from '../sys.js';
 import { formatSubnet, parseSubnet } from '../ipv4.js';
 import { removeRules, removeRulesWhere, ruleTag, setRules, type Rule } from '../firewall.js';
 
@@ -76,8 +75,17 @@ function add(a: PluginArgs): CniResult {
   const c = conf(a);
   const ipam = ipamType(a);
   if (!netnsExists(a.netns)) throw new CniError(ERR.unknownContainer, `network namespace ${a.netns} does not exist`);
-  if (linkExists(a.ifname, a.netns)) throw new CniError(ERR.invalidConfig, `interface ${a.ifname} already exists in ${a.netns}`);
+  // one netlink socket inside the container's netns for all the work there (this process never enters it)
+  const ns = Netlink.open(a.netns);
+  try {
+    if (ns.getLink(a.ifname)) throw new CniError(ERR.invalidConfig, `interface ${a.ifname} already exists in ${a.netns}`);
+    return addIn(a, c, ipam, ns);
+  } finally {
+    ns.close();
+  }
+}
 
+function addIn(a: PluginArgs, c: BridgeConf, ipam: string, ns: Netlink): CniResult {
   const ipamResult = delegate(ipam, 'ADD', a);
   const ipc = ipamResult?.ips?.[0];
   if (!ipc) {
@@ -103,21 +111,23 @@ function add(a: PluginArgs): CniResult {
       return l;
     });
 
+    const nl = Netlink.host();
     const host = hostVethName(a.containerId, a.ifname);
-    if (linkExists(host)) deleteLink(host); // left over from an ADD that died half-way
-    const mtu = c.mtu ? ['mtu', String(c.mtu)] : [];
-    ip('link', 'add', host, ...mtu, 'type', 'veth', 'peer', 'name', a.ifname, ...mtu, 'netns', a.netns);
-    ip('link', 'set', 'dev', host, 'master', c.bridge);
-    if (c.hairpinMode) ip('link', 'set', 'dev', host, 'type', 'bridge_slave', 'hairpin', 'on');
-    ip('link', 'set', 'dev', host, 'up');
+    nl.deleteLink(host); // left over from an ADD that died half-way
+    // the container's end is made directly in its netns, under its final name
+    nl.addVeth(host, { mtu: c.mtu, master: br.ifindex, masterName: c.bridge, peer: { name: a.ifname, mtu: c.mtu, netns: a.netns } });
+    const hostLink = nl.getLink(host);
+    if (!hostLink) throw new CniError(ERR.system, `veth ${host} vanished after it was created`);
+    if (c.hairpinMode) nl.setHairpin(hostLink.index, true, host);
+    nl.setLink(hostLink.index, { up: true }, host);
 
+    ns.setLink('lo', { up: true });
+    const ctr = ns.getLink(a.ifname);
+    if (!ctr) throw new CniError(ERR.system, `interface ${a.ifname} did not appear in ${a.netns}`);
+    ns.addAddress(ctr.index, ipc.address, a.ifname);
+    ns.setLink(ctr.index, { up: true }, a.ifname);
     const routes = ipamResult?.routes ?? [];
-    const lines = ['link set dev lo up', `addr add ${ipc.address} dev ${a.ifname}`, `link set dev ${a.ifname} up`];
-    for (const r of routes) {
-      const via = r.gw ?? gw;
-      lines.push(`route add ${r.dst === '0.0.0.0/0' ? 'default' : r.dst}${via ? ` via ${via}` : ''} dev ${a.ifname}`);
-    }
-    ipBatchIn(a.netns, lines);
+    for (const r of routes) ns.addRoute({ dst: r.dst, gateway: r.gw ?? gw, oif: ctr.index }, a.ifname);
 
     if (c.ipMasq) {
       const addr = ipc.address.split('/')[0];
@@ -129,14 +139,12 @@ function add(a: PluginArgs): CniResult {
       setRules(ruleTag(OWNER, a.conf.name, a.containerId), rules);
     }
 
-    const hostInfo = linkInfo(host);
-    const ctrInfo = linkInfo(a.ifname, a.netns);
     return {
       cniVersion: a.conf.cniVersion,
       interfaces: [
         { name: c.bridge, mac: br.address },
-        { name: host, mac: hostInfo?.address },
-        { name: a.ifname, mac: ctrInfo?.address, sandbox: a.netns },
+        { name: host, mac: hostLink.address },
+        { name: a.ifname, mac: ctr.address, sandbox: a.netns },
       ],
       ips: [{ address: ipc.address, gateway: gw, interface: 2 }],
       routes,
@@ -171,8 +179,11 @@ export const plugin: Plugin = {
       const c = conf(a);
       if (!netnsExists(a.netns)) throw new CniError(ERR.unknownContainer, `network namespace ${a.netns} does not exist`);
       const want = a.conf.prevResult?.ips?.map((x) => x.address) ?? [];
-      const have = addresses(a.ifname, a.netns);
-      if (!linkExists(a.ifname, a.netns)) throw new CniError(ERR.system, `interface ${a.ifname} is missing in ${a.netns}`);
+      const have = Netlink.in(a.netns, (ns) => {
+        const l = ns.getLink(a.ifname);
+        if (!l) throw new CniError(ERR.system, `interface ${a.ifname} is missing in ${a.netns}`);
+        return ns.addresses(l.index).map((x) => `${x.address}/${x.prefixlen}`);
+      });
       for (const w of want) if (!have.includes(w)) throw new CniError(ERR.system, `interface ${a.ifname} in ${a.netns} lacks address ${w}`);
       const host = linkInfo(hostVethName(a.containerId, a.ifname));
       if (!host) throw new CniError(ERR.system, `host veth ${hostVethName(a.containerId, a.ifname)} is missing`);

@@ -105,6 +105,7 @@ function newId(): string {
  */
 export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, hooks: { reserved?: (rec: ContainerRecord) => void } = {}): Promise<ContainerRecord> {
   const settings = defaultSettings(o);
+  if (settings.autoRemove && settings.restart !== 'no') throw new LxrError(`--rm conflicts with --restart ${settings.restart}: a container that is removed when it exits cannot be restarted`);
   if (settings.ide) await planIde(settings);
   if (o.name !== undefined && !NAME_RE.test(o.name)) throw new LxrError(`invalid container name "${o.name}": use letters, digits and "_.-", starting with a letter or digit`);
   await checkNetworkMode(ctx, settings.network, settings.ports);

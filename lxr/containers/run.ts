@@ -5,7 +5,9 @@ import { native } from '../../native/index.js';
 import { proxyTerminal } from '../../runtime/console.js';
 import type { LxrContext } from '../context.js';
 import { createAndStart, createContainerRecord, discard, type CreateOptions } from './create.js';
-import { finish, launch, waitExit, type Launched } from './launch.js';
+import { finish, launch, shouldRestart, waitExit, type Launched } from './launch.js';
+import { startContainer } from './manage.js';
+import { errorMessage } from '../../runtime/errors.js';
 import { updateRecord } from './store.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'];
@@ -47,8 +49,10 @@ export async function runContainer(ctx: LxrContext, o: RunOptions): Promise<RunR
     throw e;
   }
   const pid = l.pid;
+  let interrupted = false;
   const handlers = FORWARDED.map((sig) => {
     const h = () => {
+      if (sig !== 'SIGUSR1' && sig !== 'SIGUSR2') interrupted = true;
       try {
         process.kill(pid, sig);
       } catch {
@@ -62,10 +66,22 @@ export async function runContainer(ctx: LxrContext, o: RunOptions): Promise<RunR
   const code = await waitExit(ctx, rec.id, l);
   await stop?.();
   for (const [sig, h] of handlers) process.off(sig, h);
-  await updateRecord(ctx, rec.id, (r) => {
-    r.stopRequested = true;
+  // --restart: this command returns the first exit code, as podman's does, and the container
+  // goes on under a background monitor. A signal from the user (Ctrl-C) is a stop.
+  const after = await updateRecord(ctx, rec.id, (r) => {
+    if (interrupted || !shouldRestart(r)) r.stopRequested = true;
   });
   await finish(ctx, rec.id);
+  if (after && !after.stopRequested) {
+    await updateRecord(ctx, rec.id, (r) => {
+      r.restartCount++;
+    });
+    try {
+      await startContainer(ctx, rec.id);
+    } catch (e) {
+      process.stderr.write(`lxr: restarting ${rec.name} (--restart ${rec.settings.restart}): ${errorMessage(e)}\n`);
+    }
+  }
   return { id: rec.id, name: rec.name, exitCode: code };
 }
 

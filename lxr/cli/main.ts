@@ -202,10 +202,15 @@ export function buildCli(argv: string[]): Argv {
       const { rmi } = await import('../images.js');
       for (const i of list(a.images)) out(`Untagged: ${(await rmi(ctxOf(a), i, !!a.force)).reference}`);
     })
-    .command('gc', 'remove blobs and layer snapshots that no image or container uses', () => {}, async (a) => {
+    .command('gc', 'remove blobs and layer snapshots that no image or container uses, and the network state of containers that are gone', () => {}, async (a) => {
       const { gc } = await import('../images.js');
-      const r = await gc(ctxOf(a));
-      out(`removed ${r.images.removed.length} blobs (${human(r.images.freedBytes)}) and ${r.snapshots.length} snapshots`);
+      const { gcContainerNetworks } = await import('../containers/network.js');
+      const ctx = ctxOf(a);
+      const r = await gc(ctx);
+      const n = await gcContainerNetworks(ctx);
+      out(`removed ${r.images.removed.length} blobs (${human(r.images.freedBytes)}), ${r.snapshots.length} snapshots and the network state of ${n.removed.length} containers`);
+      for (const e of n.errors) process.stderr.write(`lxr: gc: ${e}\n`);
+      if (n.errors.length) process.exitCode = 1;
     })
     .command('__monitor <id>', false, (y) => y.positional('id', { type: 'string' }), async (a) => {
       const { monitorMain } = await import('../containers/launch.js');

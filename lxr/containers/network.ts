@@ -7,7 +7,8 @@
 // rest of the run state. Everything here is undone by teardownNetwork, which may run twice.
 import { join } from 'node:path';
 // netns.js alone is light; the CNI side (network/index.js) is loaded only for bridge networks
-import { createNetns, removeNetns } from '../network/netns.js';
+import { readdirSync } from 'node:fs';
+import { createNetns, removeNetns, NETNS_DIR } from '../network/netns.js';
 import type { NetworkOptions } from '../network/index.js';
 
 const DEFAULT_NETWORK = 'lxr';
@@ -16,7 +17,8 @@ import { LxrError, errorMessage } from '../../runtime/errors.js';
 import type { Mount } from '../../runtime/spec/types.js';
 import type { LxrContext } from '../context.js';
 import { failPoint } from '../context.js';
-import type { ContainerRecord } from './store.js';
+import { listRecords, type ContainerRecord } from './store.js';
+import { liveState } from './status.js';
 
 export interface NetworkSetup {
   netnsPath?: string;
@@ -97,4 +99,37 @@ export async function teardownNetwork(ctx: LxrContext, rec: ContainerRecord): Pr
     }
   }
   removeNetns(name);
+}
+
+/**
+ * `lxr gc`: the network state of containers that no longer exist or no longer run (a kill -9
+ * of lxr between create and clean-up): CNI DEL and GC of their attachments (leases, veths,
+ * rules, DNS files) and their network namespaces. Created and running containers keep theirs.
+ */
+export async function gcContainerNetworks(ctx: LxrContext): Promise<{ removed: string[]; errors: string[] }> {
+  const keep = new Set(listRecords(ctx).filter((r) => ['created', 'running'].includes(liveState(ctx, r).status)).map((r) => r.id));
+  const removed = new Set<string>();
+  const errors: string[] = [];
+  const { gcNetwork } = await cni();
+  const r = await gcNetwork({ ...networkOptions(ctx), keep: [...keep] });
+  for (const id of r.removed) removed.add(id);
+  errors.push(...r.errors);
+  const re = new RegExp(`^${(process.env.LXR_NETNS_PREFIX || 'lxr').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-([0-9a-f]{64})$`);
+  let names: string[] = [];
+  try {
+    names = readdirSync(NETNS_DIR);
+  } catch {
+    /* no namespaces at all */
+  }
+  for (const n of names) {
+    const id = re.exec(n)?.[1];
+    if (!id || keep.has(id)) continue;
+    try {
+      removeNetns(n);
+      removed.add(id);
+    } catch (e) {
+      errors.push(errorMessage(e));
+    }
+  }
+  return { removed: [...removed], errors };
 }

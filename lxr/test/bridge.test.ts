@@ -4,12 +4,13 @@
 // attachment, lease). The bridge and subnet are the test's own, never lxr0.
 import t from 'tap';
 import { createServer, type Server } from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { startRegistry, freePort, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, lxr, lxrEnv, mountsUnder, netnsLeft, pushTestImage, until, type LxrEnv } from './helpers/env.js';
+import { rulesMentioning } from './helpers/netns.js';
+import { BUSYBOX, LXR, lxr, lxrEnv, mountsUnder, netnsLeft, pushTestImage, until, type LxrEnv } from './helpers/env.js';
 
 const haveIp = spawnSync('ip', ['-V']).status === 0;
 
@@ -95,5 +96,27 @@ if (!BUSYBOX || !haveIp) {
       t.same(veths(), [], `${step}: no veth`);
       t.same(mountsUnder(env.root), [], `${step}: no mount`);
     }
+  });
+  t.test('lxr killed with SIGKILL mid-run: lxr gc removes the network state it left', async (t) => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [LXR, 'run', '--name', 'orphan', '-p', `${port}:80`, image, 'sleep', '300'], { env: env.env, stdio: 'ignore' });
+    const ip = await until(() => ps().find((r) => r.Name === 'orphan' && r.IP && r.IP !== '-')?.IP as string | undefined, 20000);
+    t.ok(ip, 'the container runs with an address');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    t.equal(attachments().length, 1, 'the attachment is left behind');
+    t.equal(veths().length, 1, 'and its veth');
+    const leases = () => JSON.stringify(readdirSync(join(env.root, 'network', 'ipam')).map((n) => JSON.parse(readFileSync(join(env.root, 'network', 'ipam', n, 'leases.json'), 'utf8')).leases));
+    t.match(leases(), ip!, 'and its lease');
+    t.equal(ourNetns().length, 1, 'and its netns');
+    const gc = lxr(env, ['gc']);
+    t.equal(gc.status, 0, gc.stderr);
+    t.match(gc.stdout, /the network state of 1 containers/);
+    t.same(attachments(), [], 'gc: no attachment');
+    t.same(veths(), [], 'gc: no veth');
+    t.notMatch(leases(), ip!, 'gc: the address is free again');
+    t.same(ourNetns(), [], 'gc: no netns');
+    t.same(rulesMentioning(`${port}`), [], 'gc: no port rule');
+    t.equal(lxr(env, ['rm', '-f', 'orphan']).status, 0, 'rm -f ends the orphaned container');
   });
 }

@@ -57,6 +57,10 @@ export interface Native {
   netlinkSend(fd: number, buf: Buffer, len: number): number;
   /** Receive one netlink datagram into buf: its length or -errno (-EMSGSIZE when it did not fit). */
   netlinkRecv(fd: number, buf: Buffer): number;
+  /** netlinkSend then netlinkRecv, on a worker thread (the socket must not be used meanwhile). */
+  netlinkTransactAsync(fd: number, req: Buffer, buf: Buffer): Promise<number>;
+  /** netlinkRecv on a worker thread. */
+  netlinkRecvAsync(fd: number, buf: Buffer): Promise<number>;
 }
 
 /** What lxr_netns_create / lxr_netlink_open report as the failed step (native/lxr.c). */
@@ -110,23 +114,24 @@ export function native(): Native {
   const recvFdData = lib.func('int lxr_recv_fd_data(int sock, _Out_ uint8_t *buf, int len, _Out_ int *got)');
   // bound on first use, so that a library built before they existed still serves the rest
   // (and says clearly that it must be rebuilt when one is needed)
-  const later = <F>(decl: string): (() => F) => {
-    let f: F | undefined;
+  type Fn = ((...a: unknown[]) => number) & { async: (...a: unknown[]) => void };
+  const later = (decl: string): (() => Fn) => {
+    let f: Fn | undefined;
     return () => {
       if (f) return f;
       try {
-        f = lib.func(decl) as F;
+        f = lib.func(decl) as Fn;
       } catch (e) {
         throw new Error(`native library ${LIB} is older than its bindings (${(e as Error).message}): run "npm run build"`);
       }
       return f;
     };
   };
-  type Fn = (...a: unknown[]) => number;
-  const netnsCreate = later<Fn>('int lxr_netns_create(const char *path, _Out_ int *step)');
-  const netlinkOpen = later<Fn>('int lxr_netlink_open(const char *nspath, _Out_ int *step)');
-  const netlinkSend = later<Fn>('int lxr_netlink_send(int fd, const uint8_t *buf, int len)');
-  const netlinkRecv = later<Fn>('int lxr_netlink_recv(int fd, _Out_ uint8_t *buf, int len)');
+  const netnsCreate = later('int lxr_netns_create(const char *path, _Out_ int *step)');
+  const netlinkOpen = later('int lxr_netlink_open(const char *nspath, _Out_ int *step)');
+  const netlinkSend = later('int lxr_netlink_send(int fd, const uint8_t *buf, int len)');
+  const netlinkRecv = later('int lxr_netlink_recv(int fd, _Out_ uint8_t *buf, int len)');
+  const netlinkTransact = later('int lxr_netlink_transact(int fd, const uint8_t *req, int len, _Out_ uint8_t *buf, int buflen)');
 
   cached = {
     spawn: (plan, len, flags, chan) => spawn(plan, len, flags, chan),
@@ -189,6 +194,14 @@ export function native(): Native {
     },
     netlinkSend: (fd, buf, len) => netlinkSend()(fd, buf, len),
     netlinkRecv: (fd, buf) => netlinkRecv()(fd, buf, buf.length),
+    netlinkTransactAsync: (fd, req, buf) =>
+      new Promise((resolve, reject) =>
+        netlinkTransact().async(fd, req, req.length, buf, buf.length, (err: Error | null, r: number) => (err ? reject(err) : resolve(r))),
+      ),
+    netlinkRecvAsync: (fd, buf) =>
+      new Promise((resolve, reject) =>
+        netlinkRecv().async(fd, buf, buf.length, (err: Error | null, r: number) => (err ? reject(err) : resolve(r))),
+      ),
   };
   return cached;
 }

@@ -1349,3 +1349,10 @@ int lxr_netlink_recv(int fd, uint8_t *buf, int len) {
   if (msg.msg_flags & MSG_TRUNC) return -EMSGSIZE;
   return (int)r;
 }
+
+/* Send one request and receive the first datagram of the answer (for a worker thread). */
+int lxr_netlink_transact(int fd, const uint8_t *req, int len, uint8_t *buf, int buflen) {
+  int r = lxr_netlink_send(fd, req, len);
+  if (r < 0) return r;
+  return lxr_netlink_recv(fd, buf, buflen);
+}

@@ -105,6 +105,14 @@ export function deleteLink(name: string): void {
   Netlink.host().deleteLink(name);
 }
 
+/**
+ * deleteLink with the kernel's 20-40 ms of waiting (for RCU) on a worker thread, so that the
+ * caller can do other work meanwhile; missing is fine.
+ */
+export async function deleteLinkAsync(name: string): Promise<void> {
+  await Netlink.deleteLinkAsync(name);
+}
+
 export function setSysctl(key: string, value: string): void {
   const p = `/proc/sys/${key.replaceAll('.', '/')}`;
   try {

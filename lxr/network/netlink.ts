@@ -287,6 +287,12 @@ export interface RouteSpec {
 
 // ---- the client ----
 
+interface Answer {
+  out: [number, Buffer][];
+  finished: boolean;
+  interrupted: boolean;
+}
+
 let hostSocket: Netlink | undefined;
 
 export class Netlink {
@@ -343,60 +349,76 @@ export class Netlink {
    * says the dump was interrupted by a change). Messages are returned as [type, payload].
    */
   request(type: number, flags: number, body: Buffer, what: string): [number, Buffer][] {
-    const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
+    const n = native();
     for (let attempt = 0; ; attempt++) {
-      const seq = (this.seq = (this.seq + 1) & 0x7fffffff);
-      const msg = Buffer.alloc(16 + body.length);
-      u32(msg, 0, msg.length);
-      u16(msg, 4, type);
-      u16(msg, 6, flags | NLM_F_REQUEST | (dump ? 0 : NLM_F_ACK));
-      u32(msg, 8, seq);
-      u32(msg, 12, 0);
-      body.copy(msg, 16);
-      const n = native();
+      const { msg, seq } = this.message(type, flags, body);
       const sent = n.netlinkSend(this.fd, msg, msg.length);
       if (sent < 0) throw new NetlinkError(`${what}: sending the request`, -sent);
-      const out: [number, Buffer][] = [];
-      let interrupted = false;
-      for (;;) {
-        const got = n.netlinkRecv(this.fd, this.rx);
-        if (got < 0) {
-          throw new NetlinkError(`${what}: ${-got === 11 ? 'no answer from the kernel within 10 s' : 'receiving the answer'}`, -got);
-        }
-        let off = 0;
-        let finished = false;
-        while (off + 16 <= got) {
-          const len = r32(this.rx, off);
-          if (len < 16 || off + len > got) break;
-          const mtype = r16(this.rx, off + 4);
-          const mflags = r16(this.rx, off + 6);
-          const mseq = r32(this.rx, off + 8);
-          const payload = this.rx.subarray(off + 16, off + len);
-          off += align(len);
-          if (mseq !== seq) continue; // an answer to an earlier request that was given up on
-          if (mflags & NLM_F_DUMP_INTR) interrupted = true;
-          if (mtype === NLMSG_ERROR) {
-            const err = ri32(payload, 0);
-            if (err === 0) {
-              finished = true; // the ack
-              break;
-            }
-            throw new NetlinkError(what, -err, extAckMessage(payload, mflags));
-          }
-          if (mtype === NLMSG_DONE) {
-            const err = payload.length >= 4 ? ri32(payload, 0) : 0;
-            if (err < 0) throw new NetlinkError(what, -err, extAckMessage(payload, mflags, 4));
-            finished = true;
-            break;
-          }
-          if (mtype === NLMSG_NOOP) continue;
-          if (mtype === NLMSG_OVERRUN) throw new NetlinkError(`${what}: the kernel's answer overran the socket buffer`, 105);
-          out.push([mtype, Buffer.from(payload)]); // a GET's reply comes before its ack
-        }
-        if (finished) break;
+      const answer: Answer = { out: [], finished: false, interrupted: false };
+      while (!answer.finished) this.absorb(n.netlinkRecv(this.fd, this.rx), seq, what, answer);
+      if (answer.interrupted && attempt < 5) continue;
+      return answer.out;
+    }
+  }
+
+  /**
+   * request() for a change, with the waiting on a worker thread: for kernel work that takes
+   * long (deleting a link waits for RCU, 20-40 ms) and can overlap with other work. The socket
+   * must not be used for anything else meanwhile: use one of its own (Netlink.open()).
+   */
+  async requestAsync(type: number, flags: number, body: Buffer, what: string): Promise<void> {
+    const n = native();
+    const { msg, seq } = this.message(type, flags, body);
+    const answer: Answer = { out: [], finished: false, interrupted: false };
+    const rx = Buffer.alloc(8192); // an ack, and the kernel's text with it
+    this.absorb(await n.netlinkTransactAsync(this.fd, msg, rx), seq, what, answer, rx);
+    while (!answer.finished) this.absorb(await n.netlinkRecvAsync(this.fd, rx), seq, what, answer, rx);
+  }
+
+  private message(type: number, flags: number, body: Buffer): { msg: Buffer; seq: number } {
+    const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
+    const seq = (this.seq = (this.seq + 1) & 0x7fffffff);
+    const msg = Buffer.alloc(16 + body.length);
+    u32(msg, 0, msg.length);
+    u16(msg, 4, type);
+    u16(msg, 6, flags | NLM_F_REQUEST | (dump ? 0 : NLM_F_ACK));
+    u32(msg, 8, seq);
+    u32(msg, 12, 0);
+    body.copy(msg, 16);
+    return { msg, seq };
+  }
+
+  /** Take in one received datagram (`got` bytes, or -errno) of the answer to request `seq`. */
+  private absorb(got: number, seq: number, what: string, answer: Answer, rx = this.rx): void {
+    if (got < 0) {
+      throw new NetlinkError(`${what}: ${-got === 11 ? 'no answer from the kernel within 10 s' : 'receiving the answer'}`, -got);
+    }
+    let off = 0;
+    while (off + 16 <= got) {
+      const len = r32(rx, off);
+      if (len < 16 || off + len > got) break;
+      const mtype = r16(rx, off + 4);
+      const mflags = r16(rx, off + 6);
+      const mseq = r32(rx, off + 8);
+      const payload = rx.subarray(off + 16, off + len);
+      off += align(len);
+      if (mseq !== seq) continue; // an answer to an earlier request that was given up on
+      if (mflags & NLM_F_DUMP_INTR) answer.interrupted = true;
+      if (mtype === NLMSG_ERROR) {
+        const err = ri32(payload, 0);
+        if (err !== 0) throw new NetlinkError(what, -err, extAckMessage(payload, mflags));
+        answer.finished = true; // the ack
+        return;
       }
-      if (interrupted && attempt < 5) continue;
-      return out;
+      if (mtype === NLMSG_DONE) {
+        const err = payload.length >= 4 ? ri32(payload, 0) : 0;
+        if (err < 0) throw new NetlinkError(what, -err, extAckMessage(payload, mflags, 4));
+        answer.finished = true;
+        return;
+      }
+      if (mtype === NLMSG_NOOP) continue;
+      if (mtype === NLMSG_OVERRUN) throw new NetlinkError(`${what}: the kernel's answer overran the socket buffer`, 105);
+      answer.out.push([mtype, Buffer.from(payload)]); // a GET's reply comes before its ack
     }
   }
 
@@ -520,6 +542,24 @@ export class Netlink {
     } catch (e) {
       if (isErrno(e, 'ENODEV')) return false;
       throw e;
+    }
+  }
+
+  /**
+   * deleteLink, waiting on a worker thread: the kernel takes 20-40 ms to delete a link (it
+   * waits for RCU callbacks), which other work can overlap. Uses a socket of its own.
+   */
+  static async deleteLinkAsync(name: string, netns?: string): Promise<boolean> {
+    const nl = Netlink.open(netns);
+    try {
+      const a = new Attrs().str(IFLA_IFNAME, checkIfname(name));
+      await nl.requestAsync(RTM_DELLINK, 0, Buffer.concat([ifinfomsg(), a.buffer()]), `deleting link ${name}${nl.where}`);
+      return true;
+    } catch (e) {
+      if (isErrno(e, 'ENODEV')) return false;
+      throw e;
+    } finally {
+      nl.close();
     }
   }
 

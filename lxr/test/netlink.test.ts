@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createNetns, removeNetns } from '../network/netns.js';
 import { detachContainer } from '../network/index.js';
 import { Netlink, NetlinkError } from '../network/netlink.js';
-import { addresses, bridgeMac, deleteLink, ensureAddress, ensureBridge, linkInfo, overlappingRoutes } from '../network/link.js';
+import { addresses, bridgeMac, deleteLink, deleteLinkAsync, ensureAddress, ensureBridge, linkInfo, overlappingRoutes } from '../network/link.js';
 import { parseSubnet } from '../network/ipv4.js';
 import { testNetwork } from './helpers/netns.js';
 
@@ -157,11 +157,15 @@ if (!haveIp) {
     t.same(overlappingRoutes(sub, br), [], "none once the bridge's own are left out");
     t.same(overlappingRoutes(parseSubnet('10.123.22.0/24'), br), [], 'the routes inside the netns are not the host\'s');
 
-    // link del of the host end takes the peer with it
-    deleteLink(host);
+    // link del of the host end takes the peer with it (on a worker thread, while this one goes on)
+    const pending = deleteLinkAsync(host);
+    t.equal(Netlink.host().getLink(br)?.ifname, br, 'the host socket serves other requests meanwhile');
+    await pending;
     t.equal(spawnSync('ip', ['link', 'show', 'dev', host]).status !== 0, true, 'the host end is gone');
     t.same(ipJson(['-n', name, 'link', 'show']).map((l: any) => l.ifname), ['lo'], 'and with it the peer');
     t.doesNotThrow(() => deleteLink(host), 'deleting a missing link is fine');
+    await t.resolves(deleteLinkAsync(host), 'on a worker thread too');
+    await t.rejects(Netlink.deleteLinkAsync('eth0', '/run/netns/nosuch-nl'), { message: 'opening a netlink socket in network namespace /run/netns/nosuch-nl: opening the network namespace: ENOENT' });
     deleteLink(br);
     t.equal(spawnSync('ip', ['link', 'show', 'dev', br]).status !== 0, true, 'the bridge is gone');
     removeNetns(name);
@@ -200,6 +204,8 @@ if (!haveIp) {
       t.throws(() => ns.addAddress(e.index, '10.123.24.2/24', 'eth0'), { message: `adding address 10.123.24.2/24 to eth0 in ${path}: EEXIST` });
       t.throws(() => ns.setLink('nosuch0', { up: true }), { message: `setting link nosuch0 in ${path} up: ENODEV` });
     });
+    t.throws(() => Netlink.in(path, (ns) => ns.deleteLink('lo')), { message: new RegExp(`^deleting link lo in ${path}: EOPNOTSUPP`) });
+    await t.rejects(Netlink.deleteLinkAsync('lo', path), { message: new RegExp(`^deleting link lo in ${path}: EOPNOTSUPP`) }, 'errors from a worker thread too');
     t.throws(() => nl.addAddress(1, '10.1.2.3/33'), { message: 'invalid IPv4 address with prefix "10.1.2.3/33" (expected e.g. 10.88.0.5/16)' });
     t.throws(() => nl.getLink('a/b'), { message: 'invalid interface name "a/b"' });
     t.equal(nl.getLink(`${host}q`), undefined, 'a missing link is undefined, not an error');

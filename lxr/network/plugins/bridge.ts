@@ -8,6 +8,7 @@ import { delegate, type Plugin, type PluginArgs } from '../cni/skel.js';
 import { CniError, ERR, type CniResult } from '../cni/types.js';
 import {
   deleteLink,
+  deleteLinkAsync,
   ensureAddress,
   ensureBridge,
   hostVethName,
@@ -160,7 +161,7 @@ export const plugin: Plugin = {
   about: 'lxr-bridge: lxr bridge + veth networking',
   handlers: {
     add,
-    del(a) {
+    async del(a) {
       conf(a); // validates
       const errors: string[] = [];
       const step = (f: () => void) => {
@@ -170,9 +171,12 @@ export const plugin: Plugin = {
           errors.push((e as Error).message);
         }
       };
+      // The kernel takes 20-40 ms to delete the veth: that waiting runs on a worker thread
+      // while the lease and the rules go.
+      const veth = deleteLinkAsync(hostVethName(a.containerId, a.ifname)).catch((e) => void errors.push((e as Error).message));
       if (a.conf.ipam) step(() => void delegate(ipamType(a), 'DEL', a));
-      step(() => deleteLink(hostVethName(a.containerId, a.ifname)));
       step(() => void removeRules(ruleTag(OWNER, a.conf.name, a.containerId)));
+      await veth;
       if (errors.length) throw new CniError(ERR.system, errors.join('; '));
     },
     check(a) {

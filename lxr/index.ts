@@ -6,7 +6,7 @@ export {
   startContainer, stopContainer, restartContainer, removeContainer, listContainers, inspectContainer, containerLogs, liveState,
   type PsEntry, type LogsOptions, type LiveState,
 } from './containers/manage.js';
-export { monitorMain } from './containers/launch.js';
+export { launchMain, cleanupMain } from './containers/launch.js';
 export { execCommand, execProcess, type ExecOptions } from './containers/exec.js';
 export { applyRestartPolicies } from './containers/status.js';
 export { getRecord, findRecord, listRecords, type ContainerRecord, type CreateSettings, type PortMapping, type VolumeMount } from './containers/store.js';

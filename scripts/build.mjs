@@ -29,14 +29,20 @@ function buildNative() {
   if (probe.error || probe.status !== 0) {
     fail(`no C compiler found ("${cc}"). Install one with: apt-get install -y gcc libc6-dev linux-libc-dev`);
   }
-  const src = join(root, 'native', 'lxr.c');
-  const out = join(root, 'native', 'build', 'liblxr.so');
+  // the library loaded with koffi, and the background containers' monitor (native/monitor.c)
+  compileC(cc, 'lxr.c', 'liblxr.so', ['-fPIC', '-shared']);
+  compileC(cc, 'monitor.c', 'lxr-monitor', []);
+}
+
+function compileC(cc, file, target, flags) {
+  const src = join(root, 'native', file);
+  const out = join(root, 'native', 'build', target);
   if (newer(out, [src])) return;
   mkdirSync(dirname(out), { recursive: true });
   // compile next to the target and rename: processes that have the library loaded (or
   // are loading it right now) keep a complete file
   const tmp = `${out}.tmp-${process.pid}`;
-  const r = spawnSync(cc, ['-O2', '-g', '-Wall', '-Wextra', '-Werror', '-fPIC', '-shared', '-o', tmp, src], {
+  const r = spawnSync(cc, ['-O2', '-g', '-Wall', '-Wextra', '-Werror', ...flags, '-o', tmp, src], {
     encoding: 'utf8',
   });
   if (r.status === 0) renameSync(tmp, out);
@@ -48,7 +54,7 @@ function buildNative() {
       const pkg = hdr.startsWith('linux/') || hdr.startsWith('asm/') ? 'linux-libc-dev' : 'libc6-dev';
       fail(`header ${hdr} is missing. Install it with: apt-get install -y ${pkg}`);
     }
-    fail(`compiling native/lxr.c failed:\n${r.stderr}`);
+    fail(`compiling native/${file} failed:\n${r.stderr}`);
   }
 }
 

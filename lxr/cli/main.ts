@@ -212,14 +212,10 @@ export function buildCli(argv: string[]): Argv {
       for (const e of n.errors) process.stderr.write(`lxr: gc: ${e}\n`);
       if (n.errors.length) process.exitCode = 1;
     })
-    .command('__monitor <id>', false, (y) => y.positional('id', { type: 'string' }), async (a) => {
-      const { monitorMain } = await import('../containers/launch.js');
-      process.exitCode = await monitorMain(ctxOf(a), String(a.id));
-    })
     .middleware(async (a) => {
       // containers with --restart that a host restart stopped run again when lxr next runs
       trace('cli: parsed');
-      if (['__monitor', 'rm', 'stop'].includes(String(a._[0])) || process.env.LXR_NO_RESTART_POLICIES) return;
+      if (['rm', 'stop'].includes(String(a._[0])) || process.env.LXR_NO_RESTART_POLICIES) return;
       const { applyRestartPolicies } = await import('../containers/status.js');
       await applyRestartPolicies(ctxOf(a), (m) => process.stderr.write(`lxr: ${m}\n`));
       trace('cli: restart policies checked');
@@ -261,10 +257,15 @@ export function splitCommand(argv: string[]): string[] {
 
 async function main(): Promise<void> {
   const argv = hideBin(process.argv);
-  if (argv[0] === '__monitor' && argv.length === 2) {
-    // the per-container monitor: no argument parsing to load, it starts on every create
-    const { monitorMain } = await import('../containers/launch.js');
-    process.exitCode = await monitorMain(lxrContext(), argv[1]!);
+  // what lxr-monitor (native/monitor.c) runs for a background container: no argument parser
+  if (argv[0] === '__launch' && (argv.length === 2 || (argv.length === 3 && argv[2] === 'restart'))) {
+    const { launchMain } = await import('../containers/launch.js');
+    process.exitCode = await launchMain(lxrContext(), argv[1]!, argv.length === 3);
+    return;
+  }
+  if (argv[0] === '__cleanup' && argv.length === 3 && /^\d+$/.test(argv[2]!)) {
+    const { cleanupMain } = await import('../containers/launch.js');
+    process.exitCode = await cleanupMain(lxrContext(), argv[1]!, Number(argv[2]));
     return;
   }
   try {

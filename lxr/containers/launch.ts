@@ -4,7 +4,7 @@
 // background containers, or the foreground `lxr run` itself.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createContainer as rtCreate } from '../../runtime/container/create.js';
@@ -76,7 +76,13 @@ export interface Launched {
 }
 
 /** Create and start the container through the runtime library; this process is the init's parent. */
-export async function launch(ctx: LxrContext, id: string, stdio: [number, number, number], consoleFd?: number): Promise<Launched> {
+export async function launch(
+  ctx: LxrContext,
+  id: string,
+  stdio: [number, number, number],
+  consoleFd?: number,
+  monitorPid: number = process.pid,
+): Promise<Launched> {
   const bundle = join(containerDir(ctx, id), 'bundle');
   failPoint('create');
   trace('launch: runtime create');
@@ -91,13 +97,13 @@ export async function launch(ctx: LxrContext, id: string, stdio: [number, number
     await rtDelete(ctx.runtimeRoot, id, true).catch(() => {});
     throw e;
   }
-  const me = procStat(process.pid)?.startTime ?? '';
+  const monitorStart = procStat(monitorPid)?.startTime ?? '';
   await updateRecord(ctx, id, (r) => {
     r.status = 'running';
     r.pid = record.pid;
     r.startedAt = new Date().toISOString();
-    r.monitorPid = process.pid;
-    r.monitorStart = me;
+    r.monitorPid = monitorPid;
+    r.monitorStart = monitorStart;
     delete r.exitCode;
     delete r.finishedAt;
   });
@@ -108,8 +114,13 @@ export async function launch(ctx: LxrContext, id: string, stdio: [number, number
 export async function waitExit(ctx: LxrContext, id: string, l: Launched): Promise<number> {
   const [, status] = await native().wait(l.pid);
   l.child.detach();
-  const code = exitCodeOf(status);
   trace('wait: exited');
+  return recordExit(ctx, id, status);
+}
+
+/** The init exited with raw wait status `status`: forget the runtime's container, record the code. */
+async function recordExit(ctx: LxrContext, id: string, status: number): Promise<number> {
+  const code = exitCodeOf(status);
   await rtDelete(ctx.runtimeRoot, id, true).catch(() => {});
   await updateRecord(ctx, id, (r) => {
     r.exitCode = code;
@@ -151,78 +162,96 @@ export function shouldRestart(r: ContainerRecord): boolean {
   return r.settings.restart === 'on-failure' && (r.exitCode ?? 0) !== 0;
 }
 
-/** The monitor: `lxr __monitor ID`, started detached by startInBackground. fd 3 is the readiness pipe. */
-export async function monitorMain(ctx: LxrContext, id: string): Promise<number> {
-  for (const s of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(s, () => {});
-  // fd 3 is a socket to the lxr that started us. It starts us early, so that our start-up
-  // overlaps its preparation, and says "go" once the bundle is ready (or closes: give up).
-  const sock = new Socket({ fd: 3, readable: true, writable: true });
-  sock.on('error', () => {});
-  const go = await new Promise<boolean>((resolve) => {
-    let text = '';
-    sock.on('data', (d: Buffer) => {
-      text += d.toString();
-      if (text.includes('\n')) resolve(text.startsWith('go\n'));
+/** Exit status of `lxr __cleanup` that tells lxr-monitor to launch the container again. */
+export const RESTART_STATUS = 10;
+
+/**
+ * `lxr __launch ID [restart]`, run by lxr-monitor (native/monitor.c), the container's monitor:
+ * create and start the container (this process is the init's parent until it exits, then the
+ * monitor, a subreaper, is), write the init's pid to fd 4, and on the first launch report "ok"
+ * or "error ..." to the creating lxr on fd 3, after waiting for its "go". Returns the exit status.
+ */
+export async function launchMain(ctx: LxrContext, id: string, restart: boolean): Promise<number> {
+  let report = (_msg: string) => {};
+  if (!restart) {
+    // fd 3 is a socket to the lxr that started the monitor. It starts it early, so that our
+    // start-up overlaps its preparation, and says "go" once the bundle is ready (or closes: give up).
+    const sock = new Socket({ fd: 3, readable: true, writable: true });
+    sock.on('error', () => {});
+    const go = await new Promise<boolean>((resolve) => {
+      let text = '';
+      sock.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (text.includes('\n')) resolve(text.startsWith('go\n'));
+      });
+      sock.on('end', () => resolve(false));
+      sock.on('close', () => resolve(false));
     });
-    sock.on('end', () => resolve(false));
-    sock.on('close', () => resolve(false));
-  });
-  if (!go) {
-    sock.destroy();
-    return 0;
+    if (!go) {
+      sock.destroy();
+      return 0;
+    }
+    report = (msg) => sock.end(`${msg}\n`);
+  } else {
+    // a stop that came during the monitor's back-off wins; only a real restart is counted
+    const again = await updateRecord(ctx, id, (x) => {
+      if (!x.stopRequested) x.restartCount++;
+    });
+    if (!again || again.stopRequested) {
+      await finish(ctx, id);
+      return 0;
+    }
   }
-  let reported = false;
-  const report = (msg: string) => {
-    if (reported) return;
-    reported = true;
-    sock.end(`${msg}\n`);
-  };
   const logFd = openSync(logPath(ctx, id), 'a', 0o640);
   const nullFd = openSync('/dev/null', 'r');
-  let first = true;
-  let backoff = 100;
   try {
-    for (;;) {
-      let l: Launched;
-      try {
-        l = await launch(ctx, id, [nullFd, logFd, logFd]);
-      } catch (e) {
-        if (first) report(`error ${errorMessage(e)}`);
-        else process.stderr.write(`lxr monitor ${id}: restart failed: ${errorMessage(e)}\n`);
-        await updateRecord(ctx, id, (r) => {
-          r.exitCode = 127;
-          r.finishedAt = new Date().toISOString();
-        });
-        break;
-      }
-      try {
-        if (readRecordById(ctx, id)?.settings.ide) await startIdeIn(ctx, id, logFd);
-      } catch (e) {
-        if (first) {
-          report(`error --ide: starting code-server: ${errorMessage(e)}`);
-          await rtDelete(ctx.runtimeRoot, id, true).catch(() => {});
-          break;
-        }
-        process.stderr.write(`lxr monitor ${id}: --ide: ${errorMessage(e)}\n`);
-      }
-      if (first) report('ok');
-      first = false;
-      await waitExit(ctx, id, l);
-      const r = readRecordById(ctx, id);
-      if (!r || !shouldRestart(r)) break;
-      await new Promise((res) => setTimeout(res, backoff));
-      backoff = Math.min(backoff * 2, 5000);
-      // a stop that came during the back-off wins; only a real restart is counted
-      const again = await updateRecord(ctx, id, (x) => {
-        if (!x.stopRequested) x.restartCount++;
+    let l: Launched;
+    try {
+      l = await launch(ctx, id, [nullFd, logFd, logFd], undefined, process.ppid);
+    } catch (e) {
+      report(`error ${errorMessage(e)}`);
+      if (restart) process.stderr.write(`lxr monitor ${id}: restart failed: ${errorMessage(e)}\n`);
+      await updateRecord(ctx, id, (r) => {
+        r.exitCode = 127;
+        r.finishedAt = new Date().toISOString();
       });
-      if (!again || again.stopRequested) break;
+      await finish(ctx, id);
+      return 1;
     }
+    l.child.detach();
+    writeSync(4, `${l.pid}\n`);
+    closeSync(4);
+    try {
+      if (readRecordById(ctx, id)?.settings.ide) await startIdeIn(ctx, id, logFd);
+    } catch (e) {
+      if (!restart) {
+        // the init is the monitor's now: stopping it ends in __cleanup, which releases everything
+        await updateRecord(ctx, id, (r) => {
+          r.stopRequested = true;
+        });
+        await rtDelete(ctx.runtimeRoot, id, true).catch(() => {});
+        report(`error --ide: starting code-server: ${errorMessage(e)}`);
+        return 1;
+      }
+      process.stderr.write(`lxr monitor ${id}: --ide: ${errorMessage(e)}\n`);
+    }
+    report('ok');
+    return 0;
   } finally {
     closeSync(logFd);
     closeSync(nullFd);
-    await finish(ctx, id);
   }
+}
+
+/**
+ * `lxr __cleanup ID STATUS`, run by lxr-monitor once the init is reaped: record the exit and
+ * either ask for a restart (RESTART_STATUS) or release what the container used.
+ */
+export async function cleanupMain(ctx: LxrContext, id: string, status: number): Promise<number> {
+  await recordExit(ctx, id, status);
+  const r = readRecordById(ctx, id);
+  if (r && shouldRestart(r)) return RESTART_STATUS;
+  await finish(ctx, id);
   return 0;
 }
 
@@ -233,11 +262,11 @@ async function startIdeIn(ctx: LxrContext, id: string, logFd: number): Promise<v
   const spec = JSON.parse(readFileSync(join(containerDir(ctx, id), 'bundle', 'config.json'), 'utf8'));
   const nullFd = openSync('/dev/null', 'r');
   try {
-    const { pid } = await startIde({
+    await startIde({
       root: ctx.runtimeRoot, id, process: spec.process,
       port: rec.settings.network === 'host' ? rec.settings.idePort! : IDE_CONTAINER_PORT, password: rec.settings.idePassword!, stdio: [nullFd, logFd, logFd],
     });
-    void native().wait(pid);
+    // not waited for here: it outlives this launcher and lxr-monitor reaps it
   } finally {
     closeSync(nullFd);
   }
@@ -246,13 +275,24 @@ async function startIdeIn(ctx: LxrContext, id: string, logFd: number): Promise<v
 /** The lxr entry script the monitor runs from (bin/lxr.js of this package). */
 export function lxrBin(): string {
   if (process.env.LXR_BIN) return process.env.LXR_BIN;
+  return join(packageRoot(), 'bin', 'lxr.js');
+}
+
+/** native/build/lxr-monitor, built by `npm install` with the native library. */
+export function monitorExe(): string {
+  if (process.env.LXR_MONITOR) return process.env.LXR_MONITOR;
+  const p = join(packageRoot(), 'native', 'build', 'lxr-monitor');
+  if (!existsSync(p)) throw new LxrError(`${p} is missing: run "npm install" (it is built with the native library)`);
+  return p;
+}
+
+function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    const c = join(dir, 'bin', 'lxr.js');
-    if (existsSync(c)) return c;
+    if (existsSync(join(dir, 'bin', 'lxr.js'))) return dir;
     dir = dirname(dir);
   }
-  throw new LxrError('cannot find bin/lxr.js to start the container monitor (set LXR_BIN)');
+  throw new LxrError('cannot find the lxr package (bin/lxr.js) to start the container monitor (set LXR_BIN and LXR_MONITOR)');
 }
 
 export interface MonitorHandle {
@@ -270,7 +310,7 @@ export function spawnMonitor(ctx: LxrContext, id: string): MonitorHandle {
   const errFd = openSync(join(containerDir(ctx, id), 'monitor.log'), 'a', 0o600);
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [lxrBin(), '__monitor', id], {
+    child = spawn(monitorExe(), [process.execPath, lxrBin(), id], {
       detached: true,
       stdio: ['ignore', 'ignore', errFd, 'pipe'],
       env: { ...process.env, ...contextEnv(ctx) },

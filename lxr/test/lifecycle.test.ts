@@ -1,10 +1,10 @@
 // The lxr CLI end to end: real containers from an image pulled from a loopback registry,
 // overlay rootfs, the detached monitor, logs, StopSignal, start again, rm.
 import t from 'tap';
-import { existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, netnsLeft, cgroupExists, lxr, lxrAsync, lxrEnv, mountsUnder, pushTestImage, until, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, REPO, netnsLeft, cgroupExists, lxr, lxrAsync, lxrEnv, mountsUnder, pushTestImage, until, type LxrEnv } from './helpers/env.js';
 
 if (!BUSYBOX) {
   t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
@@ -40,6 +40,11 @@ if (!BUSYBOX) {
     t.ok(row!.Pid > 0 && existsSync(`/proc/${row!.Pid}`), 'PID is a live process');
     t.equal(row!.Image, image);
     t.ok(cgroupExists(env, id), 'the container has its cgroup');
+    // its parent is the small C monitor (native/monitor.c), as conmon is podman's, not a Node process
+    const ppid = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${row!.Pid}/status`, 'utf8'))?.[1]);
+    t.equal(readlinkSync(`/proc/${ppid}/exe`), join(REPO, 'native', 'build', 'lxr-monitor'), 'the init\'s parent is lxr-monitor');
+    const rssKb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${ppid}/status`, 'utf8'))?.[1]);
+    t.ok(rssKb > 0 && rssKb < 8 * 1024, `the monitor holds ${rssKb} kB of memory, not tens of MB`);
     const merged = join(env.root, 'containers', id, 'merged');
     t.same(mountsUnder(merged), [merged], 'the rootfs overlay is mounted');
 

@@ -100,7 +100,8 @@ if (!BUSYBOX || !haveIp) {
   t.test('lxr killed with SIGKILL mid-run: lxr gc removes the network state it left', async (t) => {
     const port = await freePort();
     const child = spawn(process.execPath, [LXR, 'run', '--name', 'orphan', '-p', `${port}:80`, image, 'sleep', '300'], { env: env.env, stdio: 'ignore' });
-    const ip = await until(() => ps().find((r) => r.Name === 'orphan' && r.IP && r.IP !== '-')?.IP as string | undefined, 20000);
+    // running, not just attached: a container still being created keeps its network
+    const ip = await until(() => ps().find((r) => r.Name === 'orphan' && r.State === 'running' && r.IP && r.IP !== '-')?.IP as string | undefined, 20000);
     t.ok(ip, 'the container runs with an address');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));

@@ -28,7 +28,7 @@ export { logPath };
 export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): Promise<string> {
   const dir = containerDir(ctx, rec.id);
   failPoint('mount');
-  const rootfs = mountOverlay(dir, rec.layers);
+  const rootfs = mountOverlay(dir, rec.layers, rec.settings.autoRemove);
   trace('prepare: overlay mounted');
   failPoint('network');
   const net = await setupNetwork(ctx, rec);

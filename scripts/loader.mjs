@@ -12,7 +12,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Script } from 'node:vm';
+import { Script, constants } from 'node:vm';
 
 const ID_RE = /^\/\/ lxr-build-id: ([0-9a-f]+)\n/;
 
@@ -33,6 +33,8 @@ export function start(name) {
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     ...(cachedData ? { cachedData } : {}),
+    // an import() the bundler left (a built-in module, an external) loads as it would in a file
+    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   // The build runs each CLI once with LXR_WRITE_CODE_CACHE=1 (--help) and keeps what V8
   // compiled by the time it exits: the module bodies and the argument parser.

@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { defaultRoot } from '../container/state.js';
 import { configureLog, log } from '../log.js';
 import { errorMessage, LxrError } from '../errors.js';
+import { readFileSync } from 'node:fs';
 
 interface Global {
   root: string;
@@ -123,7 +124,6 @@ async function main(argv: string[]): Promise<number> {
         const { readRecord } = await import('../container/state.js');
         let proc;
         if (a.process) {
-          const { readFileSync } = await import('node:fs');
           try {
             proc = JSON.parse(readFileSync(a.process as string, 'utf8'));
           } catch (e) {

@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import "../dist/lxr-image.js";
+require("../dist/lxr-image.js");

@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import "../dist/lxr-runtime.js";
+require("../dist/lxr-runtime.js");

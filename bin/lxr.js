@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import "../dist/lxr.js";
+require("../dist/lxr.js");

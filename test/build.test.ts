@@ -1,5 +1,5 @@
 // What `npm run build` leaves in dist/ for the CLIs: one CommonJS bundle each, pure ASCII,
-// with a V8 code cache that belongs to it and that V8 accepts (scripts/loader.mjs). A cache
+// with a V8 code cache that belongs to it and that V8 accepts (scripts/loader.cjs). A cache
 // V8 rejects would not break anything, only make every command ~20 ms slower: this test is
 // what notices.
 import t from 'tap';

@@ -11,6 +11,7 @@ import { ImageError } from '../registry/errors.js';
 import type { RemoteOptions } from '../registry/session.js';
 import type { RetryPolicy } from '../registry/retry.js';
 import { humanSize, progressRenderer } from './progress.js';
+import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
 
 interface Globals {
   store?: string;
@@ -275,7 +276,7 @@ function interruptSignal(): AbortSignal {
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   try {
-    await buildCli(argv).parseAsync();
+    await skipHelpCache(buildCli(argv)).parseAsync();
     return 0;
   } catch (e) {
     const err = e as Error;

@@ -5,6 +5,7 @@ import { lxrContext, trace, type LxrContext } from '../context.js';
 import type { CreateOptions } from '../containers/create.js';
 import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseRestart, parseVolume } from '../containers/options.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
+import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
 
 interface Globals {
   root?: string;
@@ -269,7 +270,7 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    await buildCli(splitCommand(hideBin(process.argv))).parseAsync();
+    await skipHelpCache(buildCli(splitCommand(hideBin(process.argv)))).parseAsync();
   } catch (e) {
     process.stderr.write(`lxr: ${errorMessage(e)}\n`);
     process.exitCode = e instanceof LxrError ? (e.exitCode === 1 ? 125 : e.exitCode) : 125;

@@ -6,6 +6,7 @@ import { defaultRoot } from '../container/state.js';
 import { configureLog, log } from '../log.js';
 import { errorMessage, LxrError } from '../errors.js';
 import { readFileSync } from 'node:fs';
+import { skipHelpCache } from './yargs-help.js';
 
 interface Global {
   root: string;
@@ -222,7 +223,7 @@ async function main(argv: string[]): Promise<number> {
     .fail((msg, err) => {
       throw err ?? new LxrError(msg);
     });
-  await cli.parseAsync();
+  await skipHelpCache(cli).parseAsync();
   return code;
 }
 

@@ -136,7 +136,8 @@ export function listRecords(ctx: LxrContext): ContainerRecord[] {
     const r = readRecordById(ctx, id);
     if (r) out.push(r);
   }
-  return out.sort((a, b) => a.created.localeCompare(b.created));
+  // ISO 8601 times sort as plain strings; localeCompare would load ICU's collator (~5 ms)
+  return out.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
 }
 
 /** A container by name, full id or unique id prefix. */

@@ -144,7 +144,7 @@ export async function listImages(store: StoreArg): Promise<ImageSummary[]> {
     }
     out.push(sum);
   }
-  return out.sort((a, b) => a.reference.localeCompare(b.reference));
+  return out.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0)); // no ICU collator (~5 ms)
 }
 
 export interface InspectResult {

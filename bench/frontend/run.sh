@@ -55,6 +55,11 @@ lc=$(((t1 - t0) / 1000000))
 t0=$(now); for i in $(seq 1 50); do $PODMAN run -d --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network none --name p$i $PIMAGE sleep 3600 >/dev/null; done; t1=$(now)
 pc=$(((t1 - t0) / 1000000))
 printf '%-44s %10s %10s\n' "create+start 50 containers (total)" "$lc" "$pc"
+# memory of what keeps the 50 containers: lxr's monitors (lxr-monitor) and podman's conmons
+rss_kb() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/ {print $2}' /proc/$p/status 2>/dev/null || echo 0))); done; echo $t; }
+lm=$(rss_kb $(cat "$LXR_ROOT"/containers/*/container.json | grep -o '"monitorPid": [0-9]*' | grep -o '[0-9]*$'))
+pm=$(rss_kb $($PODMAN ps -q | xargs $PODMAN inspect --format '{{.State.ConmonPid}}'))
+printf '%-44s %10s %10s\n' "monitors of 50 containers, total RSS (MiB)" "$((lm / 1024))" "$((pm / 1024))"
 lp=$(timeit $LXR ps -a)
 pp=$(timeit $PODMAN ps -a)
 printf '%-44s %10s %10s\n' "ps -a with 50 containers" "$lp" "$pp"

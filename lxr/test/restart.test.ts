@@ -1,6 +1,8 @@
 // --restart on a foreground `lxr run`: the command returns the first exit code, as podman's
 // does, and the container goes on under a background monitor by its policy; a stop ends it.
 import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
 import { BUSYBOX, lxr, lxrEnv, pushTestImage, until, type LxrEnv } from './helpers/env.js';
 
@@ -29,7 +31,15 @@ if (!BUSYBOX) {
       const i = inspect('flaky');
       return i?.State?.Running && i.State.RestartCount >= 2 ? i : undefined;
     }, 20000);
-    t.ok(up, 'restarted in the background until the third run stayed up', inspect('flaky')?.State);
+    const i = inspect('flaky');
+    const monitorLog = i ? (() => {
+      try {
+        return readFileSync(join(env.root, 'containers', i.Id, 'monitor.log'), 'utf8');
+      } catch {
+        return '';
+      }
+    })() : '';
+    t.ok(up, 'restarted in the background until the third run stayed up', { state: i?.State, monitorLog, logs: lxr(env, ['logs', 'flaky']).stdout });
     const count = lxr(env, ['exec', 'flaky', 'cat', '/data/count']);
     t.equal(count.stdout, 'run\nrun\nrun\n', 'three runs');
     t.equal(lxr(env, ['stop', '-t', '1', 'flaky']).status, 0);

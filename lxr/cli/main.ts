@@ -2,7 +2,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { lxrContext, trace, type LxrContext } from '../context.js';
-import type { CreateOptions } from '../containers/create.js';
+import type { CreateOptions, EarlyMonitor } from '../containers/create.js';
 import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseRestart, parseVolume } from '../containers/options.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
@@ -115,13 +115,13 @@ export function buildCli(argv: string[]): Argv {
     .parserConfiguration({ 'greedy-arrays': false, 'populate--': false })
     .command('create <image> [command..]', 'pull the image if missing, create the container and start it in the background', (y) => createFlags(y), async (a) => {
       const { createAndStart } = await import('../containers/create.js');
-      const r = await createAndStart(ctxOf(a), createOptions(a));
+      const r = await createAndStart(ctxOf(a), { ...createOptions(a), ...earlyFor(a) });
       out(r.id);
       await printIde(r);
     })
     .command('run <image> [command..]', 'create and start a container; in the foreground unless -d', (y) => createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false }), async (a) => {
       const { runContainer } = await import('../containers/run.js');
-      const r = await runContainer(ctxOf(a), { ...createOptions(a), detach: !!a.detach });
+      const r = await runContainer(ctxOf(a), { ...createOptions(a), detach: !!a.detach, ...(a.detach ? earlyFor(a) : {}) });
       if (a.detach) {
         out(r.id);
         const { getRecord } = await import('../containers/store.js');
@@ -269,14 +269,40 @@ async function main(): Promise<void> {
     process.exitCode = await cleanupMain(lxrContext(), argv[1]!, Number(argv[2]));
     return;
   }
+  const args = splitCommand(argv);
+  if (startsBackgroundContainer(args)) {
+    const { startMonitorEarly } = await import('../containers/create.js');
+    early = startMonitorEarly(lxrContext());
+  }
   try {
-    await skipHelpCache(buildCli(splitCommand(hideBin(process.argv)))).parseAsync();
+    await skipHelpCache(buildCli(args)).parseAsync();
   } catch (e) {
     process.stderr.write(`lxr: ${errorMessage(e)}\n`);
     process.exitCode = e instanceof LxrError ? (e.exitCode === 1 ? 125 : e.exitCode) : 125;
     if (process.env.LXR_DEBUG) console.error(e);
+  } finally {
+    await early?.dispose();
   }
 }
+
+/**
+ * `lxr create` and `lxr run -d` start the container's monitor before the arguments are
+ * parsed, so that its start-up overlaps all of this command's work (see startMonitorEarly).
+ * Only with the default state paths: --root, --run-root and --store are known after parsing.
+ */
+let early: EarlyMonitor | undefined;
+
+export function startsBackgroundContainer(args: string[]): boolean {
+  const cmd = args.findIndex((a) => !a.startsWith('-'));
+  if (cmd !== 0 || !['create', 'run'].includes(args[0]!)) return false;
+  const end = args.indexOf('--');
+  const opts = args.slice(1, end < 0 ? undefined : end);
+  if (opts.some((a) => /^--(root|run-root|store|help)(=|$)/.test(a) || a === '-h')) return false;
+  return args[0] === 'create' || opts.some((a) => a === '--detach' || a === '--detach=true' || /^-[a-zA-Z]*d[a-zA-Z]*$/.test(a));
+}
+
+/** The early monitor, for a create whose state paths are the default ones. */
+const earlyFor = (a: Globals): { early?: EarlyMonitor } => (early && !a.root && !a['run-root'] && !a.store ? { early } : {});
 
 main().catch((e: unknown) => {
   process.stderr.write(`lxr: ${errorMessage(e)}\n`);

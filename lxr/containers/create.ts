@@ -25,6 +25,40 @@ export interface CreateOptions extends Partial<CreateSettings> {
   /** pull even if the image is in the store */
   pull?: 'missing' | 'always' | 'never';
   onPullProgress?: (e: PullProgress) => void;
+  /** a monitor started before the options were even parsed (startMonitorEarly) */
+  early?: EarlyMonitor;
+}
+
+/**
+ * A background container's monitor started as early as possible: its Node start-up (the
+ * launcher's) then overlaps the whole of the creating command's work instead of part of it.
+ * The container id is chosen now, and its directory made to hold monitor.log.
+ */
+export interface EarlyMonitor {
+  id: string;
+  monitor: MonitorHandle;
+  /** taken by createAndStart; otherwise the caller must call dispose() */
+  used: boolean;
+  dispose(): Promise<void>;
+}
+
+export function startMonitorEarly(ctx: LxrContext): EarlyMonitor {
+  const id = newId();
+  const dir = containerDir(ctx, id);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const monitor = spawnMonitor(ctx, id);
+  const early: EarlyMonitor = {
+    id,
+    monitor,
+    used: false,
+    async dispose() {
+      if (early.used) return;
+      await monitor.abort();
+      // the directory only, unless a record was written meanwhile (then discard owns it)
+      if (!existsSync(join(dir, 'container.json'))) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return early;
 }
 
 export function defaultSettings(o: CreateOptions): CreateSettings {
@@ -116,7 +150,7 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
   const manifest = await readManifest(ctx.imageStore, digest);
   const image = await readImageConfig(ctx.imageStore, manifest);
   const layers = image.rootfs!.diff_ids.map((d) => join(ctx.snapshots, snapshotDirName(d)));
-  const id = newId();
+  const id = o.early?.id ?? newId();
   const name = o.name ?? `lxr_${id.slice(0, 12)}`;
   const rec: ContainerRecord = {
     id, name, image: o.image, imageRef: ref, imageDigest: digest, created: new Date().toISOString(),
@@ -157,11 +191,16 @@ export async function discard(ctx: LxrContext, rec: ContainerRecord): Promise<vo
 /** `lxr create` and `lxr run -d`: create, then start in the background under a monitor. */
 export async function createAndStart(ctx: LxrContext, o: CreateOptions): Promise<ContainerRecord> {
   let monitor: MonitorHandle | undefined;
+  if (o.early) {
+    o.early.used = true;
+    monitor = o.early.monitor;
+  }
   let rec: ContainerRecord;
   try {
-    rec = await createContainerRecord(ctx, o, { reserved: (r) => (monitor = spawnMonitor(ctx, r.id)) });
+    rec = await createContainerRecord(ctx, o, { reserved: (r) => (monitor ??= spawnMonitor(ctx, r.id)) });
   } catch (e) {
     await monitor?.abort();
+    if (o.early && !existsSync(join(containerDir(ctx, o.early.id), 'container.json'))) rmSync(containerDir(ctx, o.early.id), { recursive: true, force: true });
     throw e;
   }
   try {

@@ -58,6 +58,12 @@ if (!BUSYBOX) {
       t.not(r.status, 0, flags.join(' '));
       t.match(r.stderr, re, flags.join(' '));
     }
+    // create and run -d start the container's monitor before the flags are parsed: it must go too
+    for (const cmd of [['create'], ['run', '-d']]) {
+      const r = lxr(env, [...cmd, '--memory', 'lots', image]);
+      t.equal(r.status, 125, `${cmd.join(' ')} --memory lots`);
+      t.match(r.stderr, /--memory lots/);
+    }
     assertClean(t, 'bad flags');
   });
 

@@ -61,12 +61,17 @@ static pid_t run(char *const args[], int pidfd, int keep3) {
   _exit(127);
 }
 
-/* Reap children until `want` is reaped; returns its raw status. */
-static int reap_until(pid_t want) {
+/*
+ * Reap children until `want` is reaped; returns its raw status (-1: it is not our child).
+ * If `also` is reaped on the way, its status goes to *also_status: the init can exit (and be
+ * reparented here as a zombie) before its launcher does.
+ */
+static int reap_until(pid_t want, pid_t also, int *also_status) {
   for (;;) {
     int status;
     pid_t p = waitpid(-1, &status, 0);
     if (p == want) return status;
+    if (p > 0 && p == also && also_status) *also_status = status;
     if (p < 0 && errno == ECHILD) return -1;
   }
 }
@@ -129,13 +134,14 @@ int main(int argc, char **argv) {
     first = 0;
     pid_t init = read_pid(p[0]);
     close(p[0]);
-    int lstatus = reap_until(launcher);
+    int istatus = -1;
+    int lstatus = reap_until(launcher, init, &istatus);
     if (init < 0) {
       /* the launcher recorded why (or that a stop came first) and released everything */
       if (!(WIFEXITED(lstatus) && WEXITSTATUS(lstatus) == 0)) fprintf(stderr, "lxr-monitor %s: the launcher failed (status %d)\n", id, lstatus);
       return 0;
     }
-    int status = init == launcher ? lstatus : reap_until(init);
+    int status = istatus != -1 ? istatus : reap_until(init, 0, NULL);
     if (status == -1) status = 255 << 8; /* lost: cleanup records 255 */
     char st[16];
     snprintf(st, sizeof(st), "%d", status);
@@ -145,7 +151,7 @@ int main(int argc, char **argv) {
       logmsg("fork");
       return 1;
     }
-    int cstatus = reap_until(c);
+    int cstatus = reap_until(c, 0, NULL);
     if (!(WIFEXITED(cstatus) && WEXITSTATUS(cstatus) == RESTART)) return 0;
     struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {

@@ -57,6 +57,25 @@ if (!BUSYBOX) {
     lxr(env, ['rm', '-f', 'ok', 'fails']);
   });
 
+  t.test('an init that exits at once (before its launcher does) has its own exit code recorded', async (t) => {
+    // The monitor can reap the init while it waits for the launcher: that status must not be
+    // lost (it was once, recorded as 255, and on-failure then restarted a container that exited 0).
+    const code = (i: number) => (i % 2 ? 0 : 3);
+    for (let i = 0; i < 6; i++) {
+      const policy = code(i) === 0 ? ['--restart', 'on-failure'] : [];
+      const r = lxr(env, ['run', '-d', ...policy, '--name', `quick${i}`, image, 'sh', '-c', `exit ${code(i)}`]);
+      t.equal(r.status, 0, r.stderr);
+    }
+    for (let i = 0; i < 6; i++) {
+      const st = await until(() => {
+        const s = inspect(`quick${i}`)?.State;
+        return s && s.Status === 'exited' ? s : undefined;
+      }, 20000);
+      t.same([st?.ExitCode, st?.RestartCount], [code(i), 0], `quick${i}: exit ${code(i)}, not restarted`);
+    }
+    lxr(env, ['rm', '-f', ...Array.from({ length: 6 }, (_, i) => `quick${i}`)]);
+  });
+
   t.test('--rm with a restart policy is refused before anything is made', async (t) => {
     const r = lxr(env, ['run', '--rm', '--restart', 'always', image, 'true']);
     t.equal(r.status, 125);

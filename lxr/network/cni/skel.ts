@@ -224,6 +224,9 @@ export function delegate(type: string, command: string, a: PluginArgs): CniResul
   if (local) return parseReply(type, command, runPluginSync(local, { env, stdin: a.stdin }, a.local));
   const exe = findPlugin(type, a.path);
   const r = spawnSync(exe, [], { input: a.stdin, encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
-  if (r.error) throw new CniError(ERR.system, `running ${exe}: ${r.error.message}`);
+  // EPIPE: the plugin exited without reading all of stdin (an early error); its reply stands
+  if (r.error && !((r.error as NodeJS.ErrnoException).code === 'EPIPE' && r.status !== null)) {
+    throw new CniError(ERR.system, `running ${exe}: ${r.error.message}`);
+  }
   return parseReply(type, command, { status: r.status ?? 1, stdout: r.stdout ?? '' });
 }

@@ -19,8 +19,8 @@ function findLibrary(): string {
 }
 
 export interface Native {
-  /** Clone a child running the plan; returns its pid or -errno. */
-  spawn(plan: Buffer, stepsLen: number, cloneFlags: bigint, chanFd: number): number;
+  /** Clone a child running the plan; returns its pid or -errno. The child closes `parentChanFd` first. */
+  spawn(plan: Buffer, stepsLen: number, cloneFlags: bigint, chanFd: number, parentChanFd: number): number;
   socketpair(): [number, number];
   /** Blocking wait4 on a worker thread. Resolves to [pid or -errno, raw status]. */
   wait(pid: number): Promise<[number, number]>;
@@ -92,7 +92,7 @@ export function native(): Native {
   const require = createRequire(import.meta.url);
   const koffi = require('koffi');
   const lib = koffi.load(LIB);
-  const spawn = lib.func('int lxr_spawn(uint8_t *plan, int64_t len, int64_t flags, int chan)');
+  const spawn = lib.func('int lxr_spawn(uint8_t *plan, int64_t len, int64_t flags, int chan, int parent_chan)');
   const socketpair = lib.func('int lxr_socketpair(_Out_ int *fds)');
   const wait = lib.func('int lxr_wait(int pid, _Out_ int *status)');
   const waitNoHang = lib.func('int lxr_wait_nohang(int pid, _Out_ int *status)');
@@ -134,7 +134,7 @@ export function native(): Native {
   const netlinkTransact = later('int lxr_netlink_transact(int fd, const uint8_t *req, int len, _Out_ uint8_t *buf, int buflen)');
 
   cached = {
-    spawn: (plan, len, flags, chan) => spawn(plan, len, flags, chan),
+    spawn: (plan, len, flags, chan, parentChan) => spawn(plan, len, flags, chan, parentChan),
     socketpair() {
       const fds = [0, 0];
       const r = socketpair(fds);

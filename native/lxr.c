@@ -1007,7 +1007,12 @@ static void relocate(uint8_t *base, size_t len) {
  * Clone a child that runs the plan. plan_len covers the steps only; strings
  * follow them in the same buffer. Returns the child's pid or -errno.
  */
-int lxr_spawn(uint8_t *plan, int64_t steps_len, int64_t clone_flags, int chan) {
+/*
+ * `parent_chan` is the parent's end of the channel: the child closes its copy first, so that
+ * if the parent dies during the setup, the child's next read of the channel sees EOF and it
+ * dies, instead of waiting forever on a socket it holds both ends of.
+ */
+int lxr_spawn(uint8_t *plan, int64_t steps_len, int64_t clone_flags, int chan, int parent_chan) {
   relocate(plan, (size_t)steps_len);
   for (int i = 0; i < NREGS; i++) regs[i] = -1;
   for (int i = 0; i < NMOUNT_SLOTS; i++) mount_slots[i] = -1;
@@ -1019,6 +1024,7 @@ int lxr_spawn(uint8_t *plan, int64_t steps_len, int64_t clone_flags, int chan) {
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
   long pid = raw_clone((unsigned long)clone_flags | SIGCHLD);
   if (pid == 0) {
+    if (parent_chan >= 0) syscall(SYS_close, parent_chan);
     do_reset_signals();
     run_plan(plan, (size_t)steps_len);
     die(127);

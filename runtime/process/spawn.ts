@@ -106,7 +106,7 @@ export function openChannel(): Channel {
 export function spawnPlan(plan: Plan, cloneFlags: bigint, chan: Channel): PlanChild {
   const n = native();
   const { buffer, stepsLen } = plan.encode();
-  const pid = n.spawn(buffer, stepsLen, cloneFlags, chan.childFd);
+  const pid = n.spawn(buffer, stepsLen, cloneFlags, chan.childFd, chan.parentFd);
   n.close(chan.childFd);
   if (pid < 0) {
     n.close(chan.parentFd);

@@ -2,24 +2,20 @@
 // a user's shell would.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, LXR, lxr, lxrEnv, pushTestImage, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, LXR, lxr, lxrEnv, registryImage, type LxrEnv } from './helpers/env.js';
 
 const haveScript = spawnSync('script', ['--version']).status === 0;
 
 if (!BUSYBOX || !haveScript) {
   t.plan(0, 'busybox and script are needed (apt-get install -y busybox bsdutils)');
 } else {
-  let reg: RegistryHandle;
   let image: string;
   const env: LxrEnv = lxrEnv(t);
   t.before(async () => {
-    reg = await startRegistry();
-    image = await pushTestImage(reg.host, 'test/exec:1', { cmd: ['sleep', '600'], env: ['PATH=/bin', 'FROM_IMAGE=1'] });
+    image = await registryImage(t, 'test/exec:1', { cmd: ['sleep', '600'], env: ['PATH=/bin', 'FROM_IMAGE=1'] });
     const c = lxr(env, ['create', '--name', 'box', '-e', 'FROM_CREATE=2', image]);
     if (c.status !== 0) throw new Error(c.stderr);
   });
-  t.teardown(() => reg?.stop());
 
   /** Run lxr under script(1): its stdio is a pty; `input` is typed into it. */
   const onPty = (args: string[], input: string) => {

@@ -4,8 +4,7 @@
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, lxr, lxrEnv, mountsUnder, pushTestImage, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, lxr, lxrEnv, mountsUnder, registryImage, type LxrEnv } from './helpers/env.js';
 import { overlayOptions } from '../snapshots/overlay.js';
 
 const LAYERS = 120;
@@ -13,16 +12,13 @@ const LAYERS = 120;
 if (!BUSYBOX) {
   t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
 } else {
-  let reg: RegistryHandle;
   let image: string;
   const env: LxrEnv = lxrEnv(t);
   t.before(async () => {
-    reg = await startRegistry();
     const extra: Record<string, string>[] = [];
     for (let i = 1; i < LAYERS; i++) extra.push({ [`layer${i}`]: `${i}\n`, shared: `top is ${i}\n` });
-    image = await pushTestImage(reg.host, 'test/many:1', { cmd: ['sleep', '60'], extraLayers: extra });
+    image = await registryImage(t, 'test/many:1', { cmd: ['sleep', '60'], extraLayers: extra });
   });
-  t.teardown(() => reg?.stop());
 
   const snapshots = () => readdirSync(join(env.root, 'snapshots')).filter((f) => !f.startsWith('.')).sort();
 

@@ -3,20 +3,16 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, lxr, lxrEnv, pushTestImage, until, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, lxr, lxrEnv, registryImage, until, type LxrEnv } from './helpers/env.js';
 
 if (!BUSYBOX) {
   t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
 } else {
-  let reg: RegistryHandle;
   let image: string;
   const env: LxrEnv = lxrEnv(t);
   t.before(async () => {
-    reg = await startRegistry();
-    image = await pushTestImage(reg.host, 'test/restart:1');
+    image = await registryImage(t, 'test/restart:1');
   });
-  t.teardown(() => reg?.stop());
   const inspect = (name: string) => {
     const r = lxr(env, ['inspect', name]);
     return r.status === 0 ? JSON.parse(r.stdout)[0] ?? JSON.parse(r.stdout) : undefined;

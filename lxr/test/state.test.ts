@@ -4,20 +4,16 @@ import t from 'tap';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, cgroupsLeft, netnsLeft, lxr, lxrEnv, mountsUnder, pushTestImage, until, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, cgroupsLeft, netnsLeft, lxr, lxrEnv, mountsUnder, registryImage, until, type LxrEnv } from './helpers/env.js';
 
 if (!BUSYBOX) {
   t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
 } else {
-  let reg: RegistryHandle;
   let image: string;
   const env: LxrEnv = lxrEnv(t);
   t.before(async () => {
-    reg = await startRegistry();
-    image = await pushTestImage(reg.host, 'test/state:1', { cmd: ['sleep', '600'] });
+    image = await registryImage(t, 'test/state:1', { cmd: ['sleep', '600'] });
   });
-  t.teardown(() => reg?.stop());
 
   const ps = (): Array<Record<string, any>> => JSON.parse(lxr(env, ['ps', '-a', '--format', 'json']).stdout);
   const inspect = (name: string) => JSON.parse(lxr(env, ['inspect', name]).stdout)[0];

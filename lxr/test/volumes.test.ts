@@ -4,18 +4,15 @@
 import t from 'tap';
 import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { BUSYBOX, lxr, lxrEnv, pushTestImage, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, lxr, lxrEnv, registryImage, type LxrEnv } from './helpers/env.js';
 
 if (!BUSYBOX) {
   t.plan(0, 'busybox is not installed (apt-get install -y busybox)');
 } else {
-  let reg: RegistryHandle;
   let image: string;
   const env: LxrEnv = lxrEnv(t);
   t.before(async () => {
-    reg = await startRegistry();
-    image = await pushTestImage(reg.host, 'test/volumes:1', {
+    image = await registryImage(t, 'test/volumes:1', {
       entryLayers: [[
         { path: 'srv/', type: 'dir' },
         { path: 'srv/app/', type: 'dir', mode: 0o750, uid: 1000, gid: 1000 },
@@ -26,7 +23,6 @@ if (!BUSYBOX) {
       ]],
     });
   });
-  t.teardown(() => reg?.stop());
   const volumeData = (name: string) => join(env.root, 'volumes', name, '_data');
 
   t.test('a new named volume is filled from the image, with owners and modes', async (t) => {

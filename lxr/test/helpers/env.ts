@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { pushImage } from '../../../image-tool/index.js';
+import { startRegistry } from '../../../image-tool/test/helpers/registry.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const LXR = join(REPO, 'bin', 'lxr.js');
@@ -108,6 +109,16 @@ export async function pushTestImage(host: string, repoTag: string, spec: TestIma
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The image of a test file: a registry on 127.0.0.1 for the file (stopped at its end), and
+ * the test image pushed to it. Returns the image's full name.
+ */
+export async function registryImage(t: { teardown(fn: () => void | Promise<void>): void }, repoTag: string, spec: TestImageSpec = {}): Promise<string> {
+  const reg = await startRegistry();
+  t.teardown(() => reg.stop());
+  return pushTestImage(reg.host, repoTag, spec);
 }
 
 export interface LxrEnv {

@@ -1,10 +1,11 @@
 // The front end's container records: $LXR_ROOT/containers/<id>/container.json, written
 // atomically (temp + fsync + rename) and changed only under one lock file
 // ($LXR_ROOT/containers/.lock), so names stay unique across concurrent lxr processes.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync, constants } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOCK_EX, LOCK_UN, native } from '../../native/index.js';
 import { LxrError } from '../../runtime/errors.js';
+import { writeFileAtomic } from '../../runtime/container/state.js';
 import type { LxrContext } from '../context.js';
 
 export type RestartPolicy = 'no' | 'on-failure' | 'always';
@@ -96,19 +97,6 @@ export function containerDir(ctx: LxrContext, id: string): string {
 /** The container's stdout and stderr (the monitor appends to it). */
 export function logPath(ctx: LxrContext, id: string): string {
   return join(containerDir(ctx, id), 'ctr.log');
-}
-
-/** Temp file, then rename: readers see the old or the new file. `durable`: fsync before the rename. */
-export function writeFileAtomic(path: string, data: string, mode = 0o600, durable = true): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
-  try {
-    writeSync(fd, data);
-    if (durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }
 
 export function writeRecord(ctx: LxrContext, rec: ContainerRecord): void {

@@ -3,10 +3,11 @@
 // Everything here is synchronous on purpose: the CNI plugins are short-lived processes that
 // do one operation, and the library calls them through the plugins.
 import { spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, ftruncateSync, constants } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync, ftruncateSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { LxrError } from '../../runtime/errors.js';
 import { native, LOCK_EX, LOCK_UN } from '../../native/index.js';
+import { writeFileAtomic as writeFileAtomicIn } from '../../runtime/container/state.js';
 
 export interface RunResult {
   status: number;
@@ -42,18 +43,10 @@ export function must(cmd: string, args: string[], input?: string): string {
   return r.stdout;
 }
 
-/** Write a file atomically: temp file, fsync, rename. */
+/** Write a file atomically (temp file, fsync, rename), making its directory if needed. */
 export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeFileAtomicIn(path, data, mode);
 }
 
 /**

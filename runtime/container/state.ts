@@ -57,13 +57,16 @@ export function fifoPath(root: string, id: string): string {
   return join(containerDir(root, id), 'exec.fifo');
 }
 
-/** Write a file atomically: temp file, fsync, rename. */
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
+/**
+ * Write a file atomically: temp file, then rename, so readers see the old or the new file.
+ * `durable`: fsync before the rename (skip it only for files that do not outlive their owner).
+ */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600, durable = true): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

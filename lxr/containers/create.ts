@@ -39,6 +39,9 @@ export interface EarlyMonitor {
   monitor: MonitorHandle;
   /** taken by createAndStart; otherwise the caller must call dispose() */
   used: boolean;
+  /** stop the monitor and remove the directory, unless a record was written (then discard owns it) */
+  release(): Promise<void>;
+  /** release() unless createAndStart took it */
   dispose(): Promise<void>;
 }
 
@@ -51,11 +54,12 @@ export function startMonitorEarly(ctx: LxrContext): EarlyMonitor {
     id,
     monitor,
     used: false,
-    async dispose() {
-      if (early.used) return;
+    async release() {
       await monitor.abort();
-      // the directory only, unless a record was written meanwhile (then discard owns it)
       if (!existsSync(join(dir, 'container.json'))) rmSync(dir, { recursive: true, force: true });
+    },
+    async dispose() {
+      if (!early.used) await early.release();
     },
   };
   return early;
@@ -199,8 +203,7 @@ export async function createAndStart(ctx: LxrContext, o: CreateOptions): Promise
   try {
     rec = await createContainerRecord(ctx, o, { reserved: (r) => (monitor ??= spawnMonitor(ctx, r.id)) });
   } catch (e) {
-    await monitor?.abort();
-    if (o.early && !existsSync(join(containerDir(ctx, o.early.id), 'container.json'))) rmSync(containerDir(ctx, o.early.id), { recursive: true, force: true });
+    await (o.early ? o.early.release() : monitor?.abort());
     throw e;
   }
   try {

@@ -150,13 +150,6 @@ async function bundle() {
   for (const f of files.filter((f) => !last.has(f))) renameSync(join(tmp, f), join(dist, f));
   for (const f of files.filter((f) => last.has(f))) renameSync(join(tmp, f), join(dist, f));
   rmSync(tmp, { recursive: true, force: true });
-  // the ES module chunks of earlier builds, once no process started from them can still need one
-  const chunks = join(dist, 'chunks');
-  if (existsSync(chunks)) {
-    const old = Date.now() - 5 * 60 * 1000;
-    for (const f of readdirSync(chunks)) if (statSync(join(chunks, f)).mtimeMs < old) rmSync(join(chunks, f), { force: true });
-    if (readdirSync(chunks).length === 0) rmSync(chunks, { recursive: true, force: true });
-  }
 }
 
 if (what === 'native' || what === 'all') buildNative();

@@ -82,9 +82,9 @@ export function ping(netnsPath: string, ip: string): boolean {
   return inNetns(netnsPath, ['ping', '-c', '1', '-W', '3', ip]).status === 0;
 }
 
-/** An HTTP server in a netns answering "hello from <label>" (killed in teardown). */
-export async function httpServerIn(t: Test, netnsPath: string, port: number, label: string): Promise<ChildProcess> {
-  const code = `require('http').createServer((q, s) => s.end('hello from ${label}')).listen(${port}, '0.0.0.0', () => console.log('ready'))`;
+/** A Node HTTP server in a netns whose handler is the JS expression `handler` (killed in teardown). */
+async function serveIn(t: Test, netnsPath: string, port: number, handler: string): Promise<ChildProcess> {
+  const code = `require('http').createServer(${handler}).listen(${port}, '0.0.0.0', () => console.log('ready'))`;
   const child = spawn('nsenter', [`--net=${netnsPath}`, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -94,6 +94,11 @@ export async function httpServerIn(t: Test, netnsPath: string, port: number, lab
     child.on('exit', (c) => reject(new Error(`HTTP server in ${netnsPath} exited with ${c}`)));
   });
   return child;
+}
+
+/** An HTTP server in a netns answering "hello from <label>" (killed in teardown). */
+export function httpServerIn(t: Test, netnsPath: string, port: number, label: string): Promise<ChildProcess> {
+  return serveIn(t, netnsPath, port, `(q, s) => s.end('hello from ${label}')`);
 }
 
 /** GET http://host:port/ from the host (no netns) or from inside a netns; the body, or "ERROR: ..." */
@@ -162,15 +167,7 @@ export function outsideHost(t: Test, slot: number): { netns: string; hostSide: s
 
 /** An HTTP server in a netns that answers with the client's address. */
 export async function echoAddressServerIn(t: Test, netnsPath: string, port: number): Promise<void> {
-  const code = `require('http').createServer((q, s) => s.end(q.socket.remoteAddress.replace('::ffff:', ''))).listen(${port}, '0.0.0.0', () => console.log('ready'))`;
-  const child = spawn('nsenter', [`--net=${netnsPath}`, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('ready') && resolve());
-    child.on('exit', (c) => reject(new Error(`HTTP server in ${netnsPath} exited with ${c}`)));
-  });
+  await serveIn(t, netnsPath, port, `(q, s) => s.end(q.socket.remoteAddress.replace('::ffff:', ''))`);
 }
 
 /** A UDP server in a netns that answers every datagram with "udp:<datagram>" (killed in teardown). */

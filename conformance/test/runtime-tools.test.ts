@@ -20,6 +20,15 @@ t.test('lxr-runtime passes what runc passes', { skip: (!haveRunc || !haveGo) && 
   delete env.NODE_OPTIONS;
   for (const k of Object.keys(env)) if (k.startsWith('TAP') || k.startsWith('_TAPJS')) delete env[k];
   const r = spawnSync('bash', [compare, '--ci'], { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
+  // The suite's source (runtime-tools-408c51e.tar.gz, beside the repository in
+  // ../shared/conformance or at $RUNTIME_TOOLS_TARBALL) is not on every machine: a clone
+  // elsewhere skips the comparison, saying why; CI, which has it, sets
+  // LXR_CONFORMANCE_REQUIRED=1 so that it cannot skip.
+  const missing = /^conformance\/run\.sh: runtime-tools tarball not found: .*$/m.exec(r.stderr)?.[0];
+  if (r.status === 2 && missing && process.env.LXR_CONFORMANCE_REQUIRED !== '1') {
+    t.pass('lxr-runtime against runc on runtime-tools', { skip: missing });
+    return;
+  }
   const summary = r.stdout.split('\n').filter((l) => /^total:|^assertions that|^  \S/.test(l)).join('\n');
   t.comment(summary);
   t.equal(r.status, 0, `compare.sh --ci: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);

@@ -81,11 +81,13 @@ await step('runc', async () => {
   c.linux.cgroupsPath = '/lxrt/runc';
   writeFileSync(B + '/config.json', JSON.stringify(c));
   // All stdio ignored: the container's init keeps whatever it is given open until it starts.
-  execFileSync('runc', ['create', 'oracle'], { cwd: B, stdio: 'ignore' });
+  // A bound, because a synchronous call blocks the watchdog: runc create once hung in the
+  // guest, and the whole VM ran into the host's timeout with no step's output.
+  execFileSync('runc', ['create', 'oracle'], { cwd: B, stdio: 'ignore', timeout: 60_000 });
   try {
     for (const f of FILES) out('runc ' + f, read('/sys/fs/cgroup/lxrt/runc', f));
   } finally {
-    execFileSync('runc', ['delete', '-f', 'oracle'], { stdio: 'ignore' });
+    execFileSync('runc', ['delete', '-f', 'oracle'], { stdio: 'ignore', timeout: 60_000 });
   }
 });
 

@@ -2,7 +2,7 @@
 // root, and a symlink met on the way (absolute or relative) is resolved again inside the root.
 // Node cannot use openat2(RESOLVE_IN_ROOT), so this walks component by component with lstat.
 // The unpacker is the only writer of the tree while it runs, so a checked component stays checked.
-import { chmod, lstat, mkdir, readlink } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { chmodSync, lstatSync, mkdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
@@ -37,83 +37,28 @@ export function lstatOrNullSync(p: string): Stats | null {
 
 const MAX_SYMLINKS = 40; // Linux's own limit for one lookup
 
-export interface ResolveOptions {
+export interface ResolveSyncOptions {
   /** Create missing directories (mode 0755); each one created is reported through onCreate. */
   create?: boolean;
-  onCreate?: (components: string[], hostPath: string) => void | Promise<void>;
+  onCreate?: (components: string[], hostPath: string) => void;
   /** Called with a directory just before a missing child of it is created. */
-  beforeCreate?: (parentHostPath: string) => void | Promise<void>;
+  beforeCreate?: (parentHostPath: string) => void;
   /** Follow a symlink in the last component too (for reading files such as /etc/passwd). */
   followLast?: boolean;
   /** Every component is a directory (resolving a parent): the last is followed and created like the others. */
-  dir?: boolean;
-}
-
-/**
- * Resolves `components` under `root`. Returns the host path and the real components (no symlinks
- * in any parent), or null if something is missing and `create` is off. The last component is
- * not followed unless `followLast`; it may not exist.
- */
-export async function resolveInRoot(
-  root: string,
-  components: string[],
-  opts: ResolveOptions = {},
-): Promise<{ host: string; components: string[] } | null> {
-  const real: string[] = [];
-  const queue = [...components];
-  let links = 0;
-  while (queue.length > 0) {
-    const c = queue.shift()!;
-    if (c === '' || c === '.') continue;
-    if (c === '..') {
-      real.pop();
-      continue;
-    }
-    const last = queue.length === 0 && !opts.dir;
-    const p = join(root, ...real, c);
-    const st = await lstatOrNull(p);
-    if (st === null) {
-      if (last) {
-        real.push(c);
-        break;
-      }
-      if (!opts.create) return null;
-      await opts.beforeCreate?.(join(root, ...real));
-      await mkdir(p, 0o755);
-      await chmod(p, 0o755); // whatever the umask
-      real.push(c);
-      await opts.onCreate?.([...real], p);
-      continue;
-    }
-    if (st.isSymbolicLink() && (!last || opts.followLast)) {
-      if (++links > MAX_SYMLINKS) throw new PathError(`too many levels of symbolic links resolving /${components.join('/')}`);
-      const target = await readlink(p);
-      if (target.startsWith('/')) real.length = 0;
-      queue.unshift(...target.split('/'));
-      continue;
-    }
-    if (!last && !st.isDirectory()) {
-      throw new PathError(`/${[...real, c].join('/')} is not a directory (resolving /${components.join('/')})`);
-    }
-    real.push(c);
-  }
-  return { host: join(root, ...real), components: real };
-}
-
-export interface ResolveSyncOptions {
-  create?: boolean;
-  onCreate?: (components: string[], hostPath: string) => void;
-  beforeCreate?: (parentHostPath: string) => void;
-  followLast?: boolean;
   dir?: boolean;
   /** The whole path being resolved, for error messages, when `start` skips part of it. */
   whole?: string[];
 }
 
 /**
- * resolveInRoot with synchronous system calls, for the unpacker: on tmpfs or a page-cached
- * disk an lstat takes a microsecond, far less than a round trip through libuv's thread pool.
- * `start` resumes a walk from an already resolved directory (real components, no symlinks).
+ * Resolves `components` under `root`. Returns the host path and the real components (no symlinks
+ * in any parent), or null if something is missing and `create` is off. The last component is
+ * not followed unless `followLast`; it may not exist. `start` resumes a walk from an already
+ * resolved directory (real components, no symlinks).
+ *
+ * Synchronous on purpose: on tmpfs or a page-cached disk an lstat takes a microsecond, far
+ * less than a round trip through libuv's thread pool.
  */
 export function resolveInRootSync(
   root: string,

@@ -75,16 +75,7 @@ class ByteSource {
   /** Up to n bytes as they arrive; at least one byte unless the stream has ended. */
   async readSome(n: number): Promise<Buffer> {
     if (this.buffered === 0) await this.fill(1);
-    if (this.buffered === 0) return Buffer.alloc(0);
-    const first = this.chunks[0]!;
-    if (first.length <= n) {
-      this.chunks.shift();
-      this.buffered -= first.length;
-      return first;
-    }
-    this.chunks[0] = first.subarray(n);
-    this.buffered -= n;
-    return first.subarray(0, n);
+    return this.takeBuffered(n) ?? Buffer.alloc(0);
   }
 
   /** Up to n bytes already buffered, without waiting; null when nothing is buffered. */

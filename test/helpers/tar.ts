@@ -40,3 +40,8 @@ export function tarOf(entries: TarEntry[]): Buffer {
   parts.push(Buffer.alloc(1024));
   return Buffer.concat(parts);
 }
+
+/** A tar of regular files and directories (paths ending in '/'), from path -> content. */
+export function tarOfFiles(files: Record<string, string | Buffer>): Buffer {
+  return tarOf(Object.entries(files).map(([path, data]) => (path.endsWith('/') ? { path, type: 'dir' as const } : { path, type: 'file' as const, data })));
+}

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { tarOfFiles } from '../../../test/helpers/tar.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -57,36 +58,8 @@ export function sha256(b: Buffer | string): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;
 }
 
-function octal(n: number, width: number): string {
-  return n.toString(8).padStart(width - 1, '0') + '\0';
-}
-
-/** A minimal ustar archive of regular files and directories, deterministic (fixed mtime, root owner). */
-export function makeTar(files: Record<string, string | Buffer>): Buffer {
-  const parts: Buffer[] = [];
-  for (const [path, content] of Object.entries(files)) {
-    const dir = path.endsWith('/');
-    const data = dir ? Buffer.alloc(0) : Buffer.from(content);
-    if (path.length > 100) throw new Error(`makeTar: path too long: ${path}`);
-    const h = Buffer.alloc(512);
-    h.write(path, 0, 'utf8');
-    h.write(octal(dir ? 0o755 : 0o644, 8), 100);
-    h.write(octal(0, 8), 108);
-    h.write(octal(0, 8), 116);
-    h.write(octal(data.length, 12), 124);
-    h.write(octal(1_600_000_000, 12), 136);
-    h.write('        ', 148);
-    h.write(dir ? '5' : '0', 156);
-    h.write('ustar\0', 257);
-    h.write('00', 263);
-    let sum = 0;
-    for (const b of h) sum += b;
-    h.write(octal(sum, 7) + ' ', 148);
-    parts.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
-  }
-  parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
-}
+/** A minimal ustar archive of regular files and directories (paths ending in '/'), deterministic (fixed mtime, root owner). */
+export const makeTar = tarOfFiles;
 
 export function compress(tar: Buffer, kind: Compression): Buffer {
   if (kind === 'none') return tar;

@@ -1,6 +1,6 @@
 // lxr test helpers: a busybox-based image pushed to a loopback registry, temp LXR_ROOT /
 // LXR_RUN_ROOT / image store per test file, the built lxr CLI, and clean-up checks.
-import { tarOf, type TarEntry } from '../../../test/helpers/tar.js';
+import { tarOf, tarOfFiles, type TarEntry } from '../../../test/helpers/tar.js';
 export type { TarEntry };
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -71,7 +71,7 @@ export function buildTestImage(layout: string, name: string, spec: TestImageSpec
     writeFileSync(join(layout, 'blobs', 'sha256', d.slice(7)), b);
     return d;
   };
-  const tars = [busyboxLayer(), ...(spec.glibc ? [glibcLayer()] : []), ...(spec.extraLayers ?? []).map((files) => tarOf(Object.entries(files).map(([path, data]) => (path.endsWith('/') ? { path, type: 'dir' as const } : { path, type: 'file' as const, data })))), ...(spec.entryLayers ?? []).map(tarOf)];
+  const tars = [busyboxLayer(), ...(spec.glibc ? [glibcLayer()] : []), ...(spec.extraLayers ?? []).map(tarOfFiles), ...(spec.entryLayers ?? []).map(tarOf)];
   const layers = tars.map((t) => {
     const gz = gzipSync(t, { level: 1 });
     return { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: blob(gz), size: gz.length };

@@ -1,22 +1,39 @@
-// flock(2)-based locks on files inside the store. flock locks belong to an open file
+// flock(2) locks on lock files: the one helper that lxr's stores (images, snapshots,
+// containers, networks, the code-server install) share. flock locks belong to an open file
 // description, so they work between processes and between two opens in one process.
 // Exclusive waiters in this process are queued in JS first, so at most one koffi worker
 // thread per lock file is ever parked in a blocking flock.
 import { openSync, closeSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { native, LOCK_EX, LOCK_SH, LOCK_NB, LOCK_UN } from '../../native/index.js';
+import { native, LOCK_EX, LOCK_SH, LOCK_NB, LOCK_UN } from './index.js';
 
 const EWOULDBLOCK = 11;
 const EINTR = 4;
 const queues = new Map<string, Promise<unknown>>();
 
-async function acquire(path: string, op: number): Promise<number> {
+/** The lock file could not be opened or locked. `code` is the errno's name, or "errno N". */
+export class LockError extends Error {
+  override name = 'LockError';
+  constructor(readonly path: string, readonly code: string, readonly opening: boolean) {
+    super(`cannot ${opening ? 'open the lock' : 'lock'} ${path}: ${code}`);
+  }
+}
+
+function open(path: string): number {
   mkdirSync(dirname(path), { recursive: true });
-  const fd = openSync(path, 'a+', 0o600);
+  try {
+    return openSync(path, 'a+', 0o600);
+  } catch (e) {
+    throw new LockError(path, (e as NodeJS.ErrnoException).code ?? String(e), true);
+  }
+}
+
+async function acquire(path: string, op: number): Promise<number> {
+  const fd = open(path);
   try {
     let r = native().flock(fd, op | LOCK_NB);
     while (r === -EWOULDBLOCK || r === -EINTR) r = await native().flockAsync(fd, op);
-    if (r < 0) throw new Error(`flock ${path}: errno ${-r}`);
+    if (r < 0) throw new LockError(path, `errno ${-r}`, false);
     return fd;
   } catch (e) {
     closeSync(fd);
@@ -29,8 +46,8 @@ function release(fd: number): void {
   closeSync(fd);
 }
 
-/** Run fn while holding an exclusive lock on `path`. */
-export async function withExclusiveLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+/** Run fn while holding an exclusive lock on `path` (created, with its directory, if missing). */
+export async function withExclusiveLock<T>(path: string, fn: () => Promise<T> | T): Promise<T> {
   const prev = queues.get(path) ?? Promise.resolve();
   let done!: () => void;
   const mine = new Promise<void>((r) => (done = r));
@@ -51,13 +68,30 @@ export async function withExclusiveLock<T>(path: string, fn: () => Promise<T>): 
 }
 
 /** Run fn while holding a shared lock on `path` (many holders, excludes exclusive ones). */
-export async function withSharedLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+export async function withSharedLock<T>(path: string, fn: () => Promise<T> | T): Promise<T> {
   // Wait for exclusive holders queued in this process, so we do not starve them forever.
   const pending = queues.get(path);
   if (pending) await pending;
   const fd = await acquire(path, LOCK_SH);
   try {
     return await fn();
+  } finally {
+    release(fd);
+  }
+}
+
+/**
+ * withExclusiveLock for synchronous callers: blocks the thread while it waits. Only for short
+ * critical sections of synchronous code paths; never call it while this process holds the
+ * same lock through withExclusiveLock.
+ */
+export function withExclusiveLockSync<T>(path: string, fn: () => T): T {
+  const fd = open(path);
+  try {
+    let r = native().flock(fd, LOCK_EX);
+    while (r === -EINTR) r = native().flock(fd, LOCK_EX);
+    if (r < 0) throw new LockError(path, `errno ${-r}`, false);
+    return fn();
   } finally {
     release(fd);
   }

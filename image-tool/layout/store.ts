@@ -13,7 +13,7 @@ import { ImageError, storeError } from '../registry/errors.js';
 import { isDigest } from '../reference.js';
 import { MediaType, type Descriptor, type ImageIndex } from '../registry/manifest.js';
 import { isRetryable, retryDelay, retryPolicy, sleep, type RetryPolicy } from '../registry/retry.js';
-import { lockFd, withExclusiveLock, withSharedLock } from './lock.js';
+import { lockFd, withExclusiveLock, withSharedLock } from '../../native/lock.js';
 
 export const DEFAULT_STORE = '/var/lib/lxr/images';
 export const REF_NAME = 'org.opencontainers.image.ref.name';

@@ -5,11 +5,11 @@
 import { availableParallelism } from 'node:os';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LOCK_EX, LOCK_UN, native } from '../../native/index.js';
+import { withExclusiveLock } from '../../native/lock.js';
 import { syncFs } from './libc.js';
 import { blobPath, readImageConfig, readManifest, type Descriptor } from './layout.js';
 import { unpackLayer } from './layer.js';
-import { parseDigest, UnpackError } from './layer-stream.js';
+import { parseDigest } from './layer-stream.js';
 
 export interface UnpackSnapshotsOptions {
   layout: string;
@@ -33,21 +33,6 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  const fh = await open(path, 'a', 0o600);
-  try {
-    const r = await native().flockAsync(fh.fd, LOCK_EX);
-    if (r < 0) throw new UnpackError(`cannot lock ${path}: errno ${-r}`);
-    try {
-      return await fn();
-    } finally {
-      native().flock(fh.fd, LOCK_UN);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
 async function ensureSnapshot(
   dir: string,
   name: string,
@@ -58,7 +43,7 @@ async function ensureSnapshot(
 ): Promise<string> {
   const final = join(dir, name);
   if (await exists(final)) return final;
-  return withLock(join(dir, `.${name}.lock`), async () => {
+  return withExclusiveLock(join(dir, `.${name}.lock`), async () => {
     if (await exists(final)) return final; // another caller finished it while we waited
     // Leftovers of a crashed unpack of this layer: nobody else can be writing them (we hold the lock).
     for (const f of await readdir(dir)) {

@@ -1,9 +1,9 @@
 // The front end's container records: $LXR_ROOT/containers/<id>/container.json, written
 // atomically (temp + fsync + rename) and changed only under one lock file
 // ($LXR_ROOT/containers/.lock), so names stay unique across concurrent lxr processes.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOCK_EX, LOCK_UN, native } from '../../native/index.js';
+import { withExclusiveLock } from '../../native/lock.js';
 import { LxrError } from '../../runtime/errors.js';
 import { writeFileAtomic } from '../../runtime/container/state.js';
 import type { LxrContext } from '../context.js';
@@ -145,21 +145,10 @@ export function getRecord(ctx: LxrContext, ref: string): ContainerRecord {
   return r;
 }
 
-/** Run fn holding the containers lock (blocking flock on a worker thread). */
+/** Run fn holding the containers lock (waiting for it without blocking the event loop). */
 export async function withStoreLock<T>(ctx: LxrContext, fn: () => Promise<T> | T): Promise<T> {
   mkdirSync(ctx.containers, { recursive: true, mode: 0o700 });
-  const fd = openSync(join(ctx.containers, '.lock'), 'a', 0o600);
-  try {
-    const r = await native().flockAsync(fd, LOCK_EX);
-    if (r < 0) throw new LxrError(`cannot lock ${join(ctx.containers, '.lock')}: errno ${-r}`);
-    try {
-      return await fn();
-    } finally {
-      native().flock(fd, LOCK_UN);
-    }
-  } finally {
-    closeSync(fd);
-  }
+  return withExclusiveLock(join(ctx.containers, '.lock'), fn);
 }
 
 /** Read-modify-write one record under the lock. Returns the new record (undefined if it is gone). */

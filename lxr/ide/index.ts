@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import * as tar from 'tar';
 import type { Mount, Process } from '../../runtime/spec/types.js';
 import { execInContainer } from '../../runtime/container/exec.js';
-import { LOCK_EX, LOCK_UN, native } from '../../native/index.js';
+import { LockError, withExclusiveLock } from '../../native/lock.js';
 
 export const DEFAULT_IDE_DIR = '/var/lib/lxr/ide';
 export const CODE_SERVER_VERSION = '4.139.1';
@@ -155,22 +155,10 @@ function runLogged(step: IdeStep, what: string, cmd: string, args: string[], o: 
 }
 
 async function withInstallLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
-  let fd: number;
   try {
-    fd = openSync(join(dataDir, 'lock'), 'a', 0o644);
+    return await withExclusiveLock(join(dataDir, 'lock'), fn);
   } catch (e) {
-    throw new IdeError('check', `cannot open the lock ${join(dataDir, 'lock')}: ${(e as NodeJS.ErrnoException).code}`);
-  }
-  try {
-    const r = await native().flockAsync(fd, LOCK_EX);
-    if (r < 0) throw new IdeError('check', `cannot lock ${join(dataDir, 'lock')}: errno ${-r}`);
-    try {
-      return await fn();
-    } finally {
-      native().flock(fd, LOCK_UN);
-    }
-  } finally {
-    closeSync(fd);
+    throw e instanceof LockError ? new IdeError('check', e.message) : e;
   }
 }
 

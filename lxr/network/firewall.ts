@@ -14,7 +14,8 @@
 // changes whole. Debian 12's iptables is iptables-nft, so these rules are nftables rules
 // underneath; the same text works with iptables-legacy.
 import { LxrError } from '../../runtime/errors.js';
-import { run, withLockSync, type RunResult } from './sys.js';
+import { run, type RunResult } from './sys.js';
+import { withExclusiveLockSync } from '../../native/lock.js';
 
 export const LOCK_PATH = '/run/lxr/network/iptables.lock';
 
@@ -348,7 +349,7 @@ export function ruleTag(owner: string, network: string, containerId: string): st
  */
 export function setRules(tag: string, rules: Rule[], precheck?: () => void): void {
   if (tag.length > 255) throw new LxrError(`rule tag ${tag} is too long`);
-  withLockSync(LOCK_PATH, () => {
+  withExclusiveLockSync(LOCK_PATH, () => {
     const snap = save();
     held = snap;
     try {
@@ -363,12 +364,12 @@ export function setRules(tag: string, rules: Rule[], precheck?: () => void): voi
 
 /** Remove every rule tagged `tag`. Returns how many were removed. */
 export function removeRules(tag: string): number {
-  return withLockSync(LOCK_PATH, () => removeLocked((t) => t === tag));
+  return withExclusiveLockSync(LOCK_PATH, () => removeLocked((t) => t === tag));
 }
 
 /** Remove every rule whose tag satisfies `match` (used by GC). */
 export function removeRulesWhere(match: (tag: string) => boolean): number {
-  return withLockSync(LOCK_PATH, () => removeLocked(match));
+  return withExclusiveLockSync(LOCK_PATH, () => removeLocked(match));
 }
 
 /** Tags currently present, e.g. to find rules of containers that are gone. */

@@ -29,7 +29,8 @@ import { hostResolvConf, hostsContent, resolvConfContent, type HostEntry, type R
 import { formatIp, formatSubnet, overlaps, parseIp, parseSubnet } from './ipv4.js';
 import { deleteLink, overlappingRoutes } from './link.js';
 import { checkHostPortFree, parsePortSpec, type PublishedPort } from './ports.js';
-import { rewriteInPlace, withLock, withLockSync, writeFileAtomic } from './sys.js';
+import { rewriteInPlace, writeFileAtomic } from './sys.js';
+import { withExclusiveLock, withExclusiveLockSync } from '../../native/lock.js';
 
 export { createNetns, removeNetns, netnsPath, NETNS_DIR } from './netns.js';
 export { parsePortSpec, checkHostPortFree, type PublishedPort } from './ports.js';
@@ -197,7 +198,7 @@ export async function createNetwork(o: CreateNetworkOptions): Promise<NetworkInf
     throw new LxrError(`gateway ${o.gateway} is outside subnet ${o.subnet}`);
   }
   const dir = confDirOf(o);
-  return withLock(join(stateDirOf(o), 'networks.lock'), () => {
+  return withExclusiveLock(join(stateDirOf(o), 'networks.lock'), () => {
     const existing = loadNetworks(dir);
     if (existing.some((n) => n.list.name === o.name)) throw new LxrError(`network ${o.name} already exists in ${dir}`);
     for (const n of existing.map(describe)) {
@@ -408,7 +409,7 @@ export async function attachContainer(o: AttachOptions): Promise<AttachResult> {
     list: n.list,
     result,
   };
-  await withLock(netLock(o, network), () => {
+  await withExclusiveLock(netLock(o, network), () => {
     writeFileAtomic(recordPath(o, network, o.containerId), JSON.stringify(rec, null, 2) + '\n', 0o600);
     refreshHostsLocked(network, o);
   });
@@ -464,7 +465,7 @@ export async function detachContainer(o: DetachOptions): Promise<void> {
       errors.push((e as Error).message);
       continue; // keep the record, so that a retry can finish the job
     }
-    await withLock(netLock(o, t.network), () => {
+    await withExclusiveLock(netLock(o, t.network), () => {
       rmSync(recordPath(o, t.network, o.containerId), { force: true });
       refreshHostsLocked(t.network, o);
     });
@@ -553,14 +554,14 @@ export async function dnsFiles(o: DnsFilesOptions): Promise<DnsFiles> {
   rewriteInPlace(paths.resolvConfPath, resolvConfContent(hostResolvConf(o.hostResolvConf), dns));
   const nets = [...new Set(allRecords(o).filter((r) => r.containerId === o.containerId).map((r) => r.network))];
   const write = () => writeHosts(paths.hostsPath, hostsFor(o.containerId, o.name, hostname, o));
-  if (nets.length) await withLock(netLock(o, nets[0]), write);
+  if (nets.length) await withExclusiveLock(netLock(o, nets[0]), write);
   else write();
   return paths;
 }
 
 /** A container on two networks can be refreshed by both at once: one writer per file. */
 function writeHosts(path: string, content: string): void {
-  withLockSync(`${path}.lock`, () => rewriteInPlace(path, content));
+  withExclusiveLockSync(`${path}.lock`, () => rewriteInPlace(path, content));
 }
 
 function refreshHostsLocked(network: string, o: NetworkOptions): void {
@@ -581,7 +582,7 @@ function refreshHostsLocked(network: string, o: NetworkOptions): void {
 /** Rewrite (in place) the hosts files of every container on `network`. attach/detach do this already. */
 export async function refreshHosts(o: NetworkOptions & { network?: string } = {}): Promise<void> {
   const network = o.network ?? DEFAULT_NETWORK;
-  await withLock(netLock(o, network), () => refreshHostsLocked(network, o));
+  await withExclusiveLock(netLock(o, network), () => refreshHostsLocked(network, o));
 }
 
 // ---- garbage collection ----

@@ -1,4 +1,5 @@
-// Small system helpers for the network code: running commands (iptables), atomic writes, file locks.
+// Small system helpers for the network code: running commands (iptables), atomic writes.
+// File locks are native/lock.ts's, as everywhere in lxr.
 // Links, addresses and routes go through netlink (netlink.ts, link.ts), not `ip`.
 // Everything here is synchronous on purpose: the CNI plugins are short-lived processes that
 // do one operation, and the library calls them through the plugins.
@@ -6,7 +7,6 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync, ftruncateSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { LxrError } from '../../runtime/errors.js';
-import { native, LOCK_EX, LOCK_UN } from '../../native/index.js';
 import { writeFileAtomic as writeFileAtomicIn } from '../../runtime/container/state.js';
 
 export interface RunResult {
@@ -65,38 +65,3 @@ export function rewriteInPlace(path: string, data: string, mode = 0o644): void {
   }
 }
 
-/** Run `fn` holding an exclusive flock on `lockPath` (created if missing). Blocks. */
-export function withLockSync<T>(lockPath: string, fn: () => T): T {
-  mkdirSync(dirname(lockPath), { recursive: true });
-  const fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT, 0o600);
-  try {
-    const n = native();
-    const rc = n.flock(fd, LOCK_EX);
-    if (rc < 0) throw new LxrError(`locking ${lockPath}: errno ${-rc}`);
-    try {
-      return fn();
-    } finally {
-      n.flock(fd, LOCK_UN);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Same as withLockSync, but waits for the lock without blocking the event loop. */
-export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T): Promise<T> {
-  mkdirSync(dirname(lockPath), { recursive: true });
-  const fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT, 0o600);
-  try {
-    const n = native();
-    const rc = await n.flockAsync(fd, LOCK_EX);
-    if (rc < 0) throw new LxrError(`locking ${lockPath}: errno ${-rc}`);
-    try {
-      return await fn();
-    } finally {
-      n.flock(fd, LOCK_UN);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}

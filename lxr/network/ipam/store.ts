@@ -3,7 +3,8 @@
 // address and leases survive restarts (they live on disk, by default under /var/lib/lxr).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { withLockSync, writeFileAtomic } from '../sys.js';
+import { writeFileAtomic } from '../sys.js';
+import { withExclusiveLockSync } from '../../../native/lock.js';
 import { broadcast, contains, formatIp, parseIp, parseSubnet, type Subnet } from '../ipv4.js';
 import { CniError, ERR } from '../cni/types.js';
 
@@ -83,7 +84,7 @@ export class LeaseStore {
   }
 
   private locked<T>(fn: () => T): T {
-    return withLockSync(join(this.dir, 'lock'), fn);
+    return withExclusiveLockSync(join(this.dir, 'lock'), fn);
   }
 
   /** Lease an address for (containerId, ifname); returns the existing lease if it has one. */

@@ -19,7 +19,7 @@ import {
   setSysctl,
 } from '../link.js';
 import { Netlink } from '../netlink.js';
-import { withLockSync } from '../sys.js';
+import { withExclusiveLockSync } from '../../../native/lock.js';
 import { formatSubnet, parseSubnet } from '../ipv4.js';
 import { removeRules, removeRulesWhere, ruleTag, setRules, type Rule } from '../firewall.js';
 
@@ -97,7 +97,7 @@ function addIn(a: PluginArgs, c: BridgeConf, ipam: string, ns: Netlink): CniResu
     const subnet = parseSubnet(ipc.address);
     const gw = ipc.gateway;
     // The bridge, its gateway address and the sysctls are shared by all containers: set up under a lock.
-    const br = withLockSync(`/run/lxr/network/bridge-${c.bridge}.lock`, () => {
+    const br = withExclusiveLockSync(`/run/lxr/network/bridge-${c.bridge}.lock`, () => {
       if (!linkExists(c.bridge)) {
         const clash = overlappingRoutes(subnet, c.bridge);
         if (clash.length) {

@@ -4,16 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
-
-function lines(out: string): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (const l of out.split('\n')) {
-    const i = l.indexOf('=');
-    if (i > 0) o[l.slice(0, i)] = l.slice(i + 1);
-  }
-  return o;
-}
+import { makeBundle, makeRoot, runtime, uniqueId, keyValues } from './helpers/bundle.js';
 
 t.test('process identity, limits and the filesystem view', async (t) => {
   const { root, cleanup } = makeRoot();
@@ -47,7 +38,7 @@ t.test('process identity, limits and the filesystem view', async (t) => {
   // /tmp is a tmpfs, so writing there must work while the rootfs is read-only
   const r = runtime(root, ['run', '-b', b.dir, uniqueId('feat')]);
   t.equal(r.status, 0, r.stderr);
-  const o = lines(r.stdout);
+  const o = keyValues(r.stdout);
   t.equal(o.host, 'featured', 'hostname');
   t.equal(o.domain, 'example.test', 'domainname');
   t.equal(o.id, '1000:1000:1000 10 20', 'uid, gid and additionalGids');

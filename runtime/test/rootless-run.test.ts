@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, cleanEnv, haveBusybox, makeBundle, uniqueId } from './helpers/bundle.js';
+import { REPO, cleanEnv, haveBusybox, makeBundle, uniqueId, keyValues } from './helpers/bundle.js';
 import type { Spec } from '../spec/types.js';
 
 interface User {
@@ -144,15 +144,6 @@ function rootlessBundle(t: Test, u: User, runtime: string, edit: (s: Spec) => vo
   return b.dir;
 }
 
-function lines(out: string): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (const l of out.split('\n')) {
-    const i = l.indexOf('=');
-    if (i > 0) o[l.slice(0, i)] = l.slice(i + 1);
-  }
-  return o;
-}
-
 t.test('rootless run as an unprivileged user', async (t) => {
   const u = makeUser(t);
   const runtime = runtimeFor(t, u);
@@ -173,7 +164,7 @@ t.test('rootless run as an unprivileged user', async (t) => {
     const id = uniqueId('rl');
     const r = asUser(u, runtime, ['--root', root, 'run', '-b', dir, id]);
     t.equal(r.status, 0, r.stderr);
-    const o = lines(r.stdout);
+    const o = keyValues(r.stdout);
     t.equal(o.id, '0:0', 'root inside');
     t.equal(o.uidmap, ` 0 ${u.uid} 1`, 'the uid map is the user\'s own uid');
     t.equal(o.setgroups, 'deny', 'setgroups is denied (the user wrote its own gid map)');
@@ -201,7 +192,7 @@ t.test('rootless run as an unprivileged user', async (t) => {
     execFileSync('chown', [`${u.uid}:${u.gid}`, join(dir, 'rootfs', 'shared')]);
     const r = asUser(u, runtime, ['--root', root, 'run', '-b', dir, uniqueId('rlsub')]);
     t.equal(r.status, 0, r.stderr);
-    const o = lines(r.stdout);
+    const o = keyValues(r.stdout);
     t.equal(o.id, '1000:1000:1000 20', 'a non-root user with a supplementary group inside');
     t.equal(o.setgroups, 'allow', 'newgidmap left setgroups allowed');
     const st = statSync(join(shared, 'made-inside'));

@@ -5,19 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
+import { makeBundle, makeRoot, runtime, uniqueId, keyValues } from './helpers/bundle.js';
 import type { Spec } from '../spec/types.js';
 
 const MAP = [{ containerID: 0, hostID: 100000, size: 65536 }];
-
-function lines(out: string): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (const l of out.split('\n')) {
-    const i = l.indexOf('=');
-    if (i > 0) o[l.slice(0, i)] = l.slice(i + 1);
-  }
-  return o;
-}
 
 /** A bundle with a new user namespace mapping 0-65535 to 100000-165535, readable by the mapped root. */
 function usernsBundle(t: Test, edit: (s: Spec) => void, dirs: string[] = []): { dir: string; rootfs: string } {
@@ -67,7 +58,7 @@ t.test('an idmapped bind mount shows host files with the container\'s ids', asyn
   }, ['idmapped', 'plain', 'ro']);
   const r = runtime(root, ['run', '-b', b.dir, uniqueId('idmap')]);
   t.equal(r.status, 0, r.stderr);
-  const o = lines(r.stdout);
+  const o = keyValues(r.stdout);
   t.equal(o.user, '1000:1000', 'host uid 1000 shows as uid 1000 inside (through the container\'s map)');
   t.equal(o.root, '0:0', 'host root shows as root inside');
   t.equal(o.plain, '65534:65534', 'without idmap the same file is unmapped (nobody)');
@@ -96,7 +87,7 @@ t.test('a mount\'s own uidMappings and gidMappings', async (t) => {
   }, ['own']);
   const r = runtime(root, ['run', '-b', b.dir, uniqueId('idmapown')]);
   t.equal(r.status, 0, r.stderr);
-  const o = lines(r.stdout);
+  const o = keyValues(r.stdout);
   // on disk 1000 -> 100005 + 1000 on the host -> 1005 in the container's namespace
   t.equal(o.user, '1005:1005', 'host uid 1000 goes through the mount\'s map, then the container\'s');
   t.equal(o.root, '5:5');
@@ -129,7 +120,7 @@ t.test('a user namespace that does not own the network namespace gets the host\'
   t.ok(JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8')).mounts.some((m: { type?: string }) => m.type === 'sysfs'), 'the config asks for sysfs');
   const r = runtime(root, ['run', '-b', b.dir, uniqueId('sysfs')]);
   t.equal(r.status, 0, r.stderr);
-  const o = lines(r.stdout);
+  const o = keyValues(r.stdout);
   t.equal(o.kernel, 'yes', '/sys is there');
   t.equal(o.dev, String(statSync('/sys').dev), 'it is the host\'s sysfs (the same superblock: sysfs has one per network namespace)');
   t.equal(o.ro, 'yes', 'with the mount\'s ro option');

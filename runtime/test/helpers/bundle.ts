@@ -85,3 +85,13 @@ export async function waitForStatus(root: string, id: string, status: string): P
   }
   return last;
 }
+
+/** The `key=value` lines a container printed, as an object (later keys win). */
+export function keyValues(out: string): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const l of out.split('\n')) {
+    const i = l.indexOf('=');
+    if (i > 0) o[l.slice(0, i)] = l.slice(i + 1);
+  }
+  return o;
+}

@@ -56,12 +56,15 @@ async function readStdin(): Promise<string> {
 
 export function buildCli(argv: string[]): Argv {
   return yargs(argv)
+    // an array option takes one value per occurrence, so that `--insecure-registry HOST IMAGE`
+    // leaves IMAGE to the command (as skopeo's and podman's flags do)
+    .parserConfiguration({ 'greedy-arrays': false })
     .scriptName('lxr-image')
     .usage('$0 <command> [options]')
     .option('store', { type: 'string', describe: 'image store (OCI layout); default $LXR_IMAGE_STORE or /var/lib/lxr/images', global: true })
     .option('registries-config', { type: 'string', describe: 'registries config file (default /etc/lxr/registries.json)', global: true })
-    .option('insecure-registry', { type: 'string', array: true, describe: 'allow plain HTTP to this host:port', global: true })
-    .option('registry-mirror', { type: 'string', array: true, describe: 'mirror to try first for docker.io', global: true })
+    .option('insecure-registry', { type: 'string', array: true, describe: 'allow plain HTTP to this host:port (repeatable)', global: true })
+    .option('registry-mirror', { type: 'string', array: true, describe: 'mirror to try first for docker.io (repeatable)', global: true })
     .option('creds', { type: 'string', describe: 'registry credentials user:password', global: true })
     .option('authfile', { type: 'string', describe: 'credentials file (default ~/.docker/config.json)', global: true })
     .option('debug', { type: 'boolean', describe: 'print stack traces on errors', global: true })

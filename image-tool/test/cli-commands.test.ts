@@ -119,6 +119,12 @@ t.test('registries config: location override and mirrors; plain HTTP needs --ins
   t.same(r.stdout.trim().split('\n'), ['other.invalid/cli/mirrored:1', 'registry.invalid/cli/mirrored:1'], 'images keep the name the user asked for');
   writeFileSync(cfg, JSON.stringify({ registries: { 'other.invalid': { location: 'http://registry-host.invalid:5000' } } }));
   oneLineError(t, await runCli(['pull', '--registries-config', cfg, '--store', store, 'other.invalid/a:1'], { env: fastEnv }), 'registry-host.invalid:5000', '--insecure-registry');
+  // the flag takes one value per occurrence: what follows is the command and its arguments
+  r = await runCli(['--insecure-registry', 'registry-host.invalid:5000', 'images', '-q', '--store', store]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout.trim().split('\n').length, 2, '--insecure-registry HOST leaves the command alone');
+  r = await runCli(['inspect', '--store', store, '--insecure-registry', 'registry-host.invalid:5000', '--insecure-registry', 'b.invalid:1', 'other.invalid/cli/mirrored:1']);
+  t.equal(r.code, 0, `and the image name after it (${r.stderr})`);
   writeFileSync(cfg, '{ not json');
   oneLineError(t, await runCli(['pull', '--registries-config', cfg, '--store', store, 'other.invalid/a:1']), cfg);
 });

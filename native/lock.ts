@@ -28,11 +28,17 @@ function open(path: string): number {
   }
 }
 
+/** flock(fd, op): at once when it is free, else waiting on a worker thread. 0 or -errno. */
+async function flockWait(fd: number, op: number): Promise<number> {
+  let r = native().flock(fd, op | LOCK_NB);
+  while (r === -EWOULDBLOCK || r === -EINTR) r = await native().flockAsync(fd, op);
+  return r;
+}
+
 async function acquire(path: string, op: number): Promise<number> {
   const fd = open(path);
   try {
-    let r = native().flock(fd, op | LOCK_NB);
-    while (r === -EWOULDBLOCK || r === -EINTR) r = await native().flockAsync(fd, op);
+    const r = await flockWait(fd, op);
     if (r < 0) throw new LockError(path, `errno ${-r}`, false);
     return fd;
   } catch (e) {
@@ -99,7 +105,6 @@ export function withExclusiveLockSync<T>(path: string, fn: () => T): T {
 
 /** Hold an exclusive lock on an already open fd (used for per-blob download files). */
 export async function lockFd(fd: number): Promise<void> {
-  let r = native().flock(fd, LOCK_EX | LOCK_NB);
-  while (r === -EWOULDBLOCK || r === -EINTR) r = await native().flockAsync(fd, LOCK_EX);
+  const r = await flockWait(fd, LOCK_EX);
   if (r < 0) throw new Error(`flock: errno ${-r}`);
 }

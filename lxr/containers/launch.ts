@@ -42,7 +42,7 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
     const problem = ide.ideRootfsProblem(rootfs, rec.imageRef);
     if (problem) throw new LxrError(problem);
     const dataDir = process.env.LXR_IDE_DIR || join(ctx.root, 'ide');
-    const install = ide.findCodeServer(dataDir) ?? (await ide.ensureCodeServer(dataDir, { onProgress: (p) => process.stderr.write(`lxr: --ide: ${p.message}\n`) }));
+    const install = await ide.ensureCodeServer(dataDir, { onProgress: (p) => process.stderr.write(`lxr: --ide: ${p.message}\n`) });
     extraMounts.push(...ide.ideMounts(install));
   }
   failPoint('spec');

@@ -1,27 +1,14 @@
 // lxr create --ide: code-server (installed once on the host by lxr/ide, bind-mounted
 // read-only) started in the container by its monitor and published on 127.0.0.1. The install
-// is the one in LXR_IDE_DIR (default /var/lib/lxr/ide, lxr's own); where it is missing it is
-// made first (minutes, from the npm registry, under lxr/ide's lock, so that a concurrent
-// ide-codeserver test waits for the same install instead of making a second one). Skipped
-// only where it cannot be made here (build tools missing) or with LXR_IDE_TEST=0.
+// is the tests' shared one (helpers/ide.ts), made first where it is missing. Skipped only where
+// it cannot be made here (build tools missing) or with LXR_IDE_TEST=0.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { freePort, startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
-import { checkBuildTools, ensureCodeServer, findCodeServer } from '../ide/index.js';
 import { BUSYBOX, lxr, lxrEnv, mountsUnder, netnsLeft, pushTestImage, type LxrEnv } from './helpers/env.js';
+import { IDE_DIR, ideInstall, ideInstallSkipReason } from './helpers/ide.js';
 
-const ideDir = process.env.LXR_IDE_DIR || '/var/lib/lxr/ide';
-
-function skipReason(): string | false {
-  if (process.env.LXR_IDE_TEST === '0') return 'LXR_IDE_TEST=0';
-  if (!BUSYBOX) return 'no busybox (apt-get install busybox-static)';
-  if (!findCodeServer(ideDir)) {
-    const missing = checkBuildTools();
-    if (missing.length) return `code-server is not installed in ${ideDir} and cannot be: ${missing[0]}`;
-  }
-  return false;
-}
-const skip = skipReason();
+const skip = !BUSYBOX ? 'no busybox (apt-get install busybox-static)' : ideInstallSkipReason();
 
 if (skip) {
   t.plan(0, skip);
@@ -31,9 +18,9 @@ if (skip) {
   let reg: RegistryHandle;
   let image: string;
   const env: LxrEnv = lxrEnv(t);
-  env.env = { ...env.env, LXR_IDE_DIR: ideDir };
+  env.env = { ...env.env, LXR_IDE_DIR: IDE_DIR };
   t.before(async () => {
-    if (!findCodeServer(ideDir)) await ensureCodeServer(ideDir, { onProgress: (p) => t.comment(`install ${p.step}: ${p.message}`) });
+    await ideInstall(t);
     reg = await startRegistry();
     image = await pushTestImage(reg.host, 'test/dev:1', { cmd: ['sleep', '3600'], glibc: true, workdir: '/root' });
   });

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import {
-  DEFAULT_IDE_DIR, checkBuildTools, ensureCodeServer, findCodeServer, ideLoginMessage, ideMounts, ideUrl, startIde,
+  ideLoginMessage, ideMounts, ideUrl, startIde,
 } from '../ide/index.js';
 import { createContainer } from '../../runtime/container/create.js';
 import { startContainer } from '../../runtime/container/start.js';
@@ -30,23 +30,18 @@ import { isZombieOrGone } from '../../runtime/container/processes.js';
 import type { Spec } from '../../runtime/spec/types.js';
 import { native } from '../../native/index.js';
 import { haveBusybox, makeBundle, makeRoot, uniqueId } from '../../runtime/test/helpers/bundle.js';
+import { IDE_DIR, ideInstall, ideInstallSkipReason } from './helpers/ide.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const IDE_DIR = process.env.LXR_IDE_DIR || DEFAULT_IDE_DIR;
 const PORT_IN_CONTAINER = 8080;
 const UID = 1000;
 
 function skipReason(): string | false {
-  if (process.env.LXR_IDE_TEST === '0') return 'LXR_IDE_TEST=0';
   if (process.getuid?.() !== 0) return 'needs root (namespaces, mounts, veth)';
   if (!existsSync(CHROMIUM)) return `no ${CHROMIUM} (apt-get install chromium)`;
   if (!haveBusybox) return 'no busybox (apt-get install busybox-static)';
   if (spawnSync('ip', ['-V']).status !== 0) return 'no ip (apt-get install iproute2)';
-  if (!findCodeServer(IDE_DIR)) {
-    const missing = checkBuildTools();
-    if (missing.length) return `code-server is not installed in ${IDE_DIR} and cannot be: ${missing[0]}`;
-  }
-  return false;
+  return ideInstallSkipReason();
 }
 
 const skip = skipReason();
@@ -55,7 +50,7 @@ t.setTimeout(20 * 60 * 1000);
 
 t.test('code-server in a container: log in from Chromium, see the container\'s files', { skip }, async (t) => {
   const started = Date.now();
-  const install = findCodeServer(IDE_DIR) ?? await ensureCodeServer(IDE_DIR, { onProgress: (p) => t.comment(`install ${p.step}: ${p.message}`) });
+  const install = await ideInstall(t);
   t.comment(`code-server ${install.version} from ${IDE_DIR} (ready after ${Math.round((Date.now() - started) / 1000)} s)`);
 
   // the network: a namespace made here, a veth pair, the container at .2 and the host at .1

@@ -19,7 +19,7 @@ test=(
   golang-go make                 # builds the OCI runtime-tools suite
   docker-registry skopeo umoci   # loopback registry; peers the image tool is compared with
   openssl                        # self-signed certificates for the registry token tests
-  passwd util-linux procps bsdutils  # useradd, mount, ps, script (tty tests)
+  passwd util-linux procps        # useradd, mount, setsid (tty tests), ps
   qemu-system-x86 linux-image-amd64 cpio xz-utils kmod  # the cgroup v2 VM harness (the guest loads null_blk)
   time                           # /usr/bin/time -v for benchmarks
   containernetworking-plugins iputils-ping  # Debian's CNI plugins (tested in lxr's place), ping

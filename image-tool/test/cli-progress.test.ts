@@ -1,11 +1,11 @@
-// Pull progress as users see it: bars and a total on a terminal (run under script(1)
-// for a real pty), plain lines in a pipe, nothing with --quiet.
+// Pull progress as users see it: bars and a total on a terminal (a real pty), plain
+// lines in a pipe, nothing with --quiet.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { startRegistry, type RegistryHandle } from './helpers/registry.js';
 import { seedImage, tempDir } from './helpers/seed.js';
 import { lxrImageBin, runCli } from './helpers/cli.js';
+import { runOnPty } from '../../test/helpers/pty.js';
 
 let reg: RegistryHandle;
 t.before(async () => {
@@ -13,21 +13,12 @@ t.before(async () => {
 });
 t.teardown(() => reg?.stop());
 
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 t.test('on a TTY: a bar per layer and a total', async (t) => {
   const img = await seedImage(reg.host, 'progress/tty:1', { layers: [{ files: { a: randomBytes(300_000) } }, { files: { b: randomBytes(200_000) } }] });
   const store = tempDir(t);
-  const cmd = [process.execPath, lxrImageBin(), 'pull', '--store', store, img.name].map(shellQuote).join(' ');
-  const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let s = '';
-    p.stdout.on('data', (d) => (s += d));
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`exit ${code}: ${s}`))));
-  });
+  const r = await runOnPty([process.execPath, lxrImageBin(), 'pull', '--store', store, img.name]);
+  const out = r.output;
+  t.equal(r.status, 0, 'pull succeeds');
   t.match(out, /Pulling .*progress\/tty:1/);
   for (const l of img.layers) t.match(out, new RegExp(`${l.digest.slice(7, 19)}: (Done|\\[)`), `a line for layer ${l.digest.slice(7, 19)}`);
   t.match(out, /Total \[=+\] /, 'a total bar');

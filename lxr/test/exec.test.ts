@@ -1,13 +1,11 @@
-// lxr exec (-e, -u, -w, exit codes) and -it on a real pty: script(1) gives lxr a terminal, as
-// a user's shell would.
+// lxr exec (-e, -u, -w, exit codes) and -it on a real pty, which the test gives lxr as a
+// user's shell would.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import { BUSYBOX, LXR, lxr, lxrEnv, registryImage, type LxrEnv } from './helpers/env.js';
+import { runOnPty } from '../../test/helpers/pty.js';
 
-const haveScript = spawnSync('script', ['--version']).status === 0;
-
-if (!BUSYBOX || !haveScript) {
-  t.plan(0, 'busybox and script are needed (apt-get install -y busybox bsdutils)');
+if (!BUSYBOX) {
+  t.plan(0, 'busybox is needed (apt-get install -y busybox-static)');
 } else {
   let image: string;
   const env: LxrEnv = lxrEnv(t);
@@ -17,11 +15,8 @@ if (!BUSYBOX || !haveScript) {
     if (c.status !== 0) throw new Error(c.stderr);
   });
 
-  /** Run lxr under script(1): its stdio is a pty; `input` is typed into it. */
-  const onPty = (args: string[], input: string) => {
-    const cmd = [process.execPath, LXR, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    return spawnSync('script', ['-qec', cmd, '/dev/null'], { input, env: env.env, encoding: 'utf8', timeout: 30000 });
-  };
+  /** Run lxr with a pty as its stdio; `input` is typed into it. */
+  const onPty = (args: string[], input: string) => runOnPty([process.execPath, LXR, ...args], { input, env: env.env });
 
   t.test('exec runs in the container with its env, plus -e, -u, -w; the exit code comes back', async (t) => {
     const r = lxr(env, ['exec', '-e', 'X=5', '-u', 'dev', '-w', '/tmp', 'box', 'sh', '-c', 'echo $FROM_IMAGE $FROM_CREATE $X; id -u; pwd; hostname; exit 4']);
@@ -36,18 +31,18 @@ if (!BUSYBOX || !haveScript) {
   });
 
   t.test('exec -it gets a pty', async (t) => {
-    const r = onPty(['exec', '-it', 'box', 'sh'], 'tty\necho term=$TERM\nexit 6\n');
-    t.equal(r.status, 6, r.stderr);
-    t.match(r.stdout, /\/dev\/pts\/\d+/);
-    t.match(r.stdout, /term=xterm/);
+    const r = await onPty(['exec', '-it', 'box', 'sh'], 'tty\necho term=$TERM\nexit 6\n');
+    t.equal(r.status, 6, 'the shell\'s exit code');
+    t.match(r.output, /\/dev\/pts\/\d+/);
+    t.match(r.output, /term=xterm/);
     const plain = lxr(env, ['exec', 'box', 'sh', '-c', 'test -t 0 || echo notty']);
     t.equal(plain.stdout, 'notty\n', 'without -t there is no terminal');
   });
 
   t.test('run -it gets a pty and exits with the shell', async (t) => {
-    const r = onPty(['run', '--rm', '-it', image, 'sh'], 'tty\nexit 5\n');
-    t.equal(r.status, 5, r.stderr);
-    t.match(r.stdout, /\/dev\/pts\/\d+/);
+    const r = await onPty(['run', '--rm', '-it', image, 'sh'], 'tty\nexit 5\n');
+    t.equal(r.status, 5, 'the shell\'s exit code');
+    t.match(r.output, /\/dev\/pts\/\d+/);
   });
 
   t.test('exec in a stopped container, or an unknown user, fails clearly', async (t) => {

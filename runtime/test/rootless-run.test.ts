@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, cleanEnv, haveBusybox, makeBundle, uniqueId, keyValues } from './helpers/bundle.js';
 import type { Spec } from '../spec/types.js';
+import { runOnPty } from '../../test/helpers/pty.js';
 
 interface User {
   name: string;
@@ -200,17 +201,15 @@ t.test('rootless run as an unprivileged user', async (t) => {
     t.equal(st.gid, 1200000 + 999);
   });
 
-  t.test('a terminal (the default of spec --rootless), through script(1)', async (t) => {
+  t.test('a terminal (the default of spec --rootless), on a pty', async (t) => {
     giveSubIds(u, 1200000, 65536);
     const dir = rootlessBundle(t, u, runtime, (s) => {
       s.process!.terminal = true;
       s.process!.args = ['sh', '-c', 'echo tty=$(tty) group=$(stat -c %g $(tty)) mode=$(stat -c %a $(tty))'];
     });
-    const cmd = `${process.execPath} ${runtime} --root ${root} run -b ${dir} ${uniqueId('rltty')}`;
-    const r = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', SETPRIV, '--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'script', '-qec', cmd, '/dev/null'], {
-      input: '', encoding: 'utf8', timeout: 30000, env: { ...cleanEnv(), HOME: u.home }, cwd: u.home,
-    });
-    const text = `${r.stdout}${r.stderr}`;
+    const r = await runOnPty(['/usr/bin/env', '-u', 'NODE_OPTIONS', SETPRIV, '--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups',
+      process.execPath, runtime, '--root', root, 'run', '-b', dir, uniqueId('rltty')], { env: { ...cleanEnv(), HOME: u.home }, cwd: u.home });
+    const text = r.output;
     t.equal(r.status, 0, text);
     t.match(text, /tty=\/dev\/pts\/0 group=5 mode=620/, 'the pty belongs to the tty group (gid 5, mapped through the subgid range)');
   });

@@ -5,9 +5,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import { IMAGE, LXR_RUNTIME, cgroupDirsLeft, runCmd, imageArchive, startContainerd, until, which, type Containerd } from './helpers/engines.js';
 import { BUSYBOX } from './helpers/image.js';
 
-const missing = ['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc', 'script'].filter((c) => !which(c));
+const missing = ['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc', 'setsid'].filter((c) => !which(c));
 if (process.getuid?.() !== 0) t.plan(0, 'containerd tests need root');
-else if (missing.length) t.plan(0, `not installed: ${missing.join(', ')} (apt-get install containerd runc bsdutils)`);
+else if (missing.length) t.plan(0, `not installed: ${missing.join(', ')} (apt-get install containerd runc util-linux)`);
 else if (!BUSYBOX) t.plan(0, 'busybox is not installed (apt-get install busybox-static)');
 else if (!existsSync(new URL('../../dist/lxr-runtime.js', import.meta.url))) t.fail('dist/lxr-runtime.js is missing: run npm run build');
 else {
@@ -37,7 +37,7 @@ else {
       });
 
       t.test('ctr run --rm -t: a terminal', async (t) => {
-        const r = c.ctrTty(['run', ...flags(), '--rm', '-t', IMAGE, id('tty'), 'sh', '-c', 'tty; exit 4']);
+        const r = await c.ctrTty(['run', ...flags(), '--rm', '-t', IMAGE, id('tty'), 'sh', '-c', 'tty; exit 4']);
         t.match(r.stdout, /\/dev\/pts\/\d+/, 'the process has a pty as its terminal');
         t.equal(r.status, 4);
       });
@@ -61,7 +61,7 @@ else {
         const ex = c.ctr(['task', 'exec', ...c.fifoFlags, '--exec-id', 'e1', name, 'sh', '-c', 'echo in-exec; exit 5']);
         t.equal(ex.stdout, 'in-exec\n', 'exec output');
         t.equal(ex.status, 5, 'exec exit code');
-        const ext = c.ctrTty(['task', 'exec', ...c.fifoFlags, '-t', '--exec-id', 'e2', name, 'sh', '-c', 'tty; exit 6']);
+        const ext = await c.ctrTty(['task', 'exec', ...c.fifoFlags, '-t', '--exec-id', 'e2', name, 'sh', '-c', 'tty; exit 6']);
         t.match(ext.stdout, /\/dev\/pts\/\d+/, 'exec -t has a terminal');
         t.equal(ext.status, 6, 'exec -t exit code');
 

@@ -6,9 +6,9 @@ import { existsSync } from 'node:fs';
 import { IMAGE, LXR_RUNTIME, imageArchive, startPodman, until, which, type Podman } from './helpers/engines.js';
 import { BUSYBOX } from './helpers/image.js';
 
-const missing = ['podman', 'conmon', 'runc', 'script'].filter((c) => !which(c));
+const missing = ['podman', 'conmon', 'runc', 'setsid'].filter((c) => !which(c));
 if (process.getuid?.() !== 0) t.plan(0, 'podman tests need root');
-else if (missing.length) t.plan(0, `not installed: ${missing.join(', ')} (apt-get install podman conmon runc bsdutils)`);
+else if (missing.length) t.plan(0, `not installed: ${missing.join(', ')} (apt-get install podman conmon runc util-linux)`);
 else if (!BUSYBOX) t.plan(0, 'busybox is not installed (apt-get install busybox-static)');
 else if (!existsSync(new URL('../../dist/lxr-runtime.js', import.meta.url))) t.fail('dist/lxr-runtime.js is missing: run npm run build');
 else {
@@ -36,7 +36,7 @@ else {
       });
 
       t.test('podman run --rm -t', async (t) => {
-        const r = p.podmanTty(runtime, ['run', '--rm', '-t', IMAGE, 'sh', '-c', 'tty; exit 4']);
+        const r = await p.podmanTty(runtime, ['run', '--rm', '-t', IMAGE, 'sh', '-c', 'tty; exit 4']);
         t.match(r.stdout, /\/dev\/pts\/\d+/);
         t.equal(r.status, 4);
       });
@@ -73,7 +73,7 @@ else {
         const ex = pm(['exec', '-e', 'X=1', n, 'sh', '-c', 'echo exec $X; exit 5']);
         t.equal(ex.stdout, 'exec 1\n');
         t.equal(ex.status, 5, 'exec exit code');
-        const ext = p.podmanTty(runtime, ['exec', '-t', n, 'sh', '-c', 'tty; exit 6']);
+        const ext = await p.podmanTty(runtime, ['exec', '-t', n, 'sh', '-c', 'tty; exit 6']);
         t.match(ext.stdout, /\/dev\/pts\/\d+/, 'exec -t has a terminal');
         t.equal(ext.status, 6);
         const exu = pm(['exec', '--user', '1000', n, 'id', '-u']);

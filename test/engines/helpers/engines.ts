@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeDockerArchive } from './image.js';
+import { runOnPty } from '../../helpers/pty.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const LXR_RUNTIME = join(REPO, 'bin', 'lxr-runtime.js');
@@ -53,11 +54,10 @@ export function runCmd(cmd: string, args: string[], opts: { env?: NodeJS.Process
   }
 }
 
-/** Run a command on a pseudo-terminal (script(1)), for -t. */
-export function onTty(cmd: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {}): Result {
-  const line = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  // stdin is /dev/null: script(1) would pass an EOF from a pipe on to the terminal
-  return runCmd('script', ['-qec', line, '/dev/null'], { ...opts, noStdin: true });
+/** Run a command on a pseudo-terminal, for -t: what it writes comes back as stdout. */
+export async function onTty(cmd: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<Result> {
+  const r = await runOnPty(cmd, { env: opts.env ?? cleanEnv(), timeout: opts.timeout ?? 60000 });
+  return { status: r.status, stdout: r.output, stderr: r.signal ? `killed by ${r.signal}` : '' };
 }
 
 /** Poll until fn() is true (no timing assertion: gives up after `ms` and returns false). */
@@ -132,7 +132,7 @@ export interface Containerd {
   runcRoot(runtime: string): string;
   ctr(args: string[], opts?: { timeout?: number }): Result;
   /** ctr on a terminal */
-  ctrTty(args: string[], opts?: { timeout?: number }): Result;
+  ctrTty(args: string[], opts?: { timeout?: number }): Promise<Result>;
   /** `ctr run` flags: the runtime binary (none for runc), its root, the fifo dir */
   runtimeFlags(runtime: string): string[];
   /** `ctr task exec` flags: the fifo dir (ctr's default is /run/containerd/fifo) */
@@ -228,7 +228,7 @@ export interface Podman {
   dir: string;
   /** podman with the store flags and --runtime */
   podman(runtime: string, args: string[], opts?: { timeout?: number }): Result;
-  podmanTty(runtime: string, args: string[], opts?: { timeout?: number }): Result;
+  podmanTty(runtime: string, args: string[], opts?: { timeout?: number }): Promise<Result>;
   stop(): Promise<void>;
 }
 

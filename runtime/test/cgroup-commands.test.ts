@@ -6,7 +6,7 @@ import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
 
 const v1 = existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') || existsSync('/sys/fs/cgroup/memory');
 
-async function until(f: () => boolean, ms = 3000): Promise<boolean> {
+async function until(f: () => boolean, ms = 15000): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (f()) return true;

@@ -206,8 +206,9 @@ async function oom(r, out) {
   // events prints the stats first: from then on it is watching.
   out.eventsStarted = await until(() => lines.includes('"stats"'), 30000);
   writeFileSync(B + '/rootfs/go', '');
+  // First the kill (slow in a loaded TCG guest), then its event: events looks once a second.
+  out.oomStatus = (await until(() => existsSync(B + '/rootfs/status'), 60000)) && read(B + '/rootfs/status');
   out.oomReported = await until(() => lines.includes('"oom"'), 20000);
-  out.oomStatus = (await until(() => existsSync(B + '/rootfs/status'), 30000)) && read(B + '/rootfs/status');
   out.oomKills = /oom_kill (\d+)/.exec(read(CG + '/t/' + id + '/memory.events'))?.[1];
   ev.kill('SIGKILL');
   out.oomLines = lines.split('\n').filter((l) => l && !l.includes('"stats"'));

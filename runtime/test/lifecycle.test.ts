@@ -29,13 +29,14 @@ t.test('run exits 128+signal when the init is killed by a signal', async (t) => 
 
 t.test('run forwards signals it receives to the container', async (t) => {
   const { root, cleanup: c1 } = makeRoot();
-  const b = makeBundle((s) => (s.process!.args = ['sh', '-c', 'trap "exit 42" TERM; while true; do sleep 0.05; done']));
+  const b = makeBundle((s) => (s.process!.args = ['sh', '-c', 'trap "exit 42" TERM; touch /tmp/trapped; while true; do sleep 0.05; done']));
   t.teardown(() => (b.cleanup(), c1()));
   const id = uniqueId('fwd');
   const child = spawn(process.execPath, [RUNTIME, '--root', root, 'run', '-b', b.dir, id], { stdio: 'ignore', env: cleanEnv() });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   await waitForStatus(root, id, 'running');
-  await new Promise((r) => setTimeout(r, 200));
+  // the shell has set its trap once it has made the file
+  for (let i = 0; i < 500 && !existsSync(join(b.rootfs, 'tmp', 'trapped')); i++) await new Promise((r) => setTimeout(r, 20));
   child.kill('SIGTERM');
   t.equal(await exited, 42, 'the container trapped the forwarded SIGTERM');
 });

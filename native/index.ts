@@ -1,9 +1,9 @@
 // The one place that loads native/build/liblxr.so (built by `npm install`) through koffi.
 // Everything that needs a syscall Node does not offer goes through here.
-import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { loadKoffi } from './koffi.js';
 
 // Found from the sources (native/index.ts) and from bundles (dist/, dist/chunks/): the
 // package root is the nearest ancestor holding native/build/liblxr.so.
@@ -89,8 +89,7 @@ export function native(): Native {
   if (!existsSync(LIB)) {
     throw new Error(`native library ${LIB} is missing: run "npm install" (it needs a C compiler: apt-get install -y gcc libc6-dev)`);
   }
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi');
+  const koffi = loadKoffi();
   const lib = koffi.load(LIB);
   const spawn = lib.func('int lxr_spawn(uint8_t *plan, int64_t len, int64_t flags, int chan, int parent_chan)');
   const socketpair = lib.func('int lxr_socketpair(_Out_ int *fds)');

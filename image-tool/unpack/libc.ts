@@ -1,7 +1,7 @@
 // The few libc calls that Node's fs lacks and unpacking needs: mknod (device nodes, fifos and
 // overlay whiteouts) and the l*xattr family (PAX SCHILY.xattr.*, trusted.overlay.opaque).
 // They are called straight from glibc through koffi, so the project's C library stays small.
-import { createRequire } from 'node:module';
+import { loadKoffi } from '../../native/koffi.js';
 
 interface Libc {
   mknod(path: string, mode: number, dev: bigint): number;
@@ -16,8 +16,7 @@ let cached: Libc | undefined;
 
 function libc(): Libc {
   if (cached) return cached;
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi');
+  const koffi = loadKoffi();
   const lib = koffi.load('libc.so.6');
   const mknod = lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
   const lsetxattr = lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');

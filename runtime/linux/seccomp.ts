@@ -2,12 +2,12 @@
 // runc and crun do), exported as classic BPF, and loaded by the container's init as one
 // of its last steps. No filter compiler of our own.
 import { closeSync, openSync, readFileSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Seccomp } from '../spec/types.js';
 import { LxrError } from '../errors.js';
 import { log } from '../log.js';
+import { loadKoffi } from '../../native/koffi.js';
 
 const ACTIONS: Record<string, number> = {
   SCMP_ACT_KILL: 0x00000000,
@@ -51,7 +51,7 @@ let lib: Lib | undefined;
 
 function libseccomp(): Lib {
   if (lib) return lib;
-  const koffi = createRequire(import.meta.url)('koffi');
+  const koffi = loadKoffi();
   let so;
   try {
     so = koffi.load('libseccomp.so.2');

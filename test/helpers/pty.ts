@@ -9,9 +9,9 @@
 // the kernel does only once every slave is closed and all that was written is read.
 import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { ReadStream } from 'node:tty';
 import { native } from '../../native/index.js';
+import { loadKoffi } from '../../native/koffi.js';
 
 interface Libc {
   posix_openpt(flags: number): number;
@@ -23,7 +23,7 @@ interface Libc {
 let libc: Libc | undefined;
 function lib(): Libc {
   if (libc) return libc;
-  const koffi = createRequire(import.meta.url)('koffi');
+  const koffi = loadKoffi();
   const l = koffi.load('libc.so.6');
   libc = {
     posix_openpt: l.func('int posix_openpt(int flags)'),

@@ -3,8 +3,8 @@
 // (A C wrapper in native/ would avoid the variadic call; this keeps the cgroup library
 // self-contained until then.)
 import { closeSync, constants, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { CgroupError } from '../errors.js';
+import { loadKoffi } from '../../../native/koffi.js';
 
 const SYS_BPF: Record<string, number> = { x64: 321, arm64: 280 };
 const BPF_PROG_LOAD = 5;
@@ -28,7 +28,7 @@ function bpf(): Bpf {
   if (cached) return cached;
   const nr = SYS_BPF[process.arch];
   if (nr === undefined) throw new CgroupError(`linux.resources.devices: bpf(2) syscall number unknown for ${process.arch}`);
-  const koffi = createRequire(import.meta.url)('koffi');
+  const koffi = loadKoffi();
   const libc = koffi.load('libc.so.6');
   const syscall = libc.func('long syscall(long number, ...)');
   cached = {

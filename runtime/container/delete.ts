@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { containerDir, liveStatus, ociState, readRecord, removeDir, withLock } from './state.js';
 import { containerPids, isZombieOrGone } from './processes.js';
-import { runHooks } from '../hooks.js';
+import { runHooks } from '../run-hooks.js';
 import { LxrError, errorMessage } from '../errors.js';
 import { log } from '../log.js';
 import { cgroupDriver } from './cgroup-link.js';

@@ -2,7 +2,7 @@
 // then the poststart hooks.
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { fifoPath, liveStatus, ociState, readRecord, withLock, writeRecord } from './state.js';
-import { runHooks } from '../hooks.js';
+import { runHooks } from '../run-hooks.js';
 import { LxrError, errorMessage } from '../errors.js';
 import { log } from '../log.js';
 

@@ -12,6 +12,7 @@ import type { RemoteOptions } from '../registry/session.js';
 import type { RetryPolicy } from '../registry/retry.js';
 import { humanSize, progressRenderer } from './progress.js';
 import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
+import { learnCommand } from '../../runtime/cli/code-cache.js';
 
 interface Globals {
   store?: string;
@@ -59,6 +60,7 @@ export function buildCli(argv: string[]): Argv {
     // an array option takes one value per occurrence, so that `--insecure-registry HOST IMAGE`
     // leaves IMAGE to the command (as skopeo's and podman's flags do)
     .parserConfiguration({ 'greedy-arrays': false })
+    .middleware((a) => learnCommand(a._[0]))
     .scriptName('lxr-image')
     .usage('$0 <command> [options]')
     .option('store', { type: 'string', describe: 'image store (OCI layout); default $LXR_IMAGE_STORE or /var/lib/lxr/images', global: true })

@@ -6,6 +6,7 @@ import type { CreateOptions, EarlyMonitor } from '../containers/create.js';
 import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseRestart, parseVolume } from '../containers/options.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
+import { learnCommand } from '../../runtime/cli/code-cache.js';
 
 interface Globals {
   root?: string;
@@ -216,6 +217,7 @@ export function buildCli(argv: string[]): Argv {
     .middleware(async (a) => {
       // containers with --restart that a host restart stopped run again when lxr next runs
       trace('cli: parsed');
+      learnCommand(a._[0]);
       if (['rm', 'stop'].includes(String(a._[0])) || process.env.LXR_NO_RESTART_POLICIES) return;
       const { applyRestartPolicies } = await import('../containers/status.js');
       await applyRestartPolicies(ctxOf(a), (m) => process.stderr.write(`lxr: ${m}\n`));
@@ -260,11 +262,13 @@ async function main(): Promise<void> {
   const argv = hideBin(process.argv);
   // what lxr-monitor (native/monitor.c) runs for a background container: no argument parser
   if (argv[0] === '__launch' && (argv.length === 2 || (argv.length === 3 && argv[2] === 'restart'))) {
+    learnCommand('__launch');
     const { launchMain } = await import('../containers/launch.js');
     process.exitCode = await launchMain(lxrContext(), argv[1]!, argv.length === 3);
     return;
   }
   if (argv[0] === '__cleanup' && argv.length === 3 && /^\d+$/.test(argv[2]!)) {
+    learnCommand('__cleanup');
     const { cleanupMain } = await import('../containers/launch.js');
     process.exitCode = await cleanupMain(lxrContext(), argv[1]!, Number(argv[2]));
     return;

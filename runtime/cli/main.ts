@@ -7,6 +7,7 @@ import { configureLog, log } from '../log.js';
 import { errorMessage, LxrError } from '../errors.js';
 import { readFileSync } from 'node:fs';
 import { skipHelpCache } from './yargs-help.js';
+import { learnCommand } from './code-cache.js';
 
 interface Global {
   root: string;
@@ -35,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
     .option('debug', { type: 'boolean', default: false, global: true })
     .option('systemd-cgroup', { type: 'boolean', default: false, describe: 'use systemd to manage cgroups', global: true })
     .option('criu', { type: 'string', hidden: true, global: true })
+    .middleware((a) => learnCommand(a._[0]))
     .middleware((a) => configureLog({ file: a.log as string | undefined, format: a['log-format'] as string, debug: a.debug as boolean }))
     .command(
       'create <container-id>', 'create a container',

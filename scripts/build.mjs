@@ -149,6 +149,8 @@ async function bundle() {
   const files = readdirSync(tmp);
   for (const f of files.filter((f) => !last.has(f))) renameSync(join(tmp, f), join(dist, f));
   for (const f of files.filter((f) => last.has(f))) renameSync(join(tmp, f), join(dist, f));
+  // the commands' own code caches (scripts/loader.cjs) belong to the bundles just replaced
+  for (const f of readdirSync(dist)) if (/\.cjs\.[\w-]+\.cache(\.tmp-\d+)?$/.test(f)) rmSync(join(dist, f), { force: true });
   rmSync(tmp, { recursive: true, force: true });
 }
 

@@ -24,7 +24,7 @@
 // flags), the bundle is compiled as usual: slower, same behaviour, and the command's cache
 // is written again.
 'use strict';
-const { closeSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } = require('node:fs');
+const { readFileSync, renameSync, unlinkSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
 const { Script, constants } = require('node:vm');
@@ -56,21 +56,6 @@ function readCache(path, id) {
     /* none */
   }
   return undefined;
-}
-
-/** Whether a cache file made for this build is there (its first line only). */
-function haveCache(path, id) {
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      const b = Buffer.alloc(64);
-      return b.subarray(0, readSync(fd, b, 0, 64, 0)).toString('latin1').startsWith(`${id} `);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false;
-  }
 }
 
 function start(name) {
@@ -110,7 +95,7 @@ function start(name) {
     const target = command === 'help' ? baseCache : commandCache(command);
     process.once('exit', () => {
       // a word before the command found another command's cache: this one's may be there
-      if (flagsChanged || (from !== undefined && haveCache(target, id))) return;
+      if (flagsChanged || (from !== undefined && readCache(target, id))) return;
       const tmp = `${target}.tmp-${process.pid}`;
       try {
         writeFileSync(tmp, Buffer.concat([Buffer.from(`${id} ${command}\n`), script.createCachedData()]));

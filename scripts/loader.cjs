@@ -90,7 +90,8 @@ function start(name) {
   if (script.cachedDataRejected) from = undefined;
   let writing = false;
   const learn = (command) => {
-    if (!id || writing || command === from) return;
+    // only a name the search for a command's cache can find
+    if (!id || writing || command === from || !WORD_RE.test(command)) return;
     writing = true;
     const target = command === 'help' ? baseCache : commandCache(command);
     process.once('exit', () => {

@@ -32,5 +32,6 @@ t.test('lxr-runtime passes what runc passes', { skip: (!haveRunc || !haveGo) && 
   const summary = r.stdout.split('\n').filter((l) => /^total:|^assertions that|^  \S/.test(l)).join('\n');
   t.comment(summary);
   t.equal(r.status, 0, `compare.sh --ci: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
-  t.match(r.stdout, /total: 0 regressions against runc/);
+  // known-failures.txt lists the races that runc wins only sometimes: those may come and go
+  t.match(r.stdout, /total: \d+ regressions against runc \(\d+ known, 0 unexpected\)/);
 });

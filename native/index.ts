@@ -1,6 +1,8 @@
 // The one place that loads native/build/liblxr.so (built by `npm install`) through koffi.
 // Everything that needs a syscall Node does not offer goes through here.
 import { existsSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
+import abi from './abi.json' with { type: 'json' };
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { loadKoffi } from './koffi.js';
@@ -19,12 +21,15 @@ function findLibrary(): string {
 }
 
 export interface Native {
-  /** Clone a child running the plan; returns its pid or -errno. The child closes `parentChanFd` first. */
-  spawn(plan: Buffer, stepsLen: number, cloneFlags: bigint, chanFd: number, parentChanFd: number): number;
+  /**
+   * Start a process carrying out the plan (native/lib.c lxr_spawn: a clone of this process
+   * that at once executes lxr-init from a sealed memfd). `keep`: the fds the plan uses, sorted.
+   * Returns its pid or -errno. The child closes `parentChanFd` first.
+   */
+  spawn(plan: Buffer, stepsLen: number, cloneFlags: bigint, chanFd: number, parentChanFd: number, keep: number[]): number;
   socketpair(): [number, number];
   /** Blocking wait4 on a worker thread. Resolves to [pid or -errno, raw status]. */
   wait(pid: number): Promise<[number, number]>;
-  waitNoHang(pid: number): [number, number];
   flock(fd: number, op: number): number;
   /** Same as flock but on a worker thread, for blocking locks. */
   flockAsync(fd: number, op: number): Promise<number>;
@@ -34,8 +39,6 @@ export interface Native {
   recvFd(sock: number): number;
   recvFdAsync(sock: number): Promise<number>;
   sendFd(sock: number, fd: number, name: string): number;
-  pidfdOpen(pid: number): number;
-  setSubreaper(): number;
   getWinsize(fd: number): [number, number] | null;
   setWinsize(fd: number, rows: number, cols: number): number;
   mkfifo(path: string, mode: number): number;
@@ -63,18 +66,8 @@ export interface Native {
   netlinkRecvAsync(fd: number, buf: Buffer): Promise<number>;
 }
 
-/** What lxr_netns_create / lxr_netlink_open report as the failed step (native/lxr.c). */
-export const NS_STEP: Record<number, string> = {
-  0: 'unknown step',
-  1: 'creating the file to mount it on',
-  2: 'cloning the helper process',
-  3: 'bringing up lo',
-  4: 'bind-mounting the namespace',
-  5: 'opening the network namespace',
-  6: 'entering the network namespace (setns)',
-  7: 'making the socket',
-  8: 'setting the socket options',
-};
+/** What lxr_netns_create / lxr_netlink_open report as the failed step (native/abi.json ns_steps). */
+export const NS_STEP: Record<number, string> = Object.fromEntries(Object.values(abi.ns_steps).map(([n, what]) => [n as number, what as string]));
 
 export const LOCK_SH = 1;
 export const LOCK_EX = 2;
@@ -91,18 +84,17 @@ export function native(): Native {
   }
   const koffi = loadKoffi();
   const lib = koffi.load(LIB);
-  const spawn = lib.func('int lxr_spawn(uint8_t *plan, int64_t len, int64_t flags, int chan, int parent_chan)');
+  const helper = join(dirname(LIB), 'lxr-init');
+  if (!existsSync(helper)) throw new Error(`${helper} is missing: run "npm install" (or "npm run build")`);
+  const spawn = lib.func('int lxr_spawn(const uint8_t *plan, int64_t len, int64_t steps_len, int64_t flags, int chan, int parent_chan, const int *keep, int nkeep, const char *helper)');
   const socketpair = lib.func('int lxr_socketpair(_Out_ int *fds)');
   const wait = lib.func('int lxr_wait(int pid, _Out_ int *status)');
-  const waitNoHang = lib.func('int lxr_wait_nohang(int pid, _Out_ int *status)');
   const flock = lib.func('int lxr_flock(int fd, int op)');
   const dupCloexec = lib.func('int lxr_dup_cloexec(int fd)');
   const close = lib.func('int lxr_close(int fd)');
   const unixConnect = lib.func('int lxr_unix_connect(const char *path)');
   const recvFd = lib.func('int lxr_recv_fd(int sock)');
   const sendFd = lib.func('int lxr_send_fd(int sock, int fd, const char *name)');
-  const pidfdOpen = lib.func('int lxr_pidfd_open(int pid)');
-  const setSubreaper = lib.func('int lxr_set_subreaper()');
   const getWinsize = lib.func('int lxr_tcgetwinsize(int fd, _Out_ int *rc)');
   const setWinsize = lib.func('int lxr_tcsetwinsize(int fd, int rows, int cols)');
   const mkfifo = lib.func('int lxr_mkfifo(const char *path, int mode)');
@@ -133,7 +125,8 @@ export function native(): Native {
   const netlinkTransact = later('int lxr_netlink_transact(int fd, const uint8_t *req, int len, _Out_ uint8_t *buf, int buflen)');
 
   cached = {
-    spawn: (plan, len, flags, chan, parentChan) => spawn(plan, len, flags, chan, parentChan),
+    spawn: (plan, stepsLen, flags, chan, parentChan, keep) =>
+      spawn(plan, plan.length, stepsLen, flags, chan, parentChan, Int32Array.from(keep), keep.length, helper),
     socketpair() {
       const fds = [0, 0];
       const r = socketpair(fds);
@@ -145,11 +138,6 @@ export function native(): Native {
         const status = [0];
         wait.async(pid, status, (err: Error | null, r: number) => (err ? reject(err) : resolve([r, status[0]!])));
       }),
-    waitNoHang(pid) {
-      const status = [0];
-      const r = waitNoHang(pid, status);
-      return [r, status[0]!];
-    },
     flock: (fd, op) => flock(fd, op),
     flockAsync: (fd, op) =>
       new Promise((resolve, reject) => flock.async(fd, op, (err: Error | null, r: number) => (err ? reject(err) : resolve(r)))),
@@ -160,8 +148,6 @@ export function native(): Native {
     recvFdAsync: (sock) =>
       new Promise((resolve, reject) => recvFd.async(sock, (err: Error | null, r: number) => (err ? reject(err) : resolve(r)))),
     sendFd: (sock, fd, name) => sendFd(sock, fd, name),
-    pidfdOpen: (pid) => pidfdOpen(pid),
-    setSubreaper: () => setSubreaper(),
     getWinsize(fd) {
       const rc = [0, 0];
       return getWinsize(fd, rc) < 0 ? null : [rc[0]!, rc[1]!];
@@ -205,20 +191,15 @@ export function native(): Native {
   return cached;
 }
 
-const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 5: 'EIO', 6: 'ENXIO', 7: 'E2BIG', 8: 'ENOEXEC', 9: 'EBADF',
-  10: 'ECHILD', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 15: 'ENOTBLK', 16: 'EBUSY', 17: 'EEXIST',
-  18: 'EXDEV', 19: 'ENODEV', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 25: 'ENOTTY',
-  26: 'ETXTBSY', 27: 'EFBIG', 28: 'ENOSPC', 29: 'ESPIPE', 30: 'EROFS', 31: 'EMLINK', 32: 'EPIPE', 34: 'ERANGE',
-  36: 'ENAMETOOLONG', 38: 'ENOSYS', 39: 'ENOTEMPTY', 40: 'ELOOP', 61: 'ENODATA', 71: 'EPROTO', 74: 'EBADMSG',
-  75: 'EOVERFLOW', 95: 'EOPNOTSUPP', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 125: 'ECANCELED',
-  // the network's (netlink answers)
-  90: 'EMSGSIZE', 92: 'ENOPROTOOPT', 93: 'EPROTONOSUPPORT', 97: 'EAFNOSUPPORT', 98: 'EADDRINUSE',
-  99: 'EADDRNOTAVAIL', 100: 'ENETDOWN', 101: 'ENETUNREACH', 105: 'ENOBUFS', 113: 'EHOSTUNREACH',
-};
-
+/** EPERM for 1: the name Node knows for an errno. */
 export function errnoName(errno: number): string {
-  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+  let name: string;
+  try {
+    name = getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
+  }
+  return name.startsWith('Unknown') ? `errno ${errno}` : name;
 }
 
 export function errnoError(errno: number, what: string): NodeJS.ErrnoException {

@@ -32,7 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RESTART 10
+#include "build/abi.h"
+#define RESTART MONITOR_RESTART_EXIT
 
 static char *node, *bin, *id;
 

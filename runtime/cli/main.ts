@@ -217,7 +217,7 @@ async function main(argv: string[]): Promise<number> {
       out(JSON.stringify(features(), null, 2));
     }))
     .demandCommand(1, 'a command is required (see --help)')
-    .parserConfiguration({ 'populate--': true })
+    .parserConfiguration({ 'populate--': true, 'boolean-negation': false })
     .strictCommands()
     .recommendCommands()
     .version('0.1.0')

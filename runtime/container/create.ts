@@ -153,6 +153,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       ...(spec.annotations ? { annotations: spec.annotations } : {}),
     };
     if (rootless) record.rootless = true;
+    if (o.noNewKeyring) record.noNewKeyring = true;
     // resolve the cgroup first: a bad linux.cgroupsPath fails before anything is made
     if (!rootless) record.cgroup = planCgroupPaths(record, o);
     else {
@@ -176,7 +177,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     try {
       built = buildInitPlan({
         ...(seccompPair ? { seccompSocketFd: seccompPair[1] } : {}),
-        spec, bundle: loaded.bundle, rootfs: loaded.rootfs, chanFd: chan.childFd, fifoFd, stdio,
+        spec, id: o.id, noNewKeyring: !!o.noNewKeyring, bundle: loaded.bundle, rootfs: loaded.rootfs, chanFd: chan.childFd, fifoFd, stdio,
         noPivot: o.noPivot, preserveFds: o.preserveFds, rootless,
         ...(record.cgroup ? { cgroupDirs: record.cgroup as CgroupPaths } : {}),
         ...(consoleFd !== undefined ? { consoleFd } : {}),

@@ -11,7 +11,7 @@ import { fstatSync, openSync, writeFileSync, constants } from 'node:fs';
 import type { Process } from '../spec/types.js';
 import { Op, Plan } from '../process/plan.js';
 import { openChannel, spawnPlan } from '../process/spawn.js';
-import { execCandidates, planProcessIdentity, planSeccomp } from '../process/init.js';
+import { execCandidates, planProcessIdentity, planSeccomp, planSessionKeyring } from '../process/init.js';
 import { compileSeccomp } from '../linux/seccomp.js';
 import { planJoinNamespaces } from '../hooks.js';
 import { isPaused, recordCgroup } from './cgroup-link.js';
@@ -85,6 +85,7 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
     const join = planJoinNamespaces(plan, rec.pid, 'exec');
     nsFds = join.fds;
     if (join.pidns) plan.add(Op.CLONE, 'exec: enter the pid namespace', 0, chan.childFd);
+    if (!rec.noNewKeyring) planSessionKeyring(plan, rec.id);
     plan.add(Op.SYNC, 'exec: wait for the cgroup', chan.childFd, SYNC_CGROUP);
     if (proc.terminal) {
       plan.add(Op.CONSOLE, 'exec: set up the terminal', consoleFd!, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0);

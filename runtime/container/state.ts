@@ -38,6 +38,8 @@ export interface ContainerRecord {
   /** set by `start` once the user process was released */
   started?: string;
   rootless?: boolean;
+  /** created with --no-new-keyring: exec keeps the runtime's session keyring too */
+  noNewKeyring?: boolean;
 }
 
 const ID_RE = /^[\w+.-]+$/;

@@ -1,6 +1,8 @@
 // Compile a spec into the plan that the container's init carries out between clone and
 // execve. TypeScript decides everything here; native/lxr.c only performs the steps.
 import { isAbsolute } from 'node:path';
+import { statSync } from 'node:fs';
+import abi from '../../native/abi.json' with { type: 'json' };
 import type { Spec, Process } from '../spec/types.js';
 import { Op, Plan } from './plan.js';
 import { planMounts, rootfsPropagationFlags, MS, type IdmapRequest } from '../linux/mounts.js';
@@ -32,6 +34,10 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 export interface InitOptions {
   spec: Spec;
+  /** the container's id: its session keyring is named after it */
+  id?: string;
+  /** --no-new-keyring: keep the runtime's session keyring (runc's flag) */
+  noNewKeyring?: boolean;
   bundle: string;
   rootfs: string;
   /** child end of the channel */
@@ -124,6 +130,47 @@ export function planSeccomp(plan: Plan, sc: CompiledSeccomp, listener?: SeccompL
   plan.add(Op.SYNC, 'send the seccomp notify fd to linux.seccomp.listenerPath', listener.chanFd, Sync.SECCOMP);
 }
 
+const ENOENT = 2;
+const ENOSYS = 38;
+/** mount_setattr(2) attributes */
+export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, NODIRATIME: 0x80, NOSYMFOLLOW: 0x200000 } as const;
+
+/** The host's /dev/null must be what masks are made of: the character device 1:3. */
+function checkHostDevNull(): void {
+  let st;
+  try {
+    st = statSync('/dev/null');
+  } catch (e) {
+    throw new LxrError(`linux.maskedPaths: the host's /dev/null: ${(e as NodeJS.ErrnoException).code}`);
+  }
+  if (!st.isCharacterDevice() || st.rdev !== 0x103) throw new LxrError("linux.maskedPaths: the host's /dev/null is not the null device (1:3)");
+}
+
+/**
+ * A session keyring of the container's own, named `_ses.<id>` and searchable by its owner, as
+ * runc makes (--no-new-keyring keeps the runtime's). Otherwise the container would possess
+ * the runtime's session keyring, and through it the keys of the host user that ran it.
+ * A kernel without keyrings (ENOSYS) is not an error.
+ */
+export function planSessionKeyring(plan: Plan, id: string): void {
+  const nr = syscallNumber('keyctl');
+  const KEYCTL_JOIN_SESSION_KEYRING = 1;
+  const KEYCTL_SETPERM = 5;
+  const KEY_SPEC_SESSION_KEYRING = -3;
+  // the kernel's default for a joined keyring (possessor: all; user: view, read, link) + user search
+  const perm = 0x3f000000 | 0x00010000 | 0x00020000 | 0x00100000 | 0x00080000;
+  plan.add(Op.SYSCALL, `join a new session keyring "_ses.${id}" (--no-new-keyring keeps the runtime's)`, nr, 0b10, KEYCTL_JOIN_SESSION_KEYRING, plan.str(`_ses.${id}`)).allowErrno(ENOSYS);
+  plan.add(Op.SYSCALL, 'make the session keyring searchable by its owner', nr, 0, KEYCTL_SETPERM, KEY_SPEC_SESSION_KEYRING, perm).allowErrno(ENOSYS);
+}
+
+/** This machine's number of a syscall that SYSCALL steps make (native/abi.json). */
+export function syscallNumber(name: keyof typeof abi.syscalls.x64): number {
+  const table = (abi.syscalls as Record<string, Record<string, number>>)[process.arch];
+  const nr = table?.[name];
+  if (nr === undefined) throw new LxrError(`${name}: not supported on ${process.arch} yet`);
+  return nr;
+}
+
 export function buildInitPlan(o: InitOptions): InitPlan {
   const { spec } = o;
   const proc = spec.process ?? ({ user: { uid: 0, gid: 0 }, cwd: '/' } as Process);
@@ -132,15 +179,13 @@ export function buildInitPlan(o: InitOptions): InitPlan {
   const ns = planNamespaces(linux.namespaces);
   try {
     const newUserns = ns.create.has('user');
-    const needsSecondStage = ns.join.length > 0 || ns.create.has('time');
-    // The cgroup namespace is unshared after the process joins its cgroup, so that the
-    // namespace's root is the container's cgroup.
+    // Namespaces are made by the plan itself, never by the clone of this process: lxr-init
+    // runs first (outside any container namespace), then unshares, and clones the init if a
+    // pid namespace is involved (unshare does not move the caller into a new pid namespace).
     let newFlags = 0;
     for (const t of ns.create) if (t !== 'cgroup' && t !== 'time') newFlags |= NS_FLAG[t];
-    let cloneFlags = 0n;
+    const cloneFlags = 0n;
 
-    // A copy of the runtime (node) until execve: keep /proc/PID/exe out of reach of
-    // anything that shares a namespace with it (CVE-2019-5736 class).
     plan.add(Op.DUMPABLE, 'make the init non-dumpable until execve', 0);
     // Rootless: /proc/PID/uid_map of a non-dumpable process belongs to root, so neither the
     // runtime nor newuidmap could write it. Be dumpable only while the maps are written.
@@ -149,32 +194,28 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       plan.add(Op.SYNC, 'wait for the user namespace maps', o.chanFd, Sync.USERNS);
       if (o.rootless) plan.add(Op.DUMPABLE, 'make the init non-dumpable again', 0);
     };
-    if (!needsSecondStage) {
-      cloneFlags = BigInt(newFlags);
-      if (newUserns) waitMaps();
-    } else {
-      for (const j of ns.join) {
-        plan.add(Op.SETNS, `join ${j.type} namespace "${j.path}" (config.json ${j.where}.path)`, j.fd, NS_FLAG[j.type]);
-      }
-      const unshareFlags = (newFlags & ~CLONE.NEWPID) | (ns.create.has('time') ? CLONE.NEWTIME : 0);
-      if (unshareFlags) plan.add(Op.UNSHARE, 'create namespaces (linux.namespaces)', unshareFlags);
-      if (newUserns) waitMaps();
-      if (ns.create.has('time')) {
-        const offsets = Object.entries(linux.timeOffsets ?? {})
-          .map(([clock, v]) => `${clock} ${v.secs ?? 0} ${v.nanosecs ?? 0}\n`)
-          .join('');
-        if (offsets) plan.add(Op.WRITE_FILE, 'write linux.timeOffsets', plan.str('/proc/self/timens_offsets'), plan.str(offsets), Buffer.byteLength(offsets));
-      }
-      const pidInvolved = ns.create.has('pid') || ns.join.some((j) => j.type === 'pid') || ns.create.has('time');
-      if (pidInvolved) {
-        plan.add(Op.CLONE, 'clone the container init', ns.create.has('pid') ? CLONE.NEWPID : 0, o.chanFd);
-      }
+    for (const j of ns.join) {
+      plan.add(Op.SETNS, `join ${j.type} namespace "${j.path}" (config.json ${j.where}.path)`, j.fd, NS_FLAG[j.type]);
+    }
+    const unshareFlags = (newFlags & ~CLONE.NEWPID) | (ns.create.has('time') ? CLONE.NEWTIME : 0);
+    if (unshareFlags) plan.add(Op.UNSHARE, 'create namespaces (linux.namespaces)', unshareFlags);
+    if (newUserns) waitMaps();
+    if (ns.create.has('time')) {
+      const offsets = Object.entries(linux.timeOffsets ?? {})
+        .map(([clock, v]) => `${clock} ${v.secs ?? 0} ${v.nanosecs ?? 0}\n`)
+        .join('');
+      if (offsets) plan.add(Op.WRITE_FILE, 'write linux.timeOffsets', plan.str('/proc/self/timens_offsets'), plan.str(offsets), Buffer.byteLength(offsets));
+    }
+    const pidInvolved = ns.create.has('pid') || ns.join.some((j) => j.type === 'pid') || ns.create.has('time');
+    if (pidInvolved) {
+      plan.add(Op.CLONE, 'clone the container init', ns.create.has('pid') ? CLONE.NEWPID : 0, o.chanFd);
     }
     if (newUserns) {
       plan.add(Op.SETRESGID, 'become root in the user namespace', 0);
       plan.add(Op.SETRESUID, 'become root in the user namespace', 0);
     }
     plan.add(Op.SETSID, 'create a session');
+    if (!o.noNewKeyring) planSessionKeyring(plan, o.id ?? 'lxr');
     // before the hooks, so that createContainer hooks see the container's names
     if (spec.hostname !== undefined) plan.add(Op.SETHOSTNAME, `set hostname "${spec.hostname}"`, plan.str(spec.hostname), Buffer.byteLength(spec.hostname));
     if (spec.domainname !== undefined) plan.add(Op.SETDOMAINNAME, `set domainname "${spec.domainname}"`, plan.str(spec.domainname), Buffer.byteLength(spec.domainname));
@@ -203,6 +244,18 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       idmapSync: { chanFd: o.chanFd, id: Sync.IDMAP }, rootfs: o.rootfs,
     };
     const { devMounted, idmapped } = planMounts(plan, spec.mounts, o.bundle, ROOT, cgroupView, mountOpts);
+    // linux.maskedPaths: a file is covered with the HOST's /dev/null, cloned now, while
+    // "/dev/null" still means the host's, as a read-only mount; never a path resolved in the
+    // container, which an image or another container could make a link to anything
+    // (CVE-2025-31133 class). One clone per masked path; a directory gets a tmpfs instead.
+    const masked = linux.maskedPaths ?? [];
+    const maskSlot0 = idmapped.length;
+    if (maskSlot0 + masked.length > abi.limits.MOUNT_SLOTS) throw new LxrError(`linux.maskedPaths: at most ${abi.limits.MOUNT_SLOTS - maskSlot0} paths are supported`);
+    if (masked.length) checkHostDevNull();
+    masked.forEach((p, i) => {
+      if (!isAbsolute(p)) throw new LxrError(`linux.maskedPaths[${i}]: "${p}" must be an absolute path`);
+      plan.add(Op.OPEN_TREE, `clone the host's /dev/null to mask "${p}" (linux.maskedPaths[${i}])`, plan.str('/dev/null'), 0, MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID | MOUNT_ATTR.NOEXEC, maskSlot0 + i);
+    });
     planDevices(plan, linux.devices, { defaults: devMounted, bindDevices: newUserns, rootReg: ROOT });
     plan.add(Op.SYNC, 'run the createRuntime and createContainer hooks', o.chanFd, Sync.HOOKS);
     if (!hasMountNs) {
@@ -221,13 +274,12 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       if (key.includes('..') || key.startsWith('/')) throw new LxrError(`linux.sysctl: invalid key "${key}"`);
       plan.add(Op.WRITE_FILE, `set sysctl ${key} (linux.sysctl)`, plan.str(path), plan.str(value), Buffer.byteLength(value));
     }
-    (linux.maskedPaths ?? []).forEach((p, i) => {
-      if (!isAbsolute(p)) throw new LxrError(`linux.maskedPaths[${i}]: "${p}" must be an absolute path`);
-      plan.add(Op.MASK_PATH, `mask "${p}" (linux.maskedPaths[${i}])`, plan.str(p), ROOT);
+    masked.forEach((p, i) => {
+      plan.add(Op.MASK_PATH, `mask "${p}" (linux.maskedPaths[${i}])`, plan.str(p), ROOT, maskSlot0 + i, MS.RDONLY, plan.str('size=0k')).allowErrno(ENOENT);
     });
     (linux.readonlyPaths ?? []).forEach((p, i) => {
       if (!isAbsolute(p)) throw new LxrError(`linux.readonlyPaths[${i}]: "${p}" must be an absolute path`);
-      plan.add(Op.READONLY_PATH, `make "${p}" read-only (linux.readonlyPaths[${i}])`, plan.str(p), ROOT);
+      plan.add(Op.READONLY_PATH, `make "${p}" read-only (linux.readonlyPaths[${i}])`, plan.str(p), ROOT).allowErrno(ENOENT);
     });
     if (spec.root?.readonly) plan.add(Op.REMOUNT, 'remount the rootfs read-only (root.readonly)', plan.str('/'), MS.RDONLY, ROOT);
 

@@ -1,62 +1,20 @@
-// The plan: what the cloned child does between clone and execve, as a flat buffer
-// that native/lxr.c walks with raw syscalls. Each step is 8 little-endian int64
-// (op + 7 arguments); strings and arrays live after the steps and are referred to by
-// byte offset. Every step carries a human description, so that the child's report
+// The plan: what the cloned child does between clone and execve, as a flat buffer that
+// lxr-init (native/executor.c) walks with raw syscalls. Each step is 9 little-endian int64
+// (op, an errno that counts as success, 7 arguments); strings and arrays live after the
+// steps and are referred to by byte offset. Every step carries a human description, so that the child's report
 // (step index, errno) becomes a message naming the thing at fault.
 
-// Keep in sync with the enum in native/lxr.c.
-export const Op = {
-  END: 0,
-  SYNC: 1,
-  SETNS: 2,
-  UNSHARE: 3,
-  SETSID: 4,
-  SETHOSTNAME: 5,
-  SETDOMAINNAME: 6,
-  MOUNT: 7,
-  PIVOT_ROOT: 8,
-  MOVE_ROOT: 9,
-  MKNOD: 10,
-  SYMLINK: 11,
-  WRITE_FILE: 12,
-  SETRLIMIT: 13,
-  CAP_BOUNDING: 14,
-  KEEPCAPS: 15,
-  SETGROUPS: 16,
-  SETRESGID: 17,
-  SETRESUID: 18,
-  CAPSET: 19,
-  AMBIENT: 20,
-  UMASK: 21,
-  NO_NEW_PRIVS: 22,
-  SECCOMP: 23,
-  CHDIR: 24,
-  DUP: 25,
-  CLOEXEC_FROM: 26,
-  EXEC: 27,
-  OPEN_ROOT: 28,
-  MASK_PATH: 29,
-  READONLY_PATH: 30,
-  CONSOLE: 31,
-  REMOUNT: 32,
-  DUMPABLE: 33,
-  WAIT_FIFO: 34,
-  CLONE: 35,
-  RESET_SIGNALS: 36,
-  CLEAR_CLOEXEC: 37,
-  OOM_SCORE_ADJ: 38,
-  CLOSE: 39,
-  PDEATHSIG: 40,
-  SET_PGID_TTY: 41,
-  CHROOT: 42,
-  RECV_FD: 43,
-  MOVE_MOUNT: 44,
-  IDMAP_TREE: 45,
-  LOOPBACK_UP: 46,
-  SECCOMP_LISTENER: 47,
-} as const;
+import abi from '../../native/abi.json' with { type: 'json' };
 
-const STEP_SIZE = 64;
+// The opcodes, their arguments and the step layout are defined once, in native/abi.json,
+// from which the build also generates the C side (native/build/abi.h).
+type OpName = keyof typeof abi.ops;
+export const Op = Object.fromEntries(Object.entries(abi.ops).map(([name, o]) => [name, o.code])) as { readonly [K in OpName]: number };
+const ARG_KINDS: Map<number, string[]> = new Map(Object.values(abi.ops).map((o) => [o.code, o.args.map((a) => a.split(':')[1] ?? '')]));
+/** The step index the child reports when lxr-init itself could not be started. */
+export const EXEC_STEP = abi.exec_step;
+
+const STEP_SIZE = 72; // op, ok_errno, 7 arguments
 const NONE = -1n;
 
 type Arg = number | bigint | StrRef | ArrRef | BufRef;
@@ -74,6 +32,8 @@ export interface Step {
   op: number;
   args: (Arg | null)[];
   what: string;
+  /** an errno that counts as success */
+  okErrno?: number;
 }
 
 export class Plan {
@@ -81,7 +41,22 @@ export class Plan {
 
   /** Add a step. `what` describes it for error messages, e.g. `mount "proc" on "/proc" (config.json mounts[2])`. */
   add(op: number, what: string, ...args: (Arg | null)[]): this {
+    const kinds = ARG_KINDS.get(op);
+    if (!kinds) throw new Error(`plan: unknown op ${op}`);
+    if (args.length > kinds.length) throw new Error(`plan: op ${op} takes ${kinds.length} arguments, not ${args.length}`);
     this.steps.push({ op, args, what });
+    if (op === Op.CLEAR_CLOEXEC) {
+      // --preserve-fds: the fds handed to the container stay open in lxr-init too
+      const [first, count] = args as number[];
+      for (let fd = first!; fd < first! + count!; fd++) this.keepFds.add(fd);
+    }
+    return this;
+  }
+
+  /** The last step added also succeeds when it fails with `errno` (e.g. ENOENT: nothing to do). */
+  allowErrno(errno: number): this {
+    const last = this.steps[this.steps.length - 1];
+    if (last) last.okErrno = errno;
     return this;
   }
 
@@ -97,12 +72,20 @@ export class Plan {
     return new BufRef(b);
   }
 
+  /** fds the child must keep although no step names them (--preserve-fds). */
+  readonly keepFds = new Set<number>();
+
   describe(index: number): string {
+    if (index === EXEC_STEP) return 'start the plan executor (native/build/lxr-init)';
     return this.steps[index]?.what ?? `step ${index}`;
   }
 
-  /** Encode into one buffer: steps, then an END step, then the data area. */
-  encode(): { buffer: Buffer; stepsLen: number } {
+  /**
+   * Encode into one buffer: steps, then an END step, then the data area. `keep` lists the fds
+   * the steps name (sorted): the only ones lxr-init keeps open.
+   */
+  encode(): { buffer: Buffer; stepsLen: number; keep: number[] } {
+    const keep = new Set<number>();
     const nsteps = this.steps.length + 1;
     const stepsLen = nsteps * STEP_SIZE;
     const data: Buffer[] = [];
@@ -123,8 +106,11 @@ export class Plan {
     this.steps.forEach((step, i) => {
       const base = i * STEP_SIZE;
       header.writeBigInt64LE(BigInt(step.op), base);
+      header.writeBigInt64LE(BigInt(step.okErrno ?? 0), base + 8);
+      const kinds = ARG_KINDS.get(step.op)!;
       for (let k = 0; k < 7; k++) {
         const a = step.args[k];
+        if (kinds[k] === 'fd' && typeof a === 'number' && a >= 0) keep.add(a);
         let v: bigint;
         if (a === undefined || a === null) v = k < step.args.length ? NONE : 0n;
         else if (typeof a === 'number') v = BigInt(a);
@@ -140,10 +126,11 @@ export class Plan {
           table.writeBigUInt64LE(0xffffffffffffffffn, offs.length * 8);
           v = BigInt(place(table));
         }
-        header.writeBigInt64LE(v, base + 8 + k * 8);
+        header.writeBigInt64LE(v, base + 16 + k * 8);
       }
     });
     // the END step is already zero
-    return { buffer: Buffer.concat([header, ...data]), stepsLen };
+    for (const fd of this.keepFds) keep.add(fd);
+    return { buffer: Buffer.concat([header, ...data]), stepsLen, keep: [...keep].sort((a, b) => a - b) };
   }
 }

@@ -14,7 +14,7 @@ export type ChildMessage =
 export class PlanChild {
   /** pid of the process currently carrying out the plan (after a CLONE step, the new one). */
   pid: number;
-  /** every pid this plan made, first one first (intermediates are reaped by waitIntermediate). */
+  /** every pid this plan made, first one first (the caller reaps the intermediate ones). */
   readonly pids: number[];
   private readonly sock: Socket;
   private buffered = Buffer.alloc(0);
@@ -105,8 +105,9 @@ export function openChannel(): Channel {
 /** Clone a child that runs `plan`. `cloneFlags` are the namespace flags of the clone itself. */
 export function spawnPlan(plan: Plan, cloneFlags: bigint, chan: Channel): PlanChild {
   const n = native();
-  const { buffer, stepsLen } = plan.encode();
-  const pid = n.spawn(buffer, stepsLen, cloneFlags, chan.childFd, chan.parentFd);
+  const { buffer, stepsLen, keep } = plan.encode();
+  if (!keep.includes(chan.childFd)) keep.push(chan.childFd), keep.sort((a, b) => a - b);
+  const pid = n.spawn(buffer, stepsLen, cloneFlags, chan.childFd, chan.parentFd, keep);
   n.close(chan.childFd);
   if (pid < 0) {
     n.close(chan.parentFd);

@@ -1,12 +1,12 @@
 // `features` (features.md): what this build of lxr-runtime really supports.
 import { knownCapabilities } from './linux/capabilities.js';
-import { PROPAGATION } from './linux/mounts.js';
+import { PROPAGATION, RECURSIVE_OPTIONS } from './linux/mounts.js';
 
 const MOUNT_OPTIONS = [
   'async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'loud', 'mand', 'noatime',
   'nodev', 'nodiratime', 'noexec', 'nolazytime', 'nomand', 'norelatime', 'nostrictatime', 'nosuid', 'nosymfollow',
   'rbind', 'relatime', 'remount', 'ro', 'rw', 'silent', 'strictatime', 'suid', 'symfollow', 'sync',
-  ...Object.keys(PROPAGATION),
+  'idmap', 'ridmap', 'tmpcopyup', ...RECURSIVE_OPTIONS, ...Object.keys(PROPAGATION),
 ].sort();
 
 export function features(): Record<string, unknown> {
@@ -35,6 +35,10 @@ export function features(): Record<string, unknown> {
     annotations: {
       'org.opencontainers.runtime-spec.version': '1.3.0',
       'io.github.lxr.version': '0.1.0',
+      // the protections every container gets (README "Security")
+      'io.github.lxr.executor': 'lxr-init from a sealed memfd: /proc/PID/exe of a process entering a container cannot be written; it keeps only the fds its plan names',
+      'io.github.lxr.masked-paths': "the host's /dev/null, cloned before pivot_root, read-only, nosuid, noexec",
+      'io.github.lxr.session-keyring': 'a new session keyring _ses.<id> per container (--no-new-keyring keeps the runtime\'s)',
     },
   };
 }

@@ -38,8 +38,22 @@ export const PROPAGATION: Record<string, number> = {
   slave: MS.SLAVE, rslave: MS.SLAVE | MS.REC, unbindable: MS.UNBINDABLE, runbindable: MS.UNBINDABLE | MS.REC,
 };
 
-// Options that only make sense to other layers (the spec's "tmpcopyup" is a runc extension).
-const UNSUPPORTED = new Set(['rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnodiratime', 'rdiratime', 'rrelatime', 'rnorelatime', 'rnoatime', 'ratime', 'rstrictatime', 'rnostrictatime', 'rnosymfollow', 'rsymfollow']);
+/** mount_setattr(2) attributes */
+export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, ATIME: 0x70, RELATIME: 0x0, NOATIME: 0x10, STRICTATIME: 0x20, NODIRATIME: 0x80, NOSYMFOLLOW: 0x200000 } as const;
+
+// The recursive options (runc's "rro" and friends): mount_setattr(2) on the whole tree after
+// the mount. [attribute, set (true) or clear (false)]; the atime ones replace the atime mode.
+const RECURSIVE: Record<string, [number, boolean]> = {
+  rro: [MOUNT_ATTR.RDONLY, true], rrw: [MOUNT_ATTR.RDONLY, false], rnosuid: [MOUNT_ATTR.NOSUID, true],
+  rsuid: [MOUNT_ATTR.NOSUID, false], rnodev: [MOUNT_ATTR.NODEV, true], rdev: [MOUNT_ATTR.NODEV, false],
+  rnoexec: [MOUNT_ATTR.NOEXEC, true], rexec: [MOUNT_ATTR.NOEXEC, false], rnodiratime: [MOUNT_ATTR.NODIRATIME, true],
+  rdiratime: [MOUNT_ATTR.NODIRATIME, false], rnosymfollow: [MOUNT_ATTR.NOSYMFOLLOW, true],
+  rsymfollow: [MOUNT_ATTR.NOSYMFOLLOW, false], rrelatime: [MOUNT_ATTR.RELATIME, true], rnoatime: [MOUNT_ATTR.NOATIME, true],
+  rstrictatime: [MOUNT_ATTR.STRICTATIME, true], rnorelatime: [MOUNT_ATTR.STRICTATIME, true],
+  ratime: [MOUNT_ATTR.RELATIME, true], rnostrictatime: [MOUNT_ATTR.RELATIME, true],
+};
+const ATIME_OPTIONS = new Set(['rrelatime', 'rnoatime', 'rstrictatime', 'rnorelatime', 'ratime', 'rnostrictatime']);
+export const RECURSIVE_OPTIONS = Object.keys(RECURSIVE);
 
 export interface ParsedOptions {
   flags: number;
@@ -50,6 +64,9 @@ export interface ParsedOptions {
   idmap?: 'idmap' | 'ridmap';
   /** runc's "tmpcopyup": a tmpfs starts with the files of the directory it covers */
   tmpcopyup?: boolean;
+  /** recursive options: mount attributes set and cleared on the whole tree */
+  attrSet: number;
+  attrClr: number;
 }
 
 export function parseMountOptions(options: string[] | undefined, where: string): ParsedOptions {
@@ -58,7 +75,9 @@ export function parseMountOptions(options: string[] | undefined, where: string):
   const data: string[] = [];
   let idmap: ParsedOptions['idmap'];
   let tmpcopyup = false;
-  (options ?? []).forEach((opt, i) => {
+  let attrSet = 0;
+  let attrClr = 0;
+  (options ?? []).forEach((opt) => {
     if (opt === 'tmpcopyup') {
       tmpcopyup = true;
       return;
@@ -77,10 +96,24 @@ export function parseMountOptions(options: string[] | undefined, where: string):
       propagation.push(p);
       return;
     }
-    if (UNSUPPORTED.has(opt)) throw new LxrError(`${where}.options[${i}]: mount option "${opt}" is not supported by lxr-runtime yet`);
+    const r = RECURSIVE[opt];
+    if (r) {
+      if (ATIME_OPTIONS.has(opt)) {
+        attrClr |= MOUNT_ATTR.ATIME;
+        attrSet = (attrSet & ~MOUNT_ATTR.ATIME) | r[0];
+      } else if (r[1]) {
+        attrSet |= r[0];
+        attrClr &= ~r[0];
+      } else {
+        attrClr |= r[0];
+        attrSet &= ~r[0];
+      }
+      return;
+    }
     data.push(opt);
   });
-  return { flags, propagation, data, bind: (flags & MS.BIND) !== 0, ...(idmap ? { idmap } : {}), ...(tmpcopyup ? { tmpcopyup } : {}) };
+  void where;
+  return { flags, propagation, data, bind: (flags & MS.BIND) !== 0, attrSet, attrClr, ...(idmap ? { idmap } : {}), ...(tmpcopyup ? { tmpcopyup } : {}) };
 }
 
 /** A readable name for a mount in messages: `mount "proc" on "/proc" (config.json mounts[2])`. */
@@ -140,6 +173,8 @@ export interface MountContext {
   idmapSync?: { chanFd: number; id: number };
   /** the rootfs as the host sees it (for "tmpcopyup") */
   rootfs?: string;
+  /** bind mounts whose source was cloned before the user namespace existed: mounts index -> slot */
+  preopened?: Map<number, number>;
 }
 
 /**
@@ -263,6 +298,8 @@ export function planMounts(
       const rec = opts.flags & MS.REC;
       if (m.uidMappings || opts.idmap) {
         plan.add(Op.MOVE_MOUNT, `${what}: attach the idmapped mount`, nextSlot++, plan.str(m.destination), isDir ? 1 : 2, rootReg);
+      } else if (ctx.preopened?.has(i)) {
+        plan.add(Op.MOVE_MOUNT, `${what}: attach the source opened before the user namespace`, ctx.preopened.get(i)!, plan.str(m.destination), isDir ? 1 : 2, rootReg);
       } else {
         plan.add(Op.MOUNT, what, plan.str(src), plan.str(m.destination), null, MS.BIND | rec, null, isDir ? 1 : 2, rootReg);
       }
@@ -291,11 +328,36 @@ export function planMounts(
         opts.flags & ~MS.REMOUNT, data ? plan.str(data) : null, 1, rootReg,
       );
     }
+    if (opts.attrSet || opts.attrClr) {
+      plan.add(Op.MOUNT_SETATTR, `${what}: recursive options`, plan.str(m.destination), rootReg, opts.attrSet, opts.attrClr, 1);
+    }
     for (const p of opts.propagation) {
       plan.add(Op.MOUNT, `${what}: set propagation`, null, plan.str(m.destination), null, p, null, 0, rootReg);
     }
   });
   return { devMounted, idmapped };
+}
+
+/**
+ * Bind mount sources of a container with a user namespace, cloned (open_tree) by the plan
+ * before it makes that namespace: inside it, root of the container may not be allowed to
+ * reach a source that only the host's root can (runc does the same). Not for a rootless
+ * runtime, which cannot clone mounts of the host and reaches only its own files anyway.
+ * Returns mounts index -> slot, for planMounts.
+ */
+export function planBindSources(plan: Plan, mounts: Mount[] | undefined, bundle: string, firstSlot: number, maxSlots: number): Map<number, number> {
+  const out = new Map<number, number>();
+  (mounts ?? []).forEach((m, i) => {
+    const where = `mounts[${i}]`;
+    const opts = parseMountOptions(m.options, where);
+    if (!(opts.bind || m.type === 'bind') || m.uidMappings || opts.idmap) return;
+    const { src } = bindSource(m, bundle, where);
+    const slot = firstSlot + out.size;
+    if (slot >= maxSlots) throw new LxrError(`${where}: too many bind mounts for a container with a user namespace (at most ${maxSlots - firstSlot})`);
+    plan.add(Op.OPEN_TREE, `open the source "${src}" of ${label(m, i)} before the user namespace`, plan.str(src), (opts.flags & MS.REC) ? 1 : 0, 0, slot);
+    out.set(i, slot);
+  });
+  return out;
 }
 
 /** Run a one-off plan in a helper child of this process (in its namespaces) and wait for it. */

@@ -4,12 +4,13 @@ import { isAbsolute } from 'node:path';
 import { statSync } from 'node:fs';
 import abi from '../../native/abi.json' with { type: 'json' };
 import type { Spec, Process } from '../spec/types.js';
-import { Op, Plan } from './plan.js';
-import { planMounts, rootfsPropagationFlags, MS, type IdmapRequest } from '../linux/mounts.js';
+import { Op, Plan, syscallNumber } from './plan.js';
+import { idmapRequests, planBindSources, planMounts, rootfsPropagationFlags, MOUNT_ATTR, MS, type IdmapRequest, type MountContext } from '../linux/mounts.js';
 import { planDevices } from '../linux/devices.js';
 import { planNamespaces, closeNamespaceFds, CLONE, NS_FLAG, type NamespacePlan } from '../linux/namespaces.js';
 import { capMasks, lastCap, lo, hi } from '../linux/capabilities.js';
 import { planRlimits } from '../linux/rlimits.js';
+import { planLinuxAttrs, planProcessAttrs } from '../linux/process-attrs.js';
 import { compileSeccomp, type CompiledSeccomp } from '../linux/seccomp.js';
 import { LxrError } from '../errors.js';
 import { log } from '../log.js';
@@ -87,6 +88,8 @@ export interface SeccompListener {
 }
 
 export function planProcessIdentity(plan: Plan, proc: Process, opts: { setgroups: boolean; seccomp?: CompiledSeccomp; listener?: SeccompListener }): void {
+  // while the process still has its capabilities (SCHED_FIFO needs CAP_SYS_NICE)
+  planProcessAttrs(plan, proc);
   for (const r of planRlimits(proc.rlimits)) {
     plan.add(Op.SETRLIMIT, `set ${r.where}`, r.resource, r.soft, r.hard);
   }
@@ -132,8 +135,6 @@ export function planSeccomp(plan: Plan, sc: CompiledSeccomp, listener?: SeccompL
 
 const ENOENT = 2;
 const ENOSYS = 38;
-/** mount_setattr(2) attributes */
-export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, NODIRATIME: 0x80, NOSYMFOLLOW: 0x200000 } as const;
 
 /** The host's /dev/null must be what masks are made of: the character device 1:3. */
 function checkHostDevNull(): void {
@@ -163,14 +164,6 @@ export function planSessionKeyring(plan: Plan, id: string): void {
   plan.add(Op.SYSCALL, 'make the session keyring searchable by its owner', nr, 0, KEYCTL_SETPERM, KEY_SPEC_SESSION_KEYRING, perm).allowErrno(ENOSYS);
 }
 
-/** This machine's number of a syscall that SYSCALL steps make (native/abi.json). */
-export function syscallNumber(name: keyof typeof abi.syscalls.x64): number {
-  const table = (abi.syscalls as Record<string, Record<string, number>>)[process.arch];
-  const nr = table?.[name];
-  if (nr === undefined) throw new LxrError(`${name}: not supported on ${process.arch} yet`);
-  return nr;
-}
-
 export function buildInitPlan(o: InitOptions): InitPlan {
   const { spec } = o;
   const proc = spec.process ?? ({ user: { uid: 0, gid: 0 }, cwd: '/' } as Process);
@@ -194,6 +187,19 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       plan.add(Op.SYNC, 'wait for the user namespace maps', o.chanFd, Sync.USERNS);
       if (o.rootless) plan.add(Op.DUMPABLE, 'make the init non-dumpable again', 0);
     };
+    // In a user namespace that does not own the network namespace, sysfs cannot be
+    // mounted: bind the host's /sys instead (as runc does for rootless containers).
+    const inUserns = newUserns || ns.join.some((j) => j.type === 'user');
+    const mountOpts: MountContext = {
+      sysfsBind: inUserns && !ns.create.has('network'), rootless: !!o.rootless, userns: inUserns,
+      idmapSync: { chanFd: o.chanFd, id: Sync.IDMAP }, rootfs: o.rootfs,
+    };
+    // slots: idmapped mounts first, then bind sources opened early, then masks
+    let nextSlot = idmapRequests(spec.mounts, o.bundle, mountOpts).length;
+    if (inUserns && !o.rootless) {
+      mountOpts.preopened = planBindSources(plan, spec.mounts, o.bundle, nextSlot, abi.limits.MOUNT_SLOTS);
+      nextSlot += mountOpts.preopened.size;
+    }
     for (const j of ns.join) {
       plan.add(Op.SETNS, `join ${j.type} namespace "${j.path}" (config.json ${j.where}.path)`, j.fd, NS_FLAG[j.type]);
     }
@@ -236,20 +242,13 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     }
     plan.add(Op.OPEN_ROOT, `open the rootfs "${o.rootfs}"`, plan.str(o.rootfs), ROOT);
     const cgroupView = o.cgroupDirs ? { ...o.cgroupDirs, namespaced: ns.create.has('cgroup') || ns.join.some((j) => j.type === 'cgroup') } : undefined;
-    // In a user namespace that does not own the network namespace, sysfs cannot be
-    // mounted: bind the host's /sys instead (as runc does for rootless containers).
-    const inUserns = newUserns || ns.join.some((j) => j.type === 'user');
-    const mountOpts = {
-      sysfsBind: inUserns && !ns.create.has('network'), rootless: !!o.rootless, userns: inUserns,
-      idmapSync: { chanFd: o.chanFd, id: Sync.IDMAP }, rootfs: o.rootfs,
-    };
     const { devMounted, idmapped } = planMounts(plan, spec.mounts, o.bundle, ROOT, cgroupView, mountOpts);
     // linux.maskedPaths: a file is covered with the HOST's /dev/null, cloned now, while
     // "/dev/null" still means the host's, as a read-only mount; never a path resolved in the
     // container, which an image or another container could make a link to anything
     // (CVE-2025-31133 class). One clone per masked path; a directory gets a tmpfs instead.
     const masked = linux.maskedPaths ?? [];
-    const maskSlot0 = idmapped.length;
+    const maskSlot0 = nextSlot;
     if (maskSlot0 + masked.length > abi.limits.MOUNT_SLOTS) throw new LxrError(`linux.maskedPaths: at most ${abi.limits.MOUNT_SLOTS - maskSlot0} paths are supported`);
     if (masked.length) checkHostDevNull();
     masked.forEach((p, i) => {
@@ -265,6 +264,8 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       else plan.add(Op.PIVOT_ROOT, `pivot_root to "${o.rootfs}"`, plan.str(o.rootfs));
     }
     plan.add(Op.OPEN_ROOT, 'open the new root', plan.str('/'), ROOT);
+    // a missing working directory is made, as runc does
+    if (spec.process && isAbsolute(proc.cwd)) plan.add(Op.MKDIR_IN_ROOT, `make the working directory "${proc.cwd}" (process.cwd)`, plan.str(proc.cwd), ROOT);
     const prop = rootfsPropagationFlags(linux.rootfsPropagation);
     if (prop !== undefined && hasMountNs) {
       plan.add(Op.MOUNT, `set rootfs propagation "${linux.rootfsPropagation}" (linux.rootfsPropagation)`, null, plan.str('/'), null, prop, null, 0, -1);
@@ -304,6 +305,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
     const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp) : undefined;
     const listener = seccomp?.notify && o.seccompSocketFd !== undefined ? { socketFd: o.seccompSocketFd, chanFd: o.chanFd } : undefined;
+    planLinuxAttrs(plan, linux);
     planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}), ...(listener ? { listener } : {}) });
     const cands = execCandidates(proc);
     const argv = proc.args!;

@@ -14,6 +14,14 @@ const ARG_KINDS: Map<number, string[]> = new Map(Object.values(abi.ops).map((o) 
 /** The step index the child reports when lxr-init itself could not be started. */
 export const EXEC_STEP = abi.exec_step;
 
+/** This machine's number of a syscall that SYSCALL steps make (native/abi.json). */
+export function syscallNumber(name: keyof typeof abi.syscalls.x64): number {
+  const table = (abi.syscalls as Record<string, Record<string, number>>)[process.arch];
+  const nr = table?.[name];
+  if (nr === undefined) throw new Error(`${name}: not supported on ${process.arch} yet`);
+  return nr;
+}
+
 const STEP_SIZE = 72; // op, ok_errno, 7 arguments
 const NONE = -1n;
 

@@ -99,7 +99,6 @@ export function checkSemantics(spec: Spec, file = 'config.json'): void {
   if (p?.selinuxLabel) fail('process.selinuxLabel: SELinux labels are not supported by lxr-runtime');
   if (spec.linux?.mountLabel) fail('linux.mountLabel: SELinux mount labels are not supported by lxr-runtime');
   if (spec.linux?.intelRdt) fail('linux.intelRdt: Intel RDT is not supported by lxr-runtime');
-  if (spec.linux?.personality) fail('linux.personality: personality is not supported by lxr-runtime yet');
   const ns = new Set((spec.linux?.namespaces ?? []).map((n) => n.type));
   if (spec.hostname && !ns.has('uts')) fail('hostname: setting a hostname needs a new uts namespace (linux.namespaces)');
   if (spec.domainname && !ns.has('uts')) fail('domainname: setting a domainname needs a new uts namespace (linux.namespaces)');

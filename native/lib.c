@@ -3,16 +3,18 @@
  * in a new process, and the few syscall wrappers Node lacks. netns.c adds the network
  * namespace helpers. The plan itself is carried out by lxr-init (executor.c).
  *
- * lxr_spawn clones this process with the raw clone syscall (fork-like: no glibc fork, no
- * atfork handlers, no malloc locks) and the clone, running raw syscalls only, executes
- * lxr-init at once from a sealed memfd. The clone never joins or creates a namespace, so no
- * copy of Node is ever reachable from a container.
+ * lxr_spawn starts lxr-init from a sealed memfd the way posix_spawn does: a clone that shares
+ * our memory (CLONE_VM | CLONE_VFORK, on a small stack of its own, every signal blocked)
+ * clears close-on-exec on the fds the plan uses and executes it. Node's memory is never
+ * copied, and no copy of Node ever joins or creates a namespace, so none is reachable from a
+ * container.
  */
 #include "common.h"
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include "build/abi.h"
@@ -78,6 +80,25 @@ fail:;
   return -e;
 }
 
+struct spawn_job {
+  int exe, planfd, chan, parent_chan;
+  const int *keep;
+  int nkeep;
+  char **argv, **envp;
+};
+
+/* The child: our memory, its own fd table. Raw syscalls only, until execveat replaces it. */
+static int spawn_child(void *arg) {
+  struct spawn_job *j = arg;
+  if (j->parent_chan >= 0) syscall(SYS_close, j->parent_chan);
+  for (int i = 0; i < j->nkeep; i++) syscall(SYS_fcntl, j->keep[i], F_SETFD, 0);
+  syscall(SYS_fcntl, j->planfd, F_SETFD, 0);
+  syscall(SYS_execveat, j->exe, "", j->argv, j->envp, AT_EMPTY_PATH);
+  report_error(j->chan, LXR_EXEC_STEP, errno);
+  syscall(SYS_exit, 127);
+  return 127;
+}
+
 /*
  * Start a process carrying out a plan. plan/len is the whole encoded plan, steps_len the
  * part holding the steps. keep lists (sorted) the fds the plan uses; chan is one of them,
@@ -113,22 +134,16 @@ int lxr_spawn(const uint8_t *plan, int64_t len, int64_t steps_len, int64_t clone
   argv[argc] = NULL;
   static char *envp[] = {NULL};
 
+  struct spawn_job job = {exe, planfd, chan, parent_chan, keep, nkeep, argv, envp};
   /* every signal blocked around clone, so that no Node handler runs in the child */
   uint64_t all = ~0ULL, old = 0;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
-  long pid = syscall(SYS_clone, (unsigned long)clone_flags | SIGCHLD, NULL, NULL, NULL, 0);
-  if (pid == 0) {
-    if (parent_chan >= 0) syscall(SYS_close, parent_chan);
-    for (int i = 0; i < nkeep; i++) syscall(SYS_fcntl, keep[i], F_SETFD, 0);
-    syscall(SYS_fcntl, planfd, F_SETFD, 0);
-    syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
-    report_error(chan, LXR_EXEC_STEP, errno);
-    syscall(SYS_exit_group, 127);
-  }
+  static char stack[32768] __attribute__((aligned(16)));
+  int pid = clone(spawn_child, stack + sizeof stack, (int)(clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD), &job);
   int e = errno;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, 8);
   syscall(SYS_close, planfd);
-  return pid < 0 ? -e : (int)pid;
+  return pid < 0 ? -e : pid;
 }
 
 /* ---- small helpers for the Node side ---- */

@@ -93,11 +93,12 @@ t.test('a missing executable fails at create, naming it', async (t) => {
   t.same(leftovers(root), []);
 });
 
-t.test('a bad cwd fails at create, naming process.cwd', async (t) => {
+t.test('a cwd that cannot be made fails at create, naming process.cwd', async (t) => {
   const { root, cleanup } = makeRoot();
-  const b = makeBundle((s) => (s.process!.cwd = '/does/not/exist'));
+  // a missing one is made, as runc does (process-attrs.test.ts); under a file it cannot be
+  const b = makeBundle((s) => (s.process!.cwd = '/etc/passwd/sub'));
   t.teardown(() => (b.cleanup(), cleanup()));
-  oneLine(t, runtime(root, ['create', '-b', b.dir, uniqueId('cwd')]), /"\/does\/not\/exist" \(process\.cwd\): ENOENT/);
+  oneLine(t, runtime(root, ['create', '-b', b.dir, uniqueId('cwd')]), /"\/etc\/passwd\/sub" \(process\.cwd\): ENOTDIR/);
 });
 
 t.test('an unknown capability names its place in config.json', async (t) => {
@@ -121,7 +122,7 @@ t.test('security settings lxr cannot apply are refused, not ignored', async (t) 
   const { root, cleanup } = makeRoot();
   t.teardown(cleanup);
   const cases: [(s: Spec) => void, RegExp][] = [
-    [(s) => (s.linux!.personality = { domain: 'LINUX32' }), /linux\.personality: personality is not supported/],
+    [(s) => (s.linux!.personality = { domain: 'LINUX', flags: ['SHORT_INODE'] }), /linux\.personality\.flags: personality flags are not supported/],
     [(s) => (s.process!.apparmorProfile = 'docker-default'), /process\.apparmorProfile: AppArmor profiles are not supported/],
     [(s) => (s.process!.selinuxLabel = 'system_u:system_r:container_t:s0'), /process\.selinuxLabel/],
   ];

@@ -1,5 +1,5 @@
 // A small rtnetlink client: links, IPv4 addresses and routes, over a NETLINK_ROUTE socket
-// that native/lxr.c opens (in the host's network namespace, or inside another one through a
+// that native/netns.c opens (in the host's network namespace, or inside another one through a
 // short-lived helper: the Node process never enters a namespace). Requests are buffers built
 // here; every change is acknowledged, and a kernel error becomes a NetlinkError naming the
 // operation, the thing at fault and the errno, e.g.

@@ -2,7 +2,7 @@
 // Debian) where `ip netns` and other tools find them. The front end puts
 // { "type": "network", "path": <path> } into the container's config.json.
 //
-// Made without running `ip`: native/lxr.c clones a helper into a new network namespace that
+// Made without running `ip`: native/netns.c clones a helper into a new network namespace that
 // brings lo up and bind-mounts its namespace onto the file; this process never enters it.
 // /run/netns is made a shared mount point first, as `ip netns add` does, so that the mounts
 // in it propagate to mount namespaces made later, and their removal too. Removal is what

@@ -1,5 +1,5 @@
 // lxr's network plumbing without `ip` processes: network namespaces made natively
-// (netns.ts + native/lxr.c) and links, addresses and routes through rtnetlink (netlink.ts,
+// (netns.ts + native/netns.c) and links, addresses and routes through rtnetlink (netlink.ts,
 // link.ts), checked against `ip -json` as the oracle. Everything is made under names unique
 // to this test process and removed in teardown; the test's own network namespace must never
 // change.

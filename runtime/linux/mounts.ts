@@ -229,7 +229,7 @@ export interface IdmapRequest {
   where: string;
 }
 
-const MAX_IDMAPPED = 32; // mount slots in native/lxr.c
+const MAX_IDMAPPED = 32; // of the executor's mount slots (native/abi.json limits.MOUNT_SLOTS)
 
 function bindSource(m: Mount, bundle: string, where: string): { src: string; isDir: boolean } {
   if (!m.source) throw new LxrError(`${where}.source: a bind mount needs a source`);

@@ -1,5 +1,5 @@
 // Compile a spec into the plan that the container's init carries out between clone and
-// execve. TypeScript decides everything here; native/lxr.c only performs the steps.
+// execve. TypeScript decides everything here; lxr-init (native/executor.c) only performs the steps.
 import { isAbsolute } from 'node:path';
 import { statSync } from 'node:fs';
 import abi from '../../native/abi.json' with { type: 'json' };

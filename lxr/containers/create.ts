@@ -156,7 +156,7 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
   const settings = defaultSettings(o);
   if (settings.autoRemove && settings.restart !== 'no') throw new LxrError(`--rm conflicts with --restart ${settings.restart}: a container that is removed when it exits cannot be restarted`);
   if (settings.seccomp && settings.seccomp !== 'unconfined' && !settings.seccompProfile) {
-    const { readProfile } = await import('../security/seccomp.js');
+    const { readProfile } = await import('../security/profile.js');
     settings.seccompProfile = readProfile(settings.seccomp);
   }
   if (settings.ide) await planIde(settings);

@@ -5,7 +5,7 @@ import { isAbsolute } from 'node:path';
 import { createServer, isIPv4 } from 'node:net';
 import { LxrError } from '../../runtime/errors.js';
 import type { PortMapping, RestartPolicy, VolumeMount } from './store.js';
-import { readProfile, type SeccompProfile } from '../security/seccomp.js';
+import { readProfile, type SeccompProfile } from '../security/profile.js';
 
 /** "-e KEY=VAL" as given; "-e KEY" takes KEY from lxr's own environment (skipped if unset). */
 export function parseEnv(items: string[], envFiles: string[] = []): string[] {

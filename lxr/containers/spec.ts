@@ -1,8 +1,8 @@
 // The runtime config.json of a container: image-spec conversion (configFromImage) of the
 // image config, then the user's flags on top.
-import { mkdirSync, writeFileSync, existsSync, copyFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, copyFileSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Mount, Seccomp, Spec } from '../../runtime/spec/types.js';
+import type { Device, Mount, Seccomp, Spec } from '../../runtime/spec/types.js';
 import type { ImageConfig } from '../../image-tool/unpack/layout.js';
 import { configFromImage } from '../../image-tool/bundle/config.js';
 import { resolveUser } from '../../image-tool/bundle/user.js';
@@ -64,9 +64,40 @@ function seccompFor(s: CreateSettings, caps: string[]): Seccomp | undefined {
   return buildSeccomp(s.seccompProfile, { caps });
 }
 
-/** --privileged, as podman: no masked or read-only paths, /sys and cgroupfs writable, every device allowed. */
+/**
+ * The host's device nodes directly under /dev, for --privileged (as podman gives them), but
+ * not its terminals nor the ones every container gets anyway.
+ */
+function hostDevices(): Device[] {
+  const skip = new Set(['console', 'ptmx', 'tty', 'null', 'zero', 'full', 'random', 'urandom']);
+  const out: Device[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/dev');
+  } catch {
+    return out;
+  }
+  for (const name of names.sort()) {
+    if (skip.has(name) || name.startsWith('tty')) continue;
+    let st;
+    try {
+      st = lstatSync(`/dev/${name}`, { bigint: true });
+    } catch {
+      continue;
+    }
+    if (!st.isCharacterDevice() && !st.isBlockDevice()) continue;
+    const rdev = st.rdev;
+    const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+    const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+    out.push({ path: `/dev/${name}`, type: st.isBlockDevice() ? 'b' : 'c', major, minor, fileMode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) });
+  }
+  return out;
+}
+
+/** --privileged, as podman: no masked or read-only paths, /sys and cgroupfs writable, the host's devices. */
 function privileged(spec: Spec): void {
   const linux = (spec.linux ??= {});
+  linux.devices = [...(linux.devices ?? []), ...hostDevices()];
   linux.maskedPaths = [];
   linux.readonlyPaths = [];
   for (const m of spec.mounts ?? []) {

@@ -7,7 +7,7 @@ import { withExclusiveLock } from '../../native/lock.js';
 import { LxrError } from '../../runtime/errors.js';
 import { writeFileAtomic } from '../../runtime/container/state.js';
 import type { LxrContext } from '../context.js';
-import type { SeccompProfile } from '../security/seccomp.js';
+import type { SeccompProfile } from '../security/profile.js';
 
 export type RestartPolicy = 'no' | 'on-failure' | 'always';
 

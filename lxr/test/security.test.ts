@@ -237,6 +237,10 @@ if (!BUSYBOX || !haveCc) {
     const ours = /^CapBnd:\s+(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]!;
     t.equal(field(r.stdout, 'CapEff'), ours, 'every capability lxr itself has');
     t.match(r.stdout, /^0$/m, '/proc/keys is not masked and /proc/sys not read-only');
+    const hostDevs = readdirSync('/dev', { withFileTypes: true }).filter((e) => (e.isCharacterDevice() || e.isBlockDevice()) && !e.name.startsWith('tty') && !['console', 'ptmx'].includes(e.name)).map((e) => e.name);
+    const devs = run(['--privileged'], ['ls', '/dev']);
+    const inside = new Set(devs.stdout.split(/\s+/));
+    t.same(hostDevs.filter((n) => !inside.has(n)), [], `the host's devices are there (${hostDevs.length} of them)`);
     const d = run([], ['sh', '-c', 'grep -c -E " /proc/(keys|sys) " /proc/self/mountinfo']);
     t.match(d.stdout, /^2$/m, 'while by default both are');
 

@@ -1,7 +1,7 @@
 // Parsing the flags users know from podman and docker into CreateSettings pieces. Each bad
 // value gets a one-line error naming the flag and the value.
 import { readFileSync, statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { createServer, isIPv4 } from 'node:net';
 import { LxrError } from '../../runtime/errors.js';
 import type { PortMapping, RestartPolicy, VolumeMount } from './store.js';
@@ -148,9 +148,10 @@ export function parseSecurityOpts(items: string[]): SecurityOptions {
     const key = m?.[1];
     const value = m?.[2];
     if (key === 'seccomp' && value) {
-      o.seccomp = value;
+      // the file by its absolute path: that is what inspect shows
+      o.seccomp = value === 'unconfined' ? value : resolve(value);
       if (value === 'unconfined') delete o.seccompProfile;
-      else o.seccompProfile = readProfile(value, `--security-opt seccomp=${value}`);
+      else o.seccompProfile = readProfile(o.seccomp, `--security-opt seccomp=${value}`);
     } else if (key === 'no-new-privileges' && (value === undefined || value === 'true' || value === 'false')) {
       o.noNewPrivileges = value !== 'false';
     } else if ((key === 'label' && value === 'disable') || (key === 'apparmor' && value === 'unconfined')) {

@@ -175,6 +175,8 @@ if (!BUSYBOX || !haveCc) {
     t.equal(got.keyctl, 'OK', 'keyctl succeeds without the filter');
     t.equal(got['clone-user'], 'OK', 'clone(CLONE_NEWUSER) succeeds without the filter');
     t.not(got['personality-bad'], 'ENOSYS', 'personality(ADDR_NO_RANDOMIZE) is the kernel\'s to answer');
+    t.comment(`without the filter: ${JSON.stringify(got)}`);
+    for (const k of ['unshare-user-net', 'add_key', 'request_key', 'io_uring_setup', 'perf_event_open', 'bpf']) t.not(got[k], 'EPERM', `${k} is the kernel's to answer`);
   });
 
   t.test('a custom profile file (docker\'s format) is applied, resolved for the container\'s capabilities', async (t) => {

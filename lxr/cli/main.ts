@@ -3,7 +3,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { lxrContext, trace, type LxrContext } from '../context.js';
 import type { CreateOptions, EarlyMonitor } from '../containers/create.js';
-import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseRestart, parseVolume } from '../containers/options.js';
+import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseIdeBind, parseRestart, parseSecurityOpts, parseVolume } from '../containers/options.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
 import { learnCommand } from '../../runtime/cli/code-cache.js';
@@ -45,6 +45,8 @@ function createFlags<T>(y: Argv<T>) {
     .option('read-only', { type: 'boolean', default: false })
     .option('cap-add', { type: 'string', array: true })
     .option('cap-drop', { type: 'string', array: true })
+    .option('privileged', { type: 'boolean', default: false, describe: 'every capability, no seccomp filter, no masked or read-only paths' })
+    .option('security-opt', { type: 'string', array: true, describe: 'seccomp=unconfined | seccomp=PROFILE.json | no-new-privileges[=true|false]' })
     .option('restart', { type: 'string', default: 'no', describe: 'no | on-failure | always' })
     .option('entrypoint', { type: 'string' })
     .option('tty', { alias: 't', type: 'boolean', default: false })
@@ -52,6 +54,7 @@ function createFlags<T>(y: Argv<T>) {
     .option('rm', { type: 'boolean', default: false, describe: 'remove the container when it exits' })
     .option('ide', { type: 'boolean', default: false, describe: 'serve code-server (VS Code in the browser) for this container' })
     .option('ide-port', { type: 'number', describe: 'host port for --ide (default 8443, on 127.0.0.1)' })
+    .option('ide-bind', { type: 'string', describe: 'host address for --ide (default 127.0.0.1; another one exposes code-server beyond this machine)' })
     .option('pull', { type: 'string', default: 'missing', choices: ['missing', 'always', 'never'] });
 }
 
@@ -66,6 +69,7 @@ function createOptions(a: Record<string, unknown>): CreateOptions {
     readOnly: !!a['read-only'],
     capAdd: list(a['cap-add']).map(parseCap),
     capDrop: list(a['cap-drop']).map(parseCap),
+    ...parseSecurityOpts(list(a['security-opt'])),
     restart: parseRestart(String(a.restart ?? 'no')),
     tty: !!a.tty,
     interactive: !!a.interactive,
@@ -81,14 +85,21 @@ function createOptions(a: Record<string, unknown>): CreateOptions {
   if (a['pids-limit'] !== undefined) o.pidsLimit = Number(a['pids-limit']);
   if (a.entrypoint !== undefined) o.entrypoint = String(a.entrypoint) ? [String(a.entrypoint)] : [];
   if (a.ide) o.ide = true;
+  if (a.privileged) o.privileged = true;
+  if (a['ide-bind'] !== undefined) {
+    const b = parseIdeBind(String(a['ide-bind']));
+    if (b.warning) process.stderr.write(`lxr: warning: ${b.warning}\n`);
+    o.ideBind = b.address;
+  }
   if (a['ide-port'] !== undefined) o.idePort = Number(a['ide-port']);
   return o;
 }
 
-async function printIde(r: { settings: { ide?: boolean; idePort?: number; idePassword?: string } }): Promise<void> {
+async function printIde(r: { settings: { ide?: boolean; idePort?: number; idePassword?: string; ideBind?: string } }): Promise<void> {
   if (!r.settings.ide) return;
   const { ideLoginMessage, ideUrl } = await import('../ide/index.js');
-  process.stderr.write(`${ideLoginMessage(ideUrl(r.settings.idePort!), r.settings.idePassword!)}\n`);
+  const host = !r.settings.ideBind || r.settings.ideBind === '0.0.0.0' ? '127.0.0.1' : r.settings.ideBind;
+  process.stderr.write(`${ideLoginMessage(ideUrl(r.settings.idePort!, host), r.settings.idePassword!)}\n`);
 }
 
 function table(rows: string[][]): string {
@@ -240,7 +251,7 @@ export function buildCli(argv: string[]): Argv {
 const VALUE_FLAGS = new Set([
   '--name', '-e', '--env', '--env-file', '-p', '--publish', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname',
   '--network', '--net', '-m', '--memory', '--cpus', '--pids-limit', '--cap-add', '--cap-drop', '--restart', '--entrypoint', '--pull',
-  '--root', '--run-root', '--store', '--ide-port',
+  '--root', '--run-root', '--store', '--ide-port', '--security-opt', '--ide-bind',
 ]);
 
 export function splitCommand(argv: string[]): string[] {

@@ -87,7 +87,12 @@ export function defaultSettings(o: CreateOptions): CreateSettings {
     tty: o.tty ?? false,
     interactive: o.interactive ?? false,
     autoRemove: o.autoRemove ?? false,
+    ...(o.privileged ? { privileged: true } : {}),
+    ...(o.seccomp ? { seccomp: o.seccomp } : {}),
+    ...(o.seccompProfile ? { seccompProfile: o.seccompProfile } : {}),
+    ...(o.noNewPrivileges !== undefined ? { noNewPrivileges: o.noNewPrivileges } : {}),
     ...(o.ide ? { ide: true } : {}),
+    ...(o.ideBind ? { ideBind: o.ideBind } : {}),
     ...(o.idePort ? { idePort: o.idePort } : {}),
   };
 }
@@ -124,13 +129,19 @@ export function snapshotDirName(diffID: string): string {
   return `${m[1]}-${m[2]}`;
 }
 
+/** The host address code-server is served on: --ide-bind, or 127.0.0.1. */
+export function ideBindAddress(s: Pick<CreateSettings, 'ideBind'>): string {
+  return s.ideBind ?? '127.0.0.1';
+}
+
 /** --ide: publish code-server's port (bridge) or use it on the host (host network), pick a password. */
 async function planIde(s: CreateSettings): Promise<void> {
   if (s.network === 'none') throw new LxrError('--ide needs a network to reach code-server on: use --network bridge or host');
   const { randomPassword } = await import('../ide/index.js');
   s.idePort ??= IDE_CONTAINER_PORT;
   s.idePassword = randomPassword();
-  if (s.network !== 'host') s.ports = [...s.ports, { hostPort: s.idePort, containerPort: IDE_CONTAINER_PORT, protocol: 'tcp', hostIp: '127.0.0.1' }];
+  // on the host's loopback only, unless --ide-bind says otherwise (with --network host too)
+  if (s.network !== 'host') s.ports = [...s.ports, { hostPort: s.idePort, containerPort: IDE_CONTAINER_PORT, protocol: 'tcp', hostIp: ideBindAddress(s) }];
 }
 
 function newId(): string {
@@ -144,6 +155,10 @@ function newId(): string {
 export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, hooks: { reserved?: (rec: ContainerRecord) => void } = {}): Promise<ContainerRecord> {
   const settings = defaultSettings(o);
   if (settings.autoRemove && settings.restart !== 'no') throw new LxrError(`--rm conflicts with --restart ${settings.restart}: a container that is removed when it exits cannot be restarted`);
+  if (settings.seccomp && settings.seccomp !== 'unconfined' && !settings.seccompProfile) {
+    const { readProfile } = await import('../security/profile.js');
+    settings.seccompProfile = readProfile(settings.seccomp);
+  }
   if (settings.ide) await planIde(settings);
   if (o.name !== undefined && !NAME_RE.test(o.name)) throw new LxrError(`invalid container name "${o.name}": use letters, digits and "_.-", starting with a letter or digit`);
   await checkNetworkMode(ctx, settings.network, settings.ports);

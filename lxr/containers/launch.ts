@@ -255,6 +255,11 @@ export async function cleanupMain(ctx: LxrContext, id: string, status: number): 
   return 0;
 }
 
+/** The address code-server listens on in the container's network namespace. */
+export function ideListenAddress(s: Pick<ContainerRecord['settings'], 'network' | 'ideBind'>): string {
+  return s.network === 'host' ? (s.ideBind ?? '127.0.0.1') : '0.0.0.0';
+}
+
 /** code-server in the running container (a detached exec; the monitor is its parent and reaps it). */
 async function startIdeIn(ctx: LxrContext, id: string, logFd: number): Promise<void> {
   const rec = readRecordById(ctx, id)!;
@@ -265,6 +270,9 @@ async function startIdeIn(ctx: LxrContext, id: string, logFd: number): Promise<v
     await startIde({
       root: ctx.runtimeRoot, id, process: spec.process,
       port: rec.settings.network === 'host' ? rec.settings.idePort! : IDE_CONTAINER_PORT, password: rec.settings.idePassword!, stdio: [nullFd, logFd, logFd],
+      // in the host's network namespace code-server itself must listen on the chosen address;
+      // in the container's own, on every address, for the published port's DNAT to reach it
+      host: ideListenAddress(rec.settings),
     });
     // not waited for here: it outlives this launcher and lxr-monitor reaps it
   } finally {

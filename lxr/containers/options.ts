@@ -1,10 +1,11 @@
 // Parsing the flags users know from podman and docker into CreateSettings pieces. Each bad
 // value gets a one-line error naming the flag and the value.
 import { readFileSync, statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
-import { createServer } from 'node:net';
+import { isAbsolute, resolve } from 'node:path';
+import { createServer, isIPv4 } from 'node:net';
 import { LxrError } from '../../runtime/errors.js';
 import type { PortMapping, RestartPolicy, VolumeMount } from './store.js';
+import { readProfile, type SeccompProfile } from '../security/profile.js';
 
 /** "-e KEY=VAL" as given; "-e KEY" takes KEY from lxr's own environment (skipped if unset). */
 export function parseEnv(items: string[], envFiles: string[] = []): string[] {
@@ -127,4 +128,48 @@ export function parseCap(s: string): string {
   const name = up.startsWith('CAP_') ? up : `CAP_${up}`;
   if (!/^CAP_[A-Z_]+$/.test(name)) throw new LxrError(`invalid capability "${s}"`);
   return name;
+}
+
+export interface SecurityOptions {
+  seccomp?: string;
+  seccompProfile?: SeccompProfile;
+  noNewPrivileges?: boolean;
+}
+
+/**
+ * --security-opt, as docker and podman take it: seccomp=unconfined, seccomp=PROFILE.json
+ * (read and checked now), no-new-privileges[=true|false]. lxr applies no SELinux or
+ * AppArmor, so only label=disable and apparmor=unconfined are accepted (they change nothing).
+ */
+export function parseSecurityOpts(items: string[]): SecurityOptions {
+  const o: SecurityOptions = {};
+  for (const item of items) {
+    const m = /^([a-z-]+)(?:[=:](.*))?$/s.exec(item);
+    const key = m?.[1];
+    const value = m?.[2];
+    if (key === 'seccomp' && value) {
+      // the file by its absolute path: that is what inspect shows
+      o.seccomp = value === 'unconfined' ? value : resolve(value);
+      if (value === 'unconfined') delete o.seccompProfile;
+      else o.seccompProfile = readProfile(o.seccomp, `--security-opt seccomp=${value}`);
+    } else if (key === 'no-new-privileges' && (value === undefined || value === 'true' || value === 'false')) {
+      o.noNewPrivileges = value !== 'false';
+    } else if ((key === 'label' && value === 'disable') || (key === 'apparmor' && value === 'unconfined')) {
+      /* nothing to turn off */
+    } else {
+      throw new LxrError(`--security-opt ${item}: use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges[=true|false]`);
+    }
+  }
+  return o;
+}
+
+/**
+ * --ide-bind ADDR: the host address code-server is served on (an IPv4 address; the default
+ * is 127.0.0.1). Anything but a loopback address puts code-server, with only its password in
+ * front of it, within reach of other machines: the warning says so.
+ */
+export function parseIdeBind(addr: string): { address: string; warning?: string } {
+  if (!isIPv4(addr)) throw new LxrError(`--ide-bind ${addr}: expected an IPv4 address such as 127.0.0.1`);
+  if (addr.startsWith('127.')) return { address: addr };
+  return { address: addr, warning: `--ide-bind ${addr} is not a loopback address: code-server will be reachable from other machines, with only its password in front of it` };
 }

@@ -81,7 +81,23 @@ export function inspectContainer(ctx: LxrContext, ref: string): Record<string, u
     Rootfs: { Type: 'overlay', Layers: r.layers, UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'merged') },
     NetworkSettings: { Network: r.settings.network, IPAddress: r.ip ?? '', Ports: r.settings.ports, SandboxKey: r.netnsPath ?? '' },
     LogPath: logPath(ctx, r.id),
+    Security: securityOf(r, spec),
     Spec: spec,
+  };
+}
+
+/** What protects the container: its seccomp profile ("default", "unconfined" or the file), capabilities, no_new_privs. */
+export function securityOf(r: ContainerRecord, spec: unknown): Record<string, unknown> {
+  const p = (spec as { process?: { capabilities?: { effective?: string[]; bounding?: string[] }; noNewPrivileges?: boolean } } | undefined)?.process;
+  const s = r.settings;
+  return {
+    Privileged: !!s.privileged,
+    Seccomp: s.seccomp ?? (s.privileged ? 'unconfined' : 'default'),
+    NoNewPrivileges: p ? !!p.noNewPrivileges : (s.noNewPrivileges ?? true),
+    EffectiveCaps: p?.capabilities?.effective ?? [],
+    BoundingCaps: p?.capabilities?.bounding ?? [],
+    CapAdd: s.capAdd,
+    CapDrop: s.capDrop,
   };
 }
 

@@ -1,8 +1,8 @@
 // The runtime config.json of a container: image-spec conversion (configFromImage) of the
 // image config, then the user's flags on top.
-import { mkdirSync, writeFileSync, existsSync, copyFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, copyFileSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Mount, Spec } from '../../runtime/spec/types.js';
+import type { Device, Mount, Seccomp, Spec } from '../../runtime/spec/types.js';
 import type { ImageConfig } from '../../image-tool/unpack/layout.js';
 import { configFromImage } from '../../image-tool/bundle/config.js';
 import { resolveUser } from '../../image-tool/bundle/user.js';
@@ -10,12 +10,19 @@ import { LxrError } from '../../runtime/errors.js';
 import { mergeEnv } from './options.js';
 import { prepareNamedVolume } from './volumes.js';
 import type { CreateSettings } from './store.js';
+import { DEFAULT_PROFILE, buildSeccomp } from '../security/seccomp.js';
 
-/** Docker's and podman's default capability set: what a dev container expects to have. */
+/**
+ * podman's default capability set (docker's 14 without AUDIT_WRITE, MKNOD and NET_RAW):
+ * `--cap-add` gives those back. ping works without NET_RAW (net.ipv4.ping_group_range).
+ */
 export const DEFAULT_CAPS = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_SETFCAP', 'CAP_SETGID',
+  'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SYS_CHROOT',
 ];
+
+/** What podman sets in a container's own network namespace, so that ping needs no NET_RAW. */
+export const PING_GROUP_RANGE = '0 2147483647';
 
 export interface SpecInputs {
   id: string;
@@ -32,15 +39,74 @@ export interface SpecInputs {
   extraMounts?: Mount[];
 }
 
-function capabilities(add: string[], drop: string[]): string[] {
-  let caps = new Set(DEFAULT_CAPS);
+/** The container's capabilities: the defaults (all of them with --privileged), --cap-drop, then --cap-add. */
+export function capabilities(add: string[], drop: string[], privileged = false): string[] {
+  let caps = new Set(privileged ? allCaps() : DEFAULT_CAPS);
   if (drop.includes('ALL')) caps = new Set();
   for (const c of drop) caps.delete(c);
-  if (add.includes('ALL')) return [...ALL_CAPS];
+  if (add.includes('ALL')) return allCaps();
   for (const c of add) caps.add(c);
   return [...caps];
 }
 
+/** What `lxr inspect` shows as the seccomp profile in force: "default", "unconfined" or the profile file. */
+export function seccompMode(s: Pick<CreateSettings, 'privileged' | 'seccomp'>): string {
+  if (s.seccomp) return s.seccomp;
+  return s.privileged ? 'unconfined' : 'default';
+}
+
+/** linux.seccomp for the container's final capabilities, or undefined for none. */
+function seccompFor(s: CreateSettings, caps: string[]): Seccomp | undefined {
+  const mode = seccompMode(s);
+  if (mode === 'unconfined') return undefined;
+  if (mode === 'default') return buildSeccomp(DEFAULT_PROFILE, { caps });
+  if (!s.seccompProfile) throw new LxrError(`--security-opt seccomp=${mode}: the profile was not kept with the container: create it again`);
+  return buildSeccomp(s.seccompProfile, { caps });
+}
+
+/**
+ * The host's device nodes directly under /dev, for --privileged (as podman gives them), but
+ * not its terminals nor the ones every container gets anyway.
+ */
+function hostDevices(): Device[] {
+  const skip = new Set(['console', 'ptmx', 'tty', 'null', 'zero', 'full', 'random', 'urandom']);
+  const out: Device[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/dev');
+  } catch {
+    return out;
+  }
+  for (const name of names.sort()) {
+    if (skip.has(name) || name.startsWith('tty')) continue;
+    let st;
+    try {
+      st = lstatSync(`/dev/${name}`, { bigint: true });
+    } catch {
+      continue;
+    }
+    if (!st.isCharacterDevice() && !st.isBlockDevice()) continue;
+    const rdev = st.rdev;
+    const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+    const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+    out.push({ path: `/dev/${name}`, type: st.isBlockDevice() ? 'b' : 'c', major, minor, fileMode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) });
+  }
+  return out;
+}
+
+/** --privileged, as podman: no masked or read-only paths, /sys and cgroupfs writable, the host's devices. */
+function privileged(spec: Spec): void {
+  const linux = (spec.linux ??= {});
+  linux.devices = [...(linux.devices ?? []), ...hostDevices()];
+  linux.maskedPaths = [];
+  linux.readonlyPaths = [];
+  for (const m of spec.mounts ?? []) {
+    if (m.type === 'sysfs' || m.type === 'cgroup' || m.type === 'cgroup2') m.options = (m.options ?? []).filter((o) => o !== 'ro');
+  }
+  (linux.resources ??= {}).devices = [{ allow: true, access: 'rwm' }];
+}
+
+/** Every capability, by number (CAP_CHOWN is 0). */
 const ALL_CAPS = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
   'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW',
@@ -49,6 +115,20 @@ const ALL_CAPS = [
   'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
   'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ];
+
+/**
+ * "All" capabilities, as podman means it for --privileged and --cap-add ALL: those in lxr's
+ * own bounding set (a container cannot be given what lxr does not have).
+ */
+function allCaps(): string[] {
+  let bnd: bigint;
+  try {
+    bnd = BigInt(`0x${/^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? ''}`);
+  } catch {
+    return [...ALL_CAPS];
+  }
+  return ALL_CAPS.filter((_, i) => (bnd >> BigInt(i)) & 1n);
+}
 
 export function buildSpec(i: SpecInputs): Spec {
   const s = i.settings;
@@ -73,8 +153,13 @@ export function buildSpec(i: SpecInputs): Spec {
     }
   }
   proc.terminal = s.tty;
-  const caps = capabilities(s.capAdd, s.capDrop);
+  const caps = capabilities(s.capAdd, s.capDrop, s.privileged);
   proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
+  // lxr keeps runc's no_new_privs default (podman's is off); --security-opt no-new-privileges=false turns it off
+  if (s.noNewPrivileges !== undefined) proc.noNewPrivileges = s.noNewPrivileges;
+  if (s.privileged) privileged(spec);
+  const seccomp = seccompFor(s, caps);
+  if (seccomp) (spec.linux ??= {}).seccomp = seccomp;
   spec.hostname = s.hostname ?? i.id.slice(0, 12);
   spec.root = { path: i.rootfs, readonly: s.readOnly };
 
@@ -85,6 +170,7 @@ export function buildSpec(i: SpecInputs): Spec {
   if (s.network === 'host') ns = ns.filter((n) => n.type !== 'network');
   else if (i.netnsPath) ns = ns.map((n) => (n.type === 'network' ? { type: 'network', path: i.netnsPath! } : n));
   linux.namespaces = ns;
+  if (ns.some((n) => n.type === 'network')) linux.sysctl = { ...linux.sysctl, 'net.ipv4.ping_group_range': PING_GROUP_RANGE };
   const res = (linux.resources ??= {});
   if (s.memory) res.memory = { limit: s.memory };
   if (s.cpus) res.cpu = { quota: Math.round(s.cpus * 100000), period: 100000 };

@@ -7,6 +7,7 @@ import { withExclusiveLock } from '../../native/lock.js';
 import { LxrError } from '../../runtime/errors.js';
 import { writeFileAtomic } from '../../runtime/container/state.js';
 import type { LxrContext } from '../context.js';
+import type { SeccompProfile } from '../security/profile.js';
 
 export type RestartPolicy = 'no' | 'on-failure' | 'always';
 
@@ -49,7 +50,17 @@ export interface CreateSettings {
   tty: boolean;
   interactive: boolean;
   autoRemove: boolean;
+  /** --privileged: every capability, no seccomp filter, no masked or read-only paths */
+  privileged?: boolean;
+  /** --security-opt seccomp=: "unconfined" or a profile file's path (unset: lxr's default profile) */
+  seccomp?: string;
+  /** the profile file's content as read at create (a later change of the file does not change the container) */
+  seccompProfile?: SeccompProfile;
+  /** --security-opt no-new-privileges[=true|false] (unset: lxr's default, true) */
+  noNewPrivileges?: boolean;
   ide?: boolean;
+  /** --ide-bind: the host address code-server is served on (default 127.0.0.1) */
+  ideBind?: string;
   /** --ide: the host port code-server is published on, and its login password */
   idePort?: number;
   idePassword?: string;

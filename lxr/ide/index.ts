@@ -1,7 +1,7 @@
 // code-server for `lxr create --ide`: installed once on the host into lxr's data dir,
 // mounted read-only into containers together with the Node it needs, and started inside
 // the container as the container's user, listening on 0.0.0.0:PORT in the container's
-// network namespace, with password auth.
+// network namespace (127.0.0.1:PORT, or --ide-bind, with --network host), with password auth.
 //
 // Layout of the data dir (default /var/lib/lxr/ide):
 //   lock                                    flock'd for the whole install
@@ -336,8 +336,13 @@ export function randomPassword(): string {
 }
 
 export interface IdeProcessOptions {
-  /** the port code-server listens on inside the container (on 0.0.0.0) */
+  /** the port code-server listens on inside the container */
   port: number;
+  /**
+   * the address it listens on (default 0.0.0.0: a container's own network namespace, reached
+   * through a published port); in the host's network namespace lxr gives 127.0.0.1 or --ide-bind
+   */
+  host?: string;
   /** the login password; a random one when omitted */
   password?: string;
   /** the folder the editor opens, a path inside the container */
@@ -370,7 +375,7 @@ export function ideProcessArgs(o: IdeProcessOptions): IdeProcess {
     args: [
       `${IDE_NODE}/bin/node`,
       `${IDE_CODE_SERVER}/${CODE_SERVER_ENTRY}`,
-      '--bind-addr', `0.0.0.0:${o.port}`,
+      '--bind-addr', `${o.host ?? '0.0.0.0'}:${o.port}`,
       '--auth', 'password',
       '--disable-telemetry',
       '--disable-update-check',
@@ -408,6 +413,8 @@ export interface StartIdeOptions {
   process: Process;
   /** the port inside the container */
   port: number;
+  /** the address code-server listens on (default 0.0.0.0, see IdeProcessOptions.host) */
+  host?: string;
   /** the folder to open, inside the container (default: the process's cwd) */
   workspace?: string;
   password?: string;
@@ -423,7 +430,7 @@ export interface StartIdeOptions {
  */
 export async function startIde(o: StartIdeOptions): Promise<{ pid: number; password: string }> {
   const workspace = o.workspace ?? o.process.cwd;
-  const ide = ideProcessArgs({ port: o.port, workspace, env: o.process.env ?? [], ...(o.password !== undefined ? { password: o.password } : {}) });
+  const ide = ideProcessArgs({ port: o.port, workspace, env: o.process.env ?? [], ...(o.host ? { host: o.host } : {}), ...(o.password !== undefined ? { password: o.password } : {}) });
   const dir = mkdtempSync(join(tmpdir(), 'lxr-ide-'));
   try {
     const pidFile = join(dir, 'pid');

@@ -5,6 +5,8 @@
 //   nat    LXR-HOSTPORTS    <- PREROUTING and OUTPUT (-m addrtype --dst-type LOCAL): DNAT of published ports
 //   nat    LXR-POSTROUTING  <- POSTROUTING: outbound masquerade, hairpin and 127.0.0.1 masquerade
 //   filter LXR-FORWARD      <- FORWARD: accept container traffic even if the FORWARD policy is DROP
+//   filter LXR-INPUT        <- INPUT: drop what a bridge sends to 127.0.0.0/8 that is not a published port's
+//                              (made with its first rule: route_localnet is set only with published ports)
 //
 // Each iptables process costs a few milliseconds, and a container start used to run ~15 of
 // them. So the state is read with one `iptables-save` (all tables at once) and every change
@@ -26,7 +28,7 @@ export interface Rule {
   args: string[];
 }
 
-const CHAINS: { table: Table; chain: string; from: { chain: string; args: string[] }[] }[] = [
+const CHAINS: { table: Table; chain: string; from: { chain: string; args: string[] }[]; lazy?: boolean }[] = [
   {
     table: 'nat',
     chain: 'LXR-HOSTPORTS',
@@ -37,6 +39,7 @@ const CHAINS: { table: Table; chain: string; from: { chain: string; args: string
   },
   { table: 'nat', chain: 'LXR-POSTROUTING', from: [{ chain: 'POSTROUTING', args: [] }] },
   { table: 'filter', chain: 'LXR-FORWARD', from: [{ chain: 'FORWARD', args: [] }] },
+  { table: 'filter', chain: 'LXR-INPUT', from: [{ chain: 'INPUT', args: [] }], lazy: true },
 ];
 
 /** Split one line of `iptables -S` / `iptables-save` output into arguments (handles "quoted strings"). */
@@ -304,13 +307,14 @@ function undoCommitted(before: Snapshot, ops: Op[], tables: string[]): string[] 
   return changed;
 }
 
-/** The chains and jumps that `snap` lacks. */
-function ensureOps(snap: Snapshot): Op[] {
+/** The chains and jumps that `snap` lacks (a lazy chain only once a rule goes into it). */
+function ensureOps(snap: Snapshot, rules: Rule[] = []): Op[] {
   const ops: Op[] = [];
-  for (const c of CHAINS) {
+  const chains = CHAINS.filter((c) => !c.lazy || rules.some((r) => r.table === c.table && r.chain === c.chain));
+  for (const c of chains) {
     if (!tableOf(snap, c.table).chains.has(c.chain)) ops.push({ kind: 'chain', table: c.table, chain: c.chain });
   }
-  for (const c of CHAINS) {
+  for (const c of chains) {
     for (const f of c.from) {
       const spec = [...f.args, '-j', c.chain];
       if (!hasJump(snap, c.table, f.chain, spec)) ops.push({ kind: 'jump', table: c.table, chain: f.chain, target: c.chain, spec: quoteArgs(spec) });
@@ -331,9 +335,20 @@ function removeOps(snap: Snapshot, match: (tag: string) => boolean): Op[] {
   );
 }
 
-function removeLocked(match: (tag: string) => boolean): number {
+/**
+ * Called under the lock before rules are removed, with the rules that go and the rules of
+ * lxr's chains that stay: what depends on the rules (a sysctl) can follow them atomically.
+ */
+export type BeforeRemove = (removed: ListedRule[], left: ListedRule[]) => void;
+
+function removeLocked(match: (tag: string) => boolean, before?: BeforeRemove): number {
   const snap = save();
   const ops = removeOps(snap, match);
+  if (before) {
+    const listed = lxrRules(snap).map((r) => ({ table: r.table, chain: r.chain, index: r.index, args: r.args, tag: r.tag }));
+    const goes = (r: ListedRule) => r.tag !== undefined && match(r.tag);
+    before(listed.filter(goes), listed.filter((r) => !goes(r)));
+  }
   applyLocked(snap, ops);
   return ops.length;
 }
@@ -358,18 +373,18 @@ export function setRules(tag: string, rules: Rule[], precheck?: () => void): voi
       held = undefined;
     }
     const adds = rules.map((r): Op => ({ kind: 'append', table: r.table, chain: r.chain, spec: quoteArgs([...r.args, '-m', 'comment', '--comment', tag]), tag }));
-    applyLocked(snap, [...ensureOps(snap), ...removeOps(snap, (t) => t === tag), ...adds]);
+    applyLocked(snap, [...ensureOps(snap, rules), ...removeOps(snap, (t) => t === tag), ...adds]);
   });
 }
 
 /** Remove every rule tagged `tag`. Returns how many were removed. */
-export function removeRules(tag: string): number {
-  return withExclusiveLockSync(LOCK_PATH, () => removeLocked((t) => t === tag));
+export function removeRules(tag: string, before?: BeforeRemove): number {
+  return withExclusiveLockSync(LOCK_PATH, () => removeLocked((t) => t === tag, before));
 }
 
 /** Remove every rule whose tag satisfies `match` (used by GC). */
-export function removeRulesWhere(match: (tag: string) => boolean): number {
-  return withExclusiveLockSync(LOCK_PATH, () => removeLocked(match));
+export function removeRulesWhere(match: (tag: string) => boolean, before?: BeforeRemove): number {
+  return withExclusiveLockSync(LOCK_PATH, () => removeLocked(match, before));
 }
 
 /** Tags currently present, e.g. to find rules of containers that are gone. */

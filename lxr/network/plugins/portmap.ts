@@ -3,14 +3,19 @@
 // from outside and for traffic from the host itself (OUTPUT). 127.0.0.1:HOSTPORT works because
 // route_localnet is set on the bridge and connections from 127.0.0.0/8 are masqueraded; the
 // kernel does the forwarding, so no proxy process has to outlive the `lxr` command.
+// route_localnet would also let a container send packets to the host's own 127.0.0.1 services
+// (CVE-2020-8558): as kube-proxy does, a rule drops whatever arrives on the bridge for
+// 127.0.0.0/8 and is not part of a DNATed (published port's) connection, and route_localnet
+// goes back to 0 when the bridge's last published port goes.
 // Connections from the network's own subnet that were DNATed (hairpin, container to another
 // container's published port on a host address) are masqueraded too, so replies come back
 // through the host. A host port already taken (by a listener or another container's mapping)
 // fails the ADD.
 //   { "type": "lxr-portmap", "capabilities": { "portMappings": true } }
+import { existsSync } from 'node:fs';
 import type { Plugin, PluginArgs } from '../cni/skel.js';
 import { CniError, ERR, type CniResult, type PortMapping } from '../cni/types.js';
-import { listRules, removeRules, removeRulesWhere, ruleTag, setRules, type Rule } from '../firewall.js';
+import { listRules, removeRules, removeRulesWhere, ruleTag, setRules, type ListedRule, type Rule } from '../firewall.js';
 import { checkHostPortFree } from '../ports.js';
 import { formatSubnet, parseSubnet } from '../ipv4.js';
 import { setSysctl } from '../link.js';
@@ -88,9 +93,30 @@ async function add(a: PluginArgs): Promise<CniResult> {
     rules.push({ table: 'nat', chain: 'LXR-POSTROUTING', args: ['-s', t.subnet, ...svc, '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'MASQUERADE'] });
     rules.push({ table: 'filter', chain: 'LXR-FORWARD', args: [...svc, '-j', 'ACCEPT'] });
   }
-  if (t.bridge) setSysctl(`net.ipv4.conf.${t.bridge}.route_localnet`, '1');
+  // the drop rule first, route_localnet after it: never one without the other
+  if (t.bridge) rules.push(localnetRule(t.bridge));
   setRules(tag, rules, precheck);
+  if (t.bridge) setSysctl(`net.ipv4.conf.${t.bridge}.route_localnet`, '1');
   return prev;
+}
+
+/** Drop what arrives on `bridge` for 127.0.0.0/8 unless it belongs to a DNATed connection (a published port's). */
+function localnetRule(bridge: string): Rule {
+  return { table: 'filter', chain: 'LXR-INPUT', args: ['-i', bridge, '-d', '127.0.0.0/8', '-m', 'conntrack', '!', '--ctstate', 'DNAT', '-j', 'DROP'] };
+}
+
+function bridgesOf(rules: ListedRule[]): Set<string> {
+  return new Set(rules.filter((r) => r.chain === 'LXR-INPUT' && r.args.includes('-i')).map((r) => r.args[r.args.indexOf('-i') + 1]!));
+}
+
+/** Under the rules' lock, before they go: route_localnet=0 on each bridge whose last published port goes. */
+function resetLocalnet(removed: ListedRule[], left: ListedRule[]): void {
+  const still = bridgesOf(left);
+  for (const bridge of bridgesOf(removed)) {
+    if (still.has(bridge)) continue;
+    const key = `net.ipv4.conf.${bridge}.route_localnet`;
+    if (existsSync(`/proc/sys/${key.replaceAll('.', '/')}`)) setSysctl(key, '0');
+  }
 }
 
 export const plugin: Plugin = {
@@ -98,7 +124,7 @@ export const plugin: Plugin = {
   handlers: {
     add,
     del(a) {
-      removeRules(ruleTag(OWNER, a.conf.name, a.containerId));
+      removeRules(ruleTag(OWNER, a.conf.name, a.containerId), resetLocalnet);
     },
     check(a) {
       const m = mappings(a);
@@ -111,7 +137,7 @@ export const plugin: Plugin = {
     gc(a) {
       const valid = new Set((a.conf['cni.dev/valid-attachments'] ?? []).map((v) => v.containerID));
       const prefix = `${OWNER}:${a.conf.name}:`;
-      removeRulesWhere((t) => t.startsWith(prefix) && !valid.has(t.slice(prefix.length)));
+      removeRulesWhere((t) => t.startsWith(prefix) && !valid.has(t.slice(prefix.length)), resetLocalnet);
     },
   },
 };

@@ -11,6 +11,7 @@ import { planRlimits } from '../linux/rlimits.js';
 import { compileSeccomp, type CompiledSeccomp } from '../linux/seccomp.js';
 import { LxrError } from '../errors.js';
 import { log } from '../log.js';
+import { checkSysctls } from '../linux/sysctl.js';
 
 /** SYNC ids: where the child stops and waits for the parent. */
 export const Sync = {
@@ -131,6 +132,8 @@ export function buildInitPlan(o: InitOptions): InitPlan {
   const plan = new Plan();
   const ns = planNamespaces(linux.namespaces);
   try {
+    // sysctls are written in the namespaces the init enters: refuse the host's
+    checkSysctls(linux.sysctl, ns);
     const newUserns = ns.create.has('user');
     const needsSecondStage = ns.join.length > 0 || ns.create.has('time');
     // The cgroup namespace is unshared after the process joins its cgroup, so that the

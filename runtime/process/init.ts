@@ -215,10 +215,6 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       else plan.add(Op.PIVOT_ROOT, `pivot_root to "${o.rootfs}"`, plan.str(o.rootfs));
     }
     plan.add(Op.OPEN_ROOT, 'open the new root', plan.str('/'), ROOT);
-    const prop = rootfsPropagationFlags(linux.rootfsPropagation);
-    if (prop !== undefined && hasMountNs) {
-      plan.add(Op.MOUNT, `set rootfs propagation "${linux.rootfsPropagation}" (linux.rootfsPropagation)`, null, plan.str('/'), null, prop, null, 0, -1);
-    }
     for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
       const path = '/proc/sys/' + key.replace(/\./g, '/');
       if (key.includes('..') || key.startsWith('/')) throw new LxrError(`linux.sysctl: invalid key "${key}"`);
@@ -233,6 +229,12 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       plan.add(Op.READONLY_PATH, `make "${p}" read-only (linux.readonlyPaths[${i}])`, plan.str(p), ROOT);
     });
     if (spec.root?.readonly) plan.add(Op.REMOUNT, 'remount the rootfs read-only (root.readonly)', plan.str('/'), MS.RDONLY, ROOT);
+    // last of the mounts: masked and read-only paths are bind mounts, which an
+    // "unbindable" tree would refuse
+    const prop = rootfsPropagationFlags(linux.rootfsPropagation);
+    if (prop !== undefined && hasMountNs) {
+      plan.add(Op.MOUNT, `set rootfs propagation "${linux.rootfsPropagation}" (linux.rootfsPropagation)`, null, plan.str('/'), null, prop, null, 0, -1);
+    }
 
     if (!spec.process) {
       // no process (runtime.md: start MUST then fail): the init only waits, and start kills it

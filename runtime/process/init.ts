@@ -12,6 +12,7 @@ import { compileSeccomp, type CompiledSeccomp } from '../linux/seccomp.js';
 import { LxrError } from '../errors.js';
 import { log } from '../log.js';
 import { checkSysctls } from '../linux/sysctl.js';
+import { envWithHome } from '../linux/home.js';
 
 /** SYNC ids: where the child stops and waits for the parent. */
 export const Sync = {
@@ -260,7 +261,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}), ...(listener ? { listener } : {}) });
     const cands = execCandidates(proc);
     const argv = proc.args!;
-    const env = proc.env ?? [];
+    const env = envWithHome(proc, o.rootfs, { mounts: spec.mounts, bundle: o.bundle });
     plan.add(Op.EXEC, `find executable "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 1);
     // A notify filter must reach its agent during create, while this runtime is still
     // here: with noNewPrivileges it is loaded now rather than after start.

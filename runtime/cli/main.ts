@@ -69,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
         .option('preserve-fds', { type: 'number', default: 0 }),
       run(async (a) => {
         const { runContainer } = await import('../container/run.js');
-        return runContainer({ ...createOpts(a), detach: a.detach as boolean });
+        return runContainer({ ...createOpts(a), detach: a.detach as boolean, keep: a.keep as boolean });
       }),
     )
     .command('start <container-id>', 'start a created container', (y) => y, run(async (a) => {

@@ -11,6 +11,7 @@ import { LxrError } from '../errors.js';
 import { native } from '../../native/index.js';
 import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
 import { CLONE, checkIdMappings } from './namespaces.js';
+import { tmpfsModeData } from './tmpfs-mode.js';
 
 export const MS = {
   RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, SYNCHRONOUS: 0x10, REMOUNT: 0x20, MANDLOCK: 0x40,
@@ -285,7 +286,7 @@ export function planMounts(
         planCgroupMount(plan, m, opts, what, rootReg, cgroup);
         return;
       }
-      const data = opts.data.join(',');
+      const data = [...opts.data, ...(type === 'tmpfs' ? tmpfsModeData(m, opts.data, (mounts ?? []).slice(0, i), ctx.rootfs) : [])].join(',');
       plan.add(
         Op.MOUNT, what, m.source ? plan.str(m.source) : plan.str(type), plan.str(m.destination), plan.str(type),
         opts.flags & ~MS.REMOUNT, data ? plan.str(data) : null, 1, rootReg,

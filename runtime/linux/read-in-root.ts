@@ -27,6 +27,39 @@ export class ReadInRootError extends Error {
   }
 }
 
+/** openat2 `path` inside the root fd `rootFd`; returns the fd, or -errno. */
+function openat2InRoot(rootFd: number, path: string, flags: number): number {
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(flags | 0o2000000 /* O_CLOEXEC */), 0);
+  how.writeBigUInt64LE(0n, 8);
+  how.writeBigUInt64LE(BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), 16);
+  const { syscall, errno } = libc();
+  const r = Number(syscall(SYS_OPENAT2, 'int', rootFd, 'const char *', path, 'uint8_t *', how, 'size_t', how.length));
+  return r < 0 ? -errno() : r;
+}
+
+const O_PATH = 0o10000000;
+
+/**
+ * lstat-like information about `path` inside `root`, following symlinks inside the root
+ * as a mount on that path would, or null when it does not exist there.
+ */
+export function statInRoot(root: string, path: string): import('node:fs').Stats | null {
+  const rootFd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    const fd = openat2InRoot(rootFd, path, O_PATH);
+    if (fd === -2 || fd === -20) return null;
+    if (fd < 0) throw new ReadInRootError(`errno ${-fd}`, `cannot open "${path}" in "${root}": errno ${-fd}`);
+    try {
+      return fstatSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    closeSync(rootFd);
+  }
+}
+
 /**
  * The contents of `path` inside the root directory `root` (a host path, e.g. a rootfs or
  * /proc/PID/root), or null when it does not exist there. Only regular files are read,
@@ -36,14 +69,9 @@ export function readFileInRoot(root: string, path: string, max = 4 << 20): strin
   const rootFd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
   let fd = -1;
   try {
-    const how = Buffer.alloc(24);
-    how.writeBigUInt64LE(BigInt(constants.O_RDONLY | constants.O_NOCTTY | constants.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */), 0);
-    how.writeBigUInt64LE(0n, 8);
-    how.writeBigUInt64LE(BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), 16);
-    const { syscall, errno } = libc();
-    const r = Number(syscall(SYS_OPENAT2, 'int', rootFd, 'const char *', path, 'uint8_t *', how, 'size_t', how.length));
+    const r = openat2InRoot(rootFd, path, constants.O_RDONLY | constants.O_NOCTTY | constants.O_NONBLOCK);
     if (r < 0) {
-      const e = errno();
+      const e = -r;
       if (e === 2 || e === 20) return null; // ENOENT, ENOTDIR: not there
       throw new ReadInRootError(`errno ${e}`, `cannot open "${path}" in "${root}": errno ${e}`);
     }

@@ -259,6 +259,11 @@ export function planMounts(
     const type = m.type && m.type !== 'none' ? m.type : undefined;
     if (opts.tmpcopyup) checkTmpcopyup(m, type, (mounts ?? []).slice(0, i), ctx, where);
     if (m.destination.replace(/\/+$/, '') === '/dev') devMounted = true;
+    // A mount on "/" covers the rootfs (as in runc): what follows, and pivot_root, go to
+    // the new mount, so the root register is opened again, through the rootfs path.
+    const onRoot = (): void => {
+      if (m.destination.replace(/\/+$/, '') === '' && ctx.rootfs) plan.add(Op.OPEN_ROOT, `${what}: it is the container's root from now on`, plan.str(ctx.rootfs), rootReg);
+    };
     if (opts.bind || type === 'bind') {
       const { src, isDir } = bindSource(m, bundle, where);
       const rec = opts.flags & MS.REC;
@@ -267,6 +272,7 @@ export function planMounts(
       } else {
         plan.add(Op.MOUNT, what, plan.str(src), plan.str(m.destination), null, MS.BIND | rec, null, isDir ? 1 : 2, rootReg);
       }
+      onRoot();
       const rest = opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
       if (rest) plan.add(Op.REMOUNT, `${what}: remount with its options`, plan.str(m.destination), rest, rootReg);
     } else if (type === 'sysfs' && ctx.sysfsBind) {
@@ -291,6 +297,7 @@ export function planMounts(
         Op.MOUNT, what, m.source ? plan.str(m.source) : plan.str(type), plan.str(m.destination), plan.str(type),
         opts.flags & ~MS.REMOUNT, data ? plan.str(data) : null, 1, rootReg,
       );
+      onRoot();
     }
     for (const p of opts.propagation) {
       plan.add(Op.MOUNT, `${what}: set propagation`, null, plan.str(m.destination), null, p, null, 0, rootReg);

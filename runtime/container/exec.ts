@@ -86,6 +86,8 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
     const join = planJoinNamespaces(plan, rec.pid, 'exec');
     nsFds = join.fds;
     if (join.pidns) plan.add(Op.CLONE, 'exec: enter the pid namespace', 0, chan.childFd);
+    // a session leader, as runc makes it (the terminal step's own setsid then finds one)
+    plan.add(Op.SETSID, 'exec: create a session');
     plan.add(Op.SYNC, 'exec: wait for the cgroup', chan.childFd, SYNC_CGROUP);
     if (proc.terminal) {
       plan.add(Op.CONSOLE, 'exec: set up the terminal', consoleFd!, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0);

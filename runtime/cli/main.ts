@@ -39,7 +39,6 @@ async function main(argv: string[]): Promise<number> {
     .option('systemd-cgroup', { type: 'boolean', default: false, describe: 'use systemd to manage cgroups', global: true })
     .option('criu', { type: 'string', hidden: true, global: true })
     .middleware((a) => learnCommand(a._[0]))
-    .option('rootless', { type: 'string', hidden: true, global: true, describe: "runc's --rootless (true, false, auto): lxr decides from its own uid" })
     .middleware((a) => configureLog({ file: a.log as string | undefined, format: a['log-format'] as string, debug: a.debug as boolean }))
     .command(
       'create <container-id>', 'create a container',
@@ -307,7 +306,7 @@ function table(rows: string[][], header: string[]): string {
 // Options that take a value, so that the scan below can step over it.
 const VALUE_OPTIONS = new Set([
   '--root', '--log', '--log-format', '--criu', '-p', '--process', '--console-socket', '--pid-file', '--cwd', '-e', '--env',
-  '-u', '--user', '-g', '--additional-gids', '-c', '--cap', '--preserve-fds', '--apparmor', '--process-label', '--rootless',
+  '-u', '--user', '-g', '--additional-gids', '-c', '--cap', '--preserve-fds', '--apparmor', '--process-label',
   '-f', '--format',
 ]);
 

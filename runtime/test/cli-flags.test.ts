@@ -35,7 +35,7 @@ t.test('--log: a file that cannot be opened is an error; a good one gets the err
 
   // the global flags containerd's shim and podman's conmon pass
   const good = join(dir, 'log.json');
-  const ok = runtime(root, ['--log', good, '--log-format', 'json', '--systemd-cgroup', '--debug', '--rootless', 'false', 'list', '-q']);
+  const ok = runtime(root, ['--log', good, '--log-format', 'json', '--systemd-cgroup', '--debug', 'list', '-q']);
   t.equal(ok.status, 0, ok.stderr);
   const fail = runtime(root, ['--log', good, '--log-format=json', 'state', 'nosuch']);
   t.equal(fail.status, 1);

@@ -4,7 +4,7 @@
 // unshare(1), and compares the values there before and after.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import type { Spec } from '../spec/types.js';
 import { RUNTIME, cleanEnv, keyValues, makeBundle, makeRoot, uniqueId } from './helpers/bundle.js';
 
@@ -23,7 +23,7 @@ const hostValues = (): Record<string, string> =>
  * in the same shell (it may set $JOIN). Returns the runtime's status and output, and the
  * watched values of the throw-away namespaces before and after.
  */
-function runIsolated(edit: (s: Spec) => void, prelude = ''): { status: number; stdout: string; stderr: string; before: Record<string, string>; after: Record<string, string> } {
+function runIsolated(edit: (s: Spec) => void, prelude = ''): { status: number; stdout: string; stderr: string; before: Record<string, string>; after: Record<string, string>; left: string[] } {
   const { root, cleanup } = makeRoot();
   const b = makeBundle((s) => {
     s.process!.args = ['sh', '-c', Object.entries(WATCHED).map(([k, f]) => `echo in_${k}=$(cat ${f})`).join('; ')];
@@ -46,7 +46,8 @@ function runIsolated(edit: (s: Spec) => void, prelude = ''): { status: number; s
     });
     const kv = keyValues(r.stdout);
     const pick = (tag: string) => Object.fromEntries(Object.keys(WATCHED).map((k) => [k, kv[`${tag}_${k}`] ?? '']));
-    return { status: Number(kv.rc), stdout: r.stdout, stderr: r.stderr, before: pick('before'), after: pick('after') };
+    const left = readdirSync(root).filter((f) => f !== 'stderr' && !f.startsWith('.'));
+    return { status: Number(kv.rc), stdout: r.stdout, stderr: r.stderr, before: pick('before'), after: pick('after'), left };
   } finally {
     b.cleanup();
     cleanup();
@@ -82,6 +83,7 @@ t.test('sysctls without their namespace are refused, and nothing changes', async
     t.equal(r.status, 1, `${c.key}: refused`);
     t.match(r.stderr, c.want, `${c.key}: the error names the key and the namespace`);
     t.same(r.after, r.before, `${c.key}: the values in the namespace the runtime ran in are unchanged`);
+    t.same(r.left, [], `${c.key}: no container state left behind`);
   }
   t.same(hostValues(), host, "the host's values are unchanged");
 });

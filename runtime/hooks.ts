@@ -47,6 +47,11 @@ function openNs(pid: number, name: string): number {
   return openSync(`/proc/${pid}/ns/${name}`, 'r');
 }
 
+/** A hook without `env` gets the runtime's own environment, as runc gives it (Go's exec.Cmd with a nil Env). */
+function runtimeEnv(): string[] {
+  return Object.entries(process.env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+}
+
 /** Run one hook to completion. Throws an LxrError naming the hook on failure. */
 export async function runHook(hook: Hook, state: State, where: string, inNamespacesOf?: number): Promise<void> {
   const n = native();
@@ -68,7 +73,7 @@ export async function runHook(hook: Hook, state: State, where: string, inNamespa
     plan.add(Op.DUP, `${where}: stdout`, outChild, 1);
     plan.add(Op.DUP, `${where}: stderr`, outChild, 2);
     plan.add(Op.CLOEXEC_FROM, `${where}: close fds`, 3);
-    plan.add(Op.EXEC, `${where}: exec "${hook.path}"`, plan.arr([hook.path]), plan.arr(hook.args?.length ? hook.args : [hook.path]), plan.arr(hook.env ?? []), 0);
+    plan.add(Op.EXEC, `${where}: exec "${hook.path}"`, plan.arr([hook.path]), plan.arr(hook.args?.length ? hook.args : [hook.path]), plan.arr(hook.env ?? runtimeEnv()), 0);
   } catch (e) {
     for (const fd of [stdinParent, stdinChild, outParent, outChild, chan.parentFd, chan.childFd, ...nsFds]) n.close(fd);
     throw e;

@@ -1,6 +1,7 @@
 // runc-compatible logging: --log FILE, --log-format text|json, --debug. containerd's
 // shim reads the JSON lines ({"level","msg","time"}) from the log file to report errors.
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync } from 'node:fs';
+import { LxrError } from './errors.js';
 
 type Level = 'debug' | 'info' | 'warning' | 'error';
 
@@ -9,9 +10,17 @@ let format: 'text' | 'json' = 'text';
 let debug = false;
 
 export function configureLog(opts: { file?: string; format?: string; debug?: boolean }): void {
-  file = opts.file || undefined;
   format = opts.format === 'json' ? 'json' : 'text';
   debug = !!opts.debug;
+  file = undefined;
+  if (!opts.file) return;
+  // as runc: a log file that cannot be opened (created if missing) is an error
+  try {
+    closeSync(openSync(opts.file, 'a', 0o644));
+  } catch (e) {
+    throw new LxrError(`--log: cannot open "${opts.file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  file = opts.file;
 }
 
 function emit(level: Level, msg: string): void {

@@ -23,7 +23,9 @@ function out(s: string): void {
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
+  let usageError: string | undefined;
   const run = (fn: (a: Global & Record<string, unknown>) => Promise<number | void>) => async (a: Global & Record<string, unknown>) => {
+    if (usageError !== undefined) throw new LxrError(usageError);
     const r = await fn(a);
     if (typeof r === 'number') code = r;
   };
@@ -66,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
         .option('preserve-fds', { type: 'number', default: 0 }),
       run(async (a) => {
         const { runContainer } = await import('../container/run.js');
-        return runContainer({ ...createOpts(a), detach: a.detach as boolean });
+        return runContainer({ ...createOpts(a), detach: a.detach as boolean, keep: a.keep as boolean });
       }),
     )
     .command('start <container-id>', 'start a created container', (y) => y, run(async (a) => {
@@ -217,16 +219,52 @@ async function main(argv: string[]): Promise<number> {
       out(JSON.stringify(features(), null, 2));
     }))
     .demandCommand(1, 'a command is required (see --help)')
+    // runc's --no-* flags are flags of their own, never negations
     .parserConfiguration({ 'populate--': true, 'boolean-negation': false })
-    .strictCommands()
+    // as runc: an unknown flag (or an extra argument) is an error, never ignored
+    .strict()
     .recommendCommands()
     .version('0.1.0')
     .help()
     .fail((msg, err) => {
-      throw err ?? new LxrError(msg);
+      if (err) throw err;
+      const unknown = unknownArguments(msg, argv);
+      if (unknown) throw new LxrError(unknown);
+      // Not thrown yet: for `start --bogus ID` yargs first reports the missing id (it read
+      // --bogus=ID), then the unknown flag, which is the better message.
+      usageError ??= msg;
     });
   await skipHelpCache(cli).parseAsync();
+  if (usageError !== undefined) throw new LxrError(usageError);
   return code;
+}
+
+/**
+ * yargs says `Unknown argument: config` for `--config`: name what was on the command line
+ * (`unknown flag "--config"`), and tell flags from extra arguments.
+ */
+export function unknownArguments(msg: string | undefined, argv: string[]): string | undefined {
+  const m = /^Unknown arguments?: (.*)$/.exec(msg ?? '');
+  if (!m) return undefined;
+  const names = m[1]!.split(', ');
+  const shown = names.map((n) => {
+    const flag = argv.find((a) => a === `--${n}` || a.startsWith(`--${n}=`) || a === `-${n}` || a.startsWith(`-${n}=`));
+    if (flag) return `flag "${flag.split('=')[0]}"`;
+    const short = argv.find((a) => /^-[^-]/.test(a) && a.slice(1).includes(n) && n.length === 1);
+    if (short) return `flag "-${n}" (in "${short}")`;
+    return n === firstWord(argv) ? `command "${n}"` : `argument "${n}"`;
+  });
+  return `unknown ${shown.join(', ')} (see --help)`;
+}
+
+/** The first word that is neither a flag nor a flag's value: the command. */
+function firstWord(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('-')) return a;
+    if (VALUE_OPTIONS.has(a)) i++;
+  }
+  return undefined;
 }
 
 /** A repeatable option: yargs gives one value, or an array when repeated. */
@@ -270,10 +308,11 @@ function table(rows: string[][], header: string[]): string {
 const VALUE_OPTIONS = new Set([
   '--root', '--log', '--log-format', '--criu', '-p', '--process', '--console-socket', '--pid-file', '--cwd', '-e', '--env',
   '-u', '--user', '-g', '--additional-gids', '-c', '--cap', '--preserve-fds', '--apparmor', '--process-label',
+  '-f', '--format',
 ]);
 
 /**
- * runc stops reading flags after the container id of `exec`, so that
+ * runc stops reading flags after the container id of `exec` (and `ps`), so that
  * `exec ID sh -c 'x'` runs `sh -c x` instead of reading `-c` as --cap. Do the same by
  * putting `--` after the id.
  */
@@ -289,7 +328,8 @@ export function splitExecCommand(argv: string[]): string[] {
     }
     if (!command) {
       command = a;
-      if (command !== 'exec') return argv;
+      // `ps ID -ef`: runc passes what follows the id to ps(1), it reads no flags there
+      if (command !== 'exec' && command !== 'ps') return argv;
       continue;
     }
     // the container id

@@ -13,6 +13,7 @@ import { Op, Plan } from '../process/plan.js';
 import { openChannel, spawnPlan } from '../process/spawn.js';
 import { execCandidates, planProcessIdentity, planSeccomp, planSessionKeyring } from '../process/init.js';
 import { compileSeccomp } from '../linux/seccomp.js';
+import { envWithHome } from '../linux/home.js';
 import { planJoinNamespaces } from '../hooks.js';
 import { isPaused, recordCgroup } from './cgroup-link.js';
 import { liveStatus, readRecord, writeFileAtomic } from './state.js';
@@ -85,6 +86,8 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
     const join = planJoinNamespaces(plan, rec.pid, 'exec');
     nsFds = join.fds;
     if (join.pidns) plan.add(Op.CLONE, 'exec: enter the pid namespace', 0, chan.childFd);
+    // a session leader, as runc makes it (the terminal step's own setsid then finds one)
+    plan.add(Op.SETSID, 'exec: create a session');
     if (!rec.noNewKeyring) planSessionKeyring(plan, rec.id);
     plan.add(Op.SYNC, 'exec: wait for the cgroup', chan.childFd, SYNC_CGROUP);
     if (proc.terminal) {
@@ -98,10 +101,11 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
     if (seccomp?.notify) throw new LxrError('exec: containers with an SCMP_ACT_NOTIFY seccomp filter cannot run exec processes yet');
     planProcessIdentity(plan, proc, { setgroups: !userns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}) });
     const cands = execCandidates(proc);
-    plan.add(Op.EXEC, `find executable "${proc.args[0]}"`, plan.arr(cands), plan.arr(proc.args), plan.arr(proc.env ?? []), 1);
+    const env = envWithHome(proc, `/proc/${rec.pid}/root`);
+    plan.add(Op.EXEC, `find executable "${proc.args[0]}"`, plan.arr(cands), plan.arr(proc.args), plan.arr(env), 1);
     if (preserve) plan.add(Op.CLEAR_CLOEXEC, 'pass --preserve-fds', 3, preserve);
     if (seccomp && proc.noNewPrivileges) planSeccomp(plan, seccomp);
-    plan.add(Op.EXEC, `exec "${proc.args[0]}"`, plan.arr(cands), plan.arr(proc.args), plan.arr(proc.env ?? []), 0);
+    plan.add(Op.EXEC, `exec "${proc.args[0]}"`, plan.arr(cands), plan.arr(proc.args), plan.arr(env), 0);
   } catch (e) {
     for (const fd of [...opened, ...nsFds, chan.parentFd, chan.childFd]) n.close(fd);
     if (consoleOurs !== undefined) n.close(consoleOurs);

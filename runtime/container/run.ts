@@ -9,7 +9,7 @@ import { consolePair, exitCodeOf, forwardSignals, proxyTerminal, receiveMaster }
 
 export { exitCodeOf };
 
-export async function runContainer(o: CreateOptions & { detach?: boolean }): Promise<number> {
+export async function runContainer(o: CreateOptions & { detach?: boolean; keep?: boolean }): Promise<number> {
   const terminal = !o.consoleSocket && !o.detach && !!loadSpec(o.bundle).spec.process?.terminal;
   let consoleParent: number | undefined;
   let consoleChild: number | undefined;
@@ -35,6 +35,7 @@ export async function runContainer(o: CreateOptions & { detach?: boolean }): Pro
   await stopProxy?.();
   stopForwarding();
   child.detach();
-  await deleteContainer(o.root, o.id, true);
+  // --keep: the container stays, stopped, until `delete` (runc's run --keep)
+  if (!o.keep) await deleteContainer(o.root, o.id, true);
   return exitCodeOf(status);
 }

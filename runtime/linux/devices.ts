@@ -1,5 +1,6 @@
 // linux.devices and the default devices (config-linux.md "Devices", "Default Devices").
 import { statSync } from 'node:fs';
+import { posix } from 'node:path';
 import type { Device } from '../spec/types.js';
 import { Op, type Plan } from '../process/plan.js';
 import { LxrError } from '../errors.js';
@@ -47,6 +48,10 @@ export function planDevices(
   (devices ?? []).forEach((d, i) => {
     const where = `linux.devices[${i}]`;
     if (!d.path.startsWith('/')) throw new LxrError(`${where}.path: "${d.path}" must be an absolute path`);
+    // cleaned as runc does (filepath.Clean): "/mnt/" and "/dev/./x" are "/mnt" and "/dev/x"
+    const path = posix.normalize(d.path).replace(/(.)\/+$/, '$1');
+    if (path === '/') throw new LxrError(`${where}.path: "${d.path}" is not a file`);
+    if (path !== d.path) d = { ...d, path };
     if (d.type !== 'p' && (d.major === undefined || d.minor === undefined)) {
       throw new LxrError(`${where}: a "${d.type}" device needs major and minor numbers`);
     }

@@ -11,6 +11,7 @@ import { LxrError } from '../errors.js';
 import { native } from '../../native/index.js';
 import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
 import { CLONE, checkIdMappings } from './namespaces.js';
+import { tmpfsModeData } from './tmpfs-mode.js';
 
 export const MS = {
   RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, SYNCHRONOUS: 0x10, REMOUNT: 0x20, MANDLOCK: 0x40,
@@ -293,6 +294,11 @@ export function planMounts(
     const type = m.type && m.type !== 'none' ? m.type : undefined;
     if (opts.tmpcopyup) checkTmpcopyup(m, type, (mounts ?? []).slice(0, i), ctx, where);
     if (m.destination.replace(/\/+$/, '') === '/dev') devMounted = true;
+    // A mount on "/" covers the rootfs (as in runc): what follows, and pivot_root, go to
+    // the new mount, so the root register is opened again, through the rootfs path.
+    const onRoot = (): void => {
+      if (m.destination.replace(/\/+$/, '') === '' && ctx.rootfs) plan.add(Op.OPEN_ROOT, `${what}: it is the container's root from now on`, plan.str(ctx.rootfs), rootReg);
+    };
     if (opts.bind || type === 'bind') {
       const { src, isDir } = bindSource(m, bundle, where);
       const rec = opts.flags & MS.REC;
@@ -303,6 +309,7 @@ export function planMounts(
       } else {
         plan.add(Op.MOUNT, what, plan.str(src), plan.str(m.destination), null, MS.BIND | rec, null, isDir ? 1 : 2, rootReg);
       }
+      onRoot();
       const rest = opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
       if (rest) plan.add(Op.REMOUNT, `${what}: remount with its options`, plan.str(m.destination), rest, rootReg);
     } else if (type === 'sysfs' && ctx.sysfsBind) {
@@ -322,11 +329,12 @@ export function planMounts(
         planCgroupMount(plan, m, opts, what, rootReg, cgroup);
         return;
       }
-      const data = opts.data.join(',');
+      const data = [...opts.data, ...(type === 'tmpfs' ? tmpfsModeData(m, opts.data, (mounts ?? []).slice(0, i), ctx.rootfs) : [])].join(',');
       plan.add(
         Op.MOUNT, what, m.source ? plan.str(m.source) : plan.str(type), plan.str(m.destination), plan.str(type),
         opts.flags & ~MS.REMOUNT, data ? plan.str(data) : null, 1, rootReg,
       );
+      onRoot();
     }
     if (opts.attrSet || opts.attrClr) {
       plan.add(Op.MOUNT_SETATTR, `${what}: recursive options`, plan.str(m.destination), rootReg, opts.attrSet, opts.attrClr, 1);

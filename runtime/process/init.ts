@@ -14,6 +14,8 @@ import { planLinuxAttrs, planProcessAttrs } from '../linux/process-attrs.js';
 import { compileSeccomp, type CompiledSeccomp } from '../linux/seccomp.js';
 import { LxrError } from '../errors.js';
 import { log } from '../log.js';
+import { checkSysctls } from '../linux/sysctl.js';
+import { envWithHome } from '../linux/home.js';
 
 /** SYNC ids: where the child stops and waits for the parent. */
 export const Sync = {
@@ -171,6 +173,8 @@ export function buildInitPlan(o: InitOptions): InitPlan {
   const plan = new Plan();
   const ns = planNamespaces(linux.namespaces);
   try {
+    // sysctls are written in the namespaces the init enters: refuse the host's
+    checkSysctls(linux.sysctl, ns);
     const newUserns = ns.create.has('user');
     // Namespaces are made by the plan itself, never by the clone of this process: lxr-init
     // runs first (outside any container namespace), then unshares, and clones the init if a
@@ -266,10 +270,6 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     plan.add(Op.OPEN_ROOT, 'open the new root', plan.str('/'), ROOT);
     // a missing working directory is made, as runc does
     if (spec.process && isAbsolute(proc.cwd)) plan.add(Op.MKDIR_IN_ROOT, `make the working directory "${proc.cwd}" (process.cwd)`, plan.str(proc.cwd), ROOT);
-    const prop = rootfsPropagationFlags(linux.rootfsPropagation);
-    if (prop !== undefined && hasMountNs) {
-      plan.add(Op.MOUNT, `set rootfs propagation "${linux.rootfsPropagation}" (linux.rootfsPropagation)`, null, plan.str('/'), null, prop, null, 0, -1);
-    }
     for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
       const path = '/proc/sys/' + key.replace(/\./g, '/');
       if (key.includes('..') || key.startsWith('/')) throw new LxrError(`linux.sysctl: invalid key "${key}"`);
@@ -283,6 +283,12 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       plan.add(Op.READONLY_PATH, `make "${p}" read-only (linux.readonlyPaths[${i}])`, plan.str(p), ROOT).allowErrno(ENOENT);
     });
     if (spec.root?.readonly) plan.add(Op.REMOUNT, 'remount the rootfs read-only (root.readonly)', plan.str('/'), MS.RDONLY, ROOT);
+    // last of the mounts: masked and read-only paths are bind mounts, which an
+    // "unbindable" tree would refuse
+    const prop = rootfsPropagationFlags(linux.rootfsPropagation);
+    if (prop !== undefined && hasMountNs) {
+      plan.add(Op.MOUNT, `set rootfs propagation "${linux.rootfsPropagation}" (linux.rootfsPropagation)`, null, plan.str('/'), null, prop, null, 0, -1);
+    }
 
     if (!spec.process) {
       // no process (runtime.md: start MUST then fail): the init only waits, and start kills it
@@ -309,7 +315,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}), ...(listener ? { listener } : {}) });
     const cands = execCandidates(proc);
     const argv = proc.args!;
-    const env = proc.env ?? [];
+    const env = envWithHome(proc, o.rootfs, { mounts: spec.mounts, bundle: o.bundle });
     plan.add(Op.EXEC, `find executable "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 1);
     // A notify filter must reach its agent during create, while this runtime is still
     // here: with noNewPrivileges it is loaded now rather than after start.

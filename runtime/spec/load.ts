@@ -7,6 +7,7 @@ import type { ErrorObject } from 'ajv';
 import { validateConfig } from './validators.generated.js';
 import type { Spec } from './types.js';
 import { LxrError } from '../errors.js';
+import { forSchema } from './leniency.js';
 
 /** `/mounts/2/destination` -> `mounts[2].destination` */
 export function jsonPath(pointer: string): string {
@@ -33,7 +34,8 @@ export function schemaErrors(errors: ErrorObject[]): string[] {
 }
 
 export function validateSpecObject(spec: unknown, file = 'config.json'): Spec {
-  if (!validateConfig(spec)) {
+  // the schema sees the config with lxr's listed leniencies (leniency.ts) replaced
+  if (!validateConfig(forSchema(spec))) {
     const errs = schemaErrors(validateConfig.errors ?? []);
     const shown = errs.slice(0, 5).join('; ');
     throw new LxrError(`${file}: ${shown}${errs.length > 5 ? ` (and ${errs.length - 5} more)` : ''}`);

@@ -1,7 +1,7 @@
 // hooks (config.md "POSIX-platform Hooks"): all six kinds, with the state on stdin, in
 // the right namespaces, and the failure rules.
 import t from 'tap';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
 
@@ -89,4 +89,31 @@ t.test('a failing poststart hook is a warning, not an error', async (t) => {
   t.equal(r.stdout, 'ran\n');
   t.match(r.stderr, /level=warning.*poststart/);
   t.notOk(existsSync(join(root, 'x')));
+});
+
+t.test('a hook without env gets the runtime\'s environment; one with env gets only that', async (t) => {
+  const { root, cleanup } = makeRoot();
+  const b = makeBundle();
+  const dir = b.dir;
+  t.teardown(() => (b.cleanup(), cleanup()));
+  const cfgPath = join(dir, 'config.json');
+  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  cfg.hooks = {
+    prestart: [{ path: '/bin/sh', args: ['sh', '-c', `env > "${dir}/noenv"`] }],
+    poststop: [{ path: '/bin/sh', args: ['sh', '-c', `env > "${dir}/withenv"`], env: ['ONLY=this'] }],
+  };
+  writeFileSync(cfgPath, JSON.stringify(cfg));
+  process.env.LXR_HOOK_ENV_MARK = 'from-the-runtime';
+  try {
+    const r = runtime(root, ['run', '-b', dir, uniqueId('hookenv')]);
+    t.equal(r.status, 0, r.stderr);
+  } finally {
+    delete process.env.LXR_HOOK_ENV_MARK;
+  }
+  const noenv = readFileSync(join(dir, 'noenv'), 'utf8');
+  t.match(noenv, /^LXR_HOOK_ENV_MARK=from-the-runtime$/m, 'the runtime\'s variables');
+  t.match(noenv, /^PATH=/m, 'including PATH');
+  const withenv = readFileSync(join(dir, 'withenv'), 'utf8');
+  t.match(withenv, /^ONLY=this$/m);
+  t.notMatch(withenv, /LXR_HOOK_ENV_MARK/, 'a hook\'s own env replaces the runtime\'s');
 });

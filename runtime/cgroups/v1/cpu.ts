@@ -4,6 +4,7 @@ import { CgroupError } from '../errors.js';
 import { hasFile, readKeyValues, readUint, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type Stats } from '../stats.js';
 import { firstSet, type V1Controller } from './controller.js';
+import { ensureRtBudget } from './rt-budget.js';
 
 const F = 'linux.resources.cpu';
 
@@ -12,7 +13,10 @@ export function setCpu(dir: string, r: Resources): void {
   if (!c) return;
   // RT runtime first: a SCHED_RR task cannot join a group without RT bandwidth (runc does the same).
   if (c.realtimePeriod) writeCgroupFile(dir, 'cpu.rt_period_us', String(c.realtimePeriod), `${F}.realtimePeriod`);
-  if (c.realtimeRuntime) writeCgroupFile(dir, 'cpu.rt_runtime_us', String(c.realtimeRuntime), `${F}.realtimeRuntime`);
+  if (c.realtimeRuntime) {
+    ensureRtBudget(dir, c.realtimeRuntime, c.realtimePeriod || readUint(dir, 'cpu.rt_period_us'), `${F}.realtimeRuntime`);
+    writeCgroupFile(dir, 'cpu.rt_runtime_us', String(c.realtimeRuntime), `${F}.realtimeRuntime`);
+  }
   if (c.shares) {
     writeCgroupFile(dir, 'cpu.shares', String(c.shares), `${F}.shares`);
     // The kernel clamps out-of-range shares silently; runc reports it, so does lxr.

@@ -1,10 +1,9 @@
 // runtime.md "start": run the startContainer hooks, release the init through exec.fifo,
-// then the poststart hooks.
+// then the poststart hooks. A failing hook of either kind fails start and stops the container.
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { fifoPath, liveStatus, ociState, readRecord, withLock, writeRecord } from './state.js';
 import { runHooks } from '../run-hooks.js';
-import { LxrError, errorMessage } from '../errors.js';
-import { log } from '../log.js';
+import { LxrError } from '../errors.js';
 
 export async function startContainer(root: string, id: string): Promise<void> {
   await withLock(root, id, async () => {
@@ -50,7 +49,14 @@ export async function startContainer(root: string, id: string): Promise<void> {
     try {
       await runHooks('poststart', hooks?.poststart, ociState(rec, 'running'));
     } catch (e) {
-      log.warn(`container "${id}": ${errorMessage(e)}`);
+      // runtime.md (1.3.0) lifecycle step 9: a failing poststart hook is an error, and the
+      // container is stopped (delete then destroys it), as for the hooks before it
+      try {
+        process.kill(rec.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      throw e;
     }
   });
 }

@@ -1,9 +1,9 @@
 // hooks (config.md "POSIX-platform Hooks"): all six kinds, with the state on stdin, in
 // the right namespaces, and the failure rules.
 import t from 'tap';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
+import { makeBundle, makeRoot, runtime, uniqueId, waitForStatus } from './helpers/bundle.js';
 
 const sh = (script: string) => ({ path: '/bin/sh', args: ['sh', '-c', script] });
 
@@ -77,18 +77,20 @@ t.test('a hook that runs past its timeout is killed and fails create', async (t)
   t.same(readdirSync(root), []);
 });
 
-t.test('a failing poststart hook is a warning, not an error', async (t) => {
+t.test('a failing poststart hook fails start and stops the container (runtime.md 1.3.0, lifecycle step 9)', async (t) => {
   const { root, cleanup } = makeRoot();
   const b = makeBundle((s) => {
-    s.process!.args = ['sh', '-c', 'echo ran'];
+    s.process!.args = ['sleep', '30'];
     s.hooks = { poststart: [sh('exit 1')] };
   });
-  t.teardown(() => (b.cleanup(), cleanup()));
-  const r = runtime(root, ['run', '-b', b.dir, uniqueId('warn')]);
-  t.equal(r.status, 0);
-  t.equal(r.stdout, 'ran\n');
-  t.match(r.stderr, /level=warning.*poststart/);
-  t.notOk(existsSync(join(root, 'x')));
+  const id = uniqueId('poststart');
+  t.teardown(() => (runtime(root, ['delete', '-f', id]), b.cleanup(), cleanup()));
+  t.equal(runtime(root, ['create', '-b', b.dir, id]).status, 0);
+  const r = runtime(root, ['start', id]);
+  t.not(r.status, 0, 'start fails');
+  t.match(r.stderr, /poststart/, `the error names the hook: ${r.stderr}`);
+  t.equal(await waitForStatus(root, id, 'stopped'), 'stopped', 'the container was stopped');
+  t.equal(runtime(root, ['delete', id]).status, 0, 'and delete destroys it');
 });
 
 t.test('a hook without env gets the runtime\'s environment; one with env gets only that', async (t) => {

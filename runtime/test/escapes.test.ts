@@ -78,9 +78,17 @@ t.test('a masked path stays the null device while another container swaps /dev/n
     rmSync(shared, { recursive: true, force: true });
   });
   t.equal(runtime(root, ['run', '-d', '-b', swapper.dir, sid]).status, 0);
+  // A start may fail while the swapper races it (the default devices are made in the same
+  // /dev, and a node turned into a link is refused): that is safe. A start that runs must
+  // have the null device at /proc/keys.
+  let ran = 0;
   for (let i = 0; i < 12; i++) {
     const r = runtime(root, ['run', '-b', victim.dir, uniqueId('victim')]);
-    t.equal(r.status, 0, r.stderr);
+    if (r.status !== 0) {
+      t.match(r.stderr, /device "\/dev\/null"|\/dev\//, `start ${i + 1} refused, naming /dev: ${r.stderr}`);
+      continue;
+    }
+    ran++;
     const rootOfMount = r.stdout.split(' ')[3];
     if (rootOfMount !== '/null') {
       t.fail(`start ${i + 1}: /proc/keys is a mount of ${rootOfMount}: ${r.stdout}`);
@@ -88,7 +96,8 @@ t.test('a masked path stays the null device while another container swaps /dev/n
     }
   }
   writeFileSync(join(shared, 'stop'), '');
-  t.pass('12 starts, each masked with the null device');
+  t.ok(ran > 0, `${ran} of 12 starts ran`);
+  t.pass('every start that ran was masked with the null device');
 });
 
 const KEYS = `

@@ -172,7 +172,7 @@ export function buildCli(argv: string[]): Argv {
       if (a.format) throw new LxrError(`--format ${a.format}: only "json" is supported`);
       if (a.quiet) return rows.forEach((r) => out(r.Id.slice(0, 12)));
       const created = (iso: string) => new Date(iso).toISOString().replace('T', ' ').slice(0, 19);
-      out(table([['NAME', 'ID', 'IMAGE', 'PID', 'IP', 'STATUS', 'CREATED', 'PORTS'], ...rows.map((r) => [r.Name, r.Id.slice(0, 12), r.Image, r.Pid ? String(r.Pid) : '-', r.IP || '-', r.Status, created(r.Created), r.Ports])]));
+      out(table([['NAME', 'ID', 'IMAGE', 'COMMAND', 'PID', 'IP', 'STATUS', 'CREATED', 'PORTS'], ...rows.map((r) => [r.Name, r.Id.slice(0, 12), r.Image, r.Command, r.Pid ? String(r.Pid) : '-', r.IP || '-', r.Status, created(r.Created), r.Ports])]));
     })
     .command('logs <container>', 'what the container wrote to stdout and stderr', (y) => y.positional('container', { type: 'string' }).option('follow', { alias: 'f', type: 'boolean', default: false }).option('tail', { type: 'number' }), async (a) => {
       const { containerLogs } = await import('../containers/query.js');

@@ -53,8 +53,20 @@ export function psEntry(ctx: LxrContext, r: ContainerRecord): PsEntry {
     ...(live.exitCode !== undefined ? { ExitCode: live.exitCode } : {}),
     Created: r.created,
     Ports: formatPorts(r),
-    Command: (r.settings.command ?? []).join(' '),
+    Command: commandOf(ctx, r),
   };
+}
+
+/** The command the container runs, as podman's ps shows it: the process's args (image Entrypoint/Cmd or the user's). */
+function commandOf(ctx: LxrContext, r: ContainerRecord): string {
+  try {
+    const spec = JSON.parse(readFileSync(join(containerDir(ctx, r.id), 'bundle', 'config.json'), 'utf8')) as { process?: { args?: unknown } };
+    const args = spec.process?.args;
+    if (Array.isArray(args) && args.length) return args.map(String).join(' ');
+  } catch {
+    /* no bundle (yet): the user's command, if any */
+  }
+  return [...(r.settings.entrypoint ?? []), ...(r.settings.command ?? [])].join(' ');
 }
 
 /** `lxr ps`: running containers, or all with `all`. */

@@ -174,9 +174,9 @@ export function buildCli(argv: string[]): Argv {
       const created = (iso: string) => new Date(iso).toISOString().replace('T', ' ').slice(0, 19);
       out(table([['NAME', 'ID', 'IMAGE', 'COMMAND', 'PID', 'IP', 'STATUS', 'CREATED', 'PORTS'], ...rows.map((r) => [r.Name, r.Id.slice(0, 12), r.Image, r.Command, r.Pid ? String(r.Pid) : '-', r.IP || '-', r.Status, created(r.Created), r.Ports])]));
     })
-    .command('logs <container>', 'what the container wrote to stdout and stderr', (y) => y.positional('container', { type: 'string' }).option('follow', { alias: 'f', type: 'boolean', default: false }).option('tail', { type: 'number' }), async (a) => {
+    .command('logs <container>', 'what the container wrote to stdout and stderr (each to ours)', (y) => y.positional('container', { type: 'string' }).option('follow', { alias: 'f', type: 'boolean', default: false }).option('tail', { type: 'number' }).option('timestamps', { alias: 't', type: 'boolean', default: false, describe: 'prefix each line with the time it was written' }).option('since', { type: 'string', describe: 'only lines since a time (2024-01-02T03:04:05Z), Unix seconds, or a duration ago (10m)' }), async (a) => {
       const { containerLogs } = await import('../containers/query.js');
-      await containerLogs(ctxOf(a), String(a.container), { follow: !!a.follow, ...(a.tail !== undefined ? { tail: a.tail as number } : {}) });
+      await containerLogs(ctxOf(a), String(a.container), { follow: !!a.follow, timestamps: !!a.timestamps, ...(a.tail !== undefined ? { tail: a.tail as number } : {}), ...(a.since !== undefined ? { since: String(a.since) } : {}) });
     })
     .command('inspect <containers..>', 'containers as JSON', (y) => y.positional('containers', { type: 'string', array: true }), async (a) => {
       const { inspectContainer } = await import('../containers/query.js');

@@ -5,6 +5,7 @@
 import t from 'tap';
 import { BUSYBOX, LXR, lxr, lxrEnv, registryImage, type LxrEnv } from './helpers/env.js';
 import { runOnPty } from '../../test/helpers/pty.js';
+import { native } from '../../native/index.js';
 import { startPodman, which, type Podman } from '../../test/engines/helpers/engines.js';
 
 if (!BUSYBOX) {
@@ -126,6 +127,19 @@ if (!BUSYBOX) {
     lxr(env, ['create', '--name', 'tty', image]);
     const c = await onPty(['exec', '-it', 'tty', 'sh', '-c', 'stty -opost; printf "ab\\ncd\\n"; stty size']);
     t.equal(c.output, 'ab\ncd\n33 101\n', 'exec -it: the same');
+    // the host terminal is resized: the container's pty follows (SIGWINCH reaches the shell there)
+    let resized = false;
+    const w = await runOnPty([process.execPath, LXR, 'run', '--rm', '-t', image, 'sh', '-c', 'trap "stty size; exit 0" WINCH; echo ready; while :; do sleep 0.1; done'], {
+      env: env.env, rows: 33, cols: 101,
+      onOutput: (out, master) => {
+        if (!resized && out.includes('ready')) {
+          resized = true;
+          native().setWinsize(master, 40, 120);
+        }
+      },
+    });
+    t.equal(w.status, 0);
+    t.equal(w.output, 'ready\r\n40 120\r\n', 'the new size, after SIGWINCH');
     if (pod) {
       const p = await pod.podmanTty('runc', ['run', '--rm', '-it', '--network', 'none', image, 'sh', '-c', 'stty -opost; printf "ab\\ncd\\n"']);
       t.equal(p.stdout, a.output, 'podman shows the same bytes');

@@ -245,13 +245,20 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
 
 const NL = Buffer.from('\n');
 
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/** fds whose reader went away (`lxr logs x | head`): the rest is dropped, quietly */
+const closedFds = new Set<number>();
+
 function writeAllSync(fd: number, b: Buffer): void {
-  for (let off = 0; off < b.length; ) {
+  for (let off = 0; off < b.length && !closedFds.has(fd); ) {
     try {
       off += writeSync(fd, b, off, b.length - off);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue; // a non-blocking pipe that is full
-      throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') Atomics.wait(PAUSE, 0, 0, 2); // a non-blocking pipe that is full: let its reader catch up
+      if (code === 'EPIPE') closedFds.add(fd);
+      else throw e;
     }
   }
 }

@@ -2,9 +2,10 @@
 // stream, as podman and docker do), and has -t/--timestamps and --since. The monitor writes
 // the records (native/monitor.c); compared with podman in the same run where it is installed.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUSYBOX, lxr, lxrEnv, registryImage, until, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, LXR, lxr, lxrEnv, registryImage, until, type LxrEnv } from './helpers/env.js';
 import { startPodman, which, type Podman } from '../../test/engines/helpers/engines.js';
 
 if (!BUSYBOX) {
@@ -79,5 +80,15 @@ if (!BUSYBOX) {
     const r = await f;
     t.equal(r.stdout, 'out1\nout2\npartial');
     t.equal(r.stderr, 'err1\nerr2\n');
+  });
+
+  t.test('a reader that goes away early (logs | head) is no error', async (t) => {
+    const c = lxr(env, ['run', '-d', '--name', 'big', image, 'seq', '1', '200000']);
+    t.equal(c.status, 0, c.stderr);
+    t.ok(await until(() => JSON.parse(lxr(env, ['inspect', 'big']).stdout)[0].State.Status === 'exited'));
+    const piped = spawnSync('sh', ['-c', `"${process.execPath}" "${LXR}" logs big | head -c 6`], { env: env.env, encoding: 'utf8' });
+    t.equal(piped.stdout, '1\n2\n3\n');
+    t.equal(piped.stderr, '', 'nothing about EPIPE');
+    t.equal(lxr(env, ['logs', '--tail', '2', 'big']).stdout, '199999\n200000\n', 'all of it was logged');
   });
 }

@@ -7,7 +7,7 @@
 //   import a rootfs tarball (plain, gzip or zstd) as a one-layer image (docker/podman import).
 // The store keeps pulled manifests as they came (their digests are what registries know).
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, writeSync, type WriteStream } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join, posix } from 'node:path';
@@ -230,7 +230,10 @@ async function writeOci(store: ImageStore, images: SavedImage[], sink: Sink): Pr
   const out: { reference: string; digest: string }[] = [];
   for (const img of images) {
     const m = ociManifest(store, img.manifest);
-    const bytes = Buffer.from(JSON.stringify(m));
+    // an OCI manifest whose labels are right is written as it is (its digest stays, as skopeo's copy keeps it)
+    const same = img.manifest.mediaType === MediaType.OciManifest && img.manifest.config.mediaType === MediaType.OciConfig &&
+      img.manifest.layers.every((l, i) => l.mediaType === m.layers[i]!.mediaType);
+    const bytes = same ? await store.readBlob(img.manifestDigest) : Buffer.from(JSON.stringify(m));
     const digest = sha256(bytes);
     await blob(m.config.digest);
     for (const l of m.layers) await blob(l.digest);
@@ -322,12 +325,14 @@ async function extract(input: string, dir: string): Promise<Map<string, string>>
     const p = memberPath(e.path);
     if (e.type === 'file') {
       const host = join(dir, String(n++));
-      const w = createWriteStream(host);
-      await tar.readBody((c) => {
-        w.write(c);
-      });
-      w.end();
-      await once(w, 'close');
+      const fd = openSync(host, 'wx', 0o600);
+      try {
+        await tar.readBody((c) => {
+          for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
+        });
+      } finally {
+        closeSync(fd);
+      }
       files.set(p, host);
     } else if (e.type === 'symlink') {
       links.push([p, memberPath(e.linkname.startsWith('/') ? e.linkname : posix.join(posix.dirname(p), e.linkname))]);

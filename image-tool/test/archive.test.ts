@@ -123,6 +123,11 @@ if (!BUSYBOX) {
     const l = await cli(back, ['load', '-i', file]);
     t.equal(l.code, 0, l.stderr);
     t.same(await unpacked(back, NAME, join(dir, 'back-docker-bundle')), want, 'the same rootfs');
+    // the loaded image has an OCI manifest already: copy writes it unchanged (its digest stays)
+    const c = await cli(back, ['copy', NAME, join(dir, 'back-docker-oci')]);
+    t.equal(c.code, 0, c.stderr);
+    const digestIn = (d: string) => JSON.parse(readFileSync(join(d, 'index.json'), 'utf8')).manifests[0].digest;
+    t.equal(digestIn(join(dir, 'back-docker-oci')), digestIn(back), 'the same manifest digest');
     if (pod) {
       const p = pod.podman('runc', ['load', '-i', file]);
       t.equal(p.status, 0, `podman load: ${p.stderr}`);

@@ -3,7 +3,7 @@
 // description, so they work between processes and between two opens in one process.
 // Exclusive waiters in this process are queued in JS first, so at most one koffi worker
 // thread per lock file is ever parked in a blocking flock.
-import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { openSync, closeSync, fstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { native, LOCK_EX, LOCK_SH, LOCK_NB, LOCK_UN } from './index.js';
 
@@ -35,15 +35,56 @@ async function flockWait(fd: number, op: number): Promise<number> {
   return r;
 }
 
-async function acquire(path: string, op: number): Promise<number> {
-  const fd = open(path);
+/**
+ * Whether the locked fd is still the file at `path`: removeUnusedLockFile may have unlinked it
+ * between our open and our flock, and a lock on an unlinked file excludes nobody.
+ */
+function stillThere(fd: number, path: string): boolean {
   try {
-    const r = await flockWait(fd, op);
-    if (r < 0) throw new LockError(path, `errno ${-r}`, false);
-    return fd;
-  } catch (e) {
-    closeSync(fd);
-    throw e;
+    const a = fstatSync(fd);
+    const b = statSync(path);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
+async function acquire(path: string, op: number): Promise<number> {
+  for (;;) {
+    const fd = open(path);
+    try {
+      const r = await flockWait(fd, op);
+      if (r < 0) throw new LockError(path, `errno ${-r}`, false);
+      if (stillThere(fd, path)) return fd;
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    release(fd); // removed meanwhile: lock the new file
+  }
+}
+
+/**
+ * Remove a lock file that nobody holds (gc of what the lock guarded). Safe against lockers:
+ * it is unlinked while we hold it, and every locker checks after flock that the file it
+ * locked is still the one at the path (else it locks the new one). Returns whether it went.
+ */
+export function removeUnusedLockFile(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    if (native().flock(fd, LOCK_EX | LOCK_NB) < 0) return false; // held or waited for: in use
+    if (!stillThere(fd, path)) return false;
+    unlinkSync(path);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    release(fd);
   }
 }
 
@@ -92,14 +133,20 @@ export async function withSharedLock<T>(path: string, fn: () => Promise<T> | T):
  * same lock through withExclusiveLock.
  */
 export function withExclusiveLockSync<T>(path: string, fn: () => T): T {
-  const fd = open(path);
+  let fd = open(path);
   try {
-    let r = native().flock(fd, LOCK_EX);
-    while (r === -EINTR) r = native().flock(fd, LOCK_EX);
-    if (r < 0) throw new LockError(path, `errno ${-r}`, false);
+    for (;;) {
+      let r = native().flock(fd, LOCK_EX);
+      while (r === -EINTR) r = native().flock(fd, LOCK_EX);
+      if (r < 0) throw new LockError(path, `errno ${-r}`, false);
+      if (stillThere(fd, path)) break;
+      release(fd);
+      fd = -1;
+      fd = open(path);
+    }
     return fn();
   } finally {
-    release(fd);
+    if (fd >= 0) release(fd);
   }
 }
 

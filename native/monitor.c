@@ -16,6 +16,12 @@
  *      container used and applies the restart policy: exit status 10 means "launch again",
  *      after a back-off of 100 ms doubling up to 5 s.
  *
+ * Logs: given the container's log file on fd 5, it gives every launcher two pipes on fds 5 and
+ * 6, for the container's stdout and stderr, and a thread of its own writes what comes through
+ * them to the log, one line per record as conmon's k8s-file driver does:
+ * `2024-01-02T03:04:05.123456789Z stdout F text` (P: a partial line, continued by the next
+ * record). `lxr logs` reads them back apart, with their times.
+ *
  * Orphans that end up here (code-server started by --ide, processes of the container that
  * outlive a launcher) are reaped too. Signals meant for a terminal are ignored: a container is
  * stopped through its init, never by killing its monitor.
@@ -23,11 +29,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,8 +50,130 @@ static void logmsg(const char *what) {
   fprintf(stderr, "lxr-monitor %s: %s: %s\n", id, what, strerror(errno));
 }
 
-/* Fork and exec `node bin <args>`; fd 4 is `pidfd` (or closed), fd 3 stays only if keep3. */
-static pid_t run(char *const args[], int pidfd, int keep3) {
+/* ------------------------------------------------------------------ the log */
+static int logfd = -1; /* ctr.log, O_APPEND */
+static int outw = -1, errw = -1; /* the pipes' write ends, handed to every launcher */
+static pthread_mutex_t logmu = PTHREAD_MUTEX_INITIALIZER;
+
+#define LINE_MAX_BYTES 16384
+struct stream {
+  int fd;
+  const char *name;
+  size_t n;
+  char buf[LINE_MAX_BYTES];
+};
+static struct stream streams[2] = {{-1, "stdout", 0, {0}}, {-1, "stderr", 0, {0}}};
+
+static int high_fd(int fd) {
+  int n = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  close(fd);
+  return n;
+}
+
+/* One record, in one write: a reader never sees half of one. */
+static void emit(const struct stream *s, const char *p, size_t n, char tag) {
+  static char rec[96 + LINE_MAX_BYTES];
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t h = strftime(rec, 64, "%Y-%m-%dT%H:%M:%S", &tm);
+  h += (size_t)snprintf(rec + h, 96 - h, ".%09ldZ %s %c ", ts.tv_nsec, s->name, tag);
+  memcpy(rec + h, p, n);
+  rec[h + n] = '\n';
+  const char *q = rec;
+  size_t left = h + n + 1;
+  while (left > 0) {
+    ssize_t w = write(logfd, q, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    q += w;
+    left -= (size_t)w;
+  }
+}
+
+/* Read what the pipe holds (non-blocking) and log its complete lines; `final`: the rest too. */
+static void pump(struct stream *s, int final) {
+  for (;;) {
+    ssize_t r = read(s->fd, s->buf + s->n, sizeof(s->buf) - s->n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    s->n += (size_t)r;
+    char *start = s->buf, *nl;
+    while ((nl = memchr(start, '\n', s->n - (size_t)(start - s->buf))) != NULL) {
+      emit(s, start, (size_t)(nl - start), 'F');
+      start = nl + 1;
+    }
+    s->n -= (size_t)(start - s->buf);
+    memmove(s->buf, start, s->n);
+    if (s->n == sizeof(s->buf)) {
+      emit(s, s->buf, s->n, 'P');
+      s->n = 0;
+    }
+  }
+  if (final && s->n > 0) {
+    emit(s, s->buf, s->n, 'P');
+    s->n = 0;
+  }
+}
+
+static void *pump_thread(void *arg) {
+  (void)arg;
+  struct pollfd pf[2] = {{streams[0].fd, POLLIN, 0}, {streams[1].fd, POLLIN, 0}};
+  for (;;) {
+    if (poll(pf, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return NULL;
+    }
+    pthread_mutex_lock(&logmu);
+    pump(&streams[0], 0);
+    pump(&streams[1], 0);
+    pthread_mutex_unlock(&logmu);
+  }
+}
+
+/* Everything the container wrote before it exited is in the log before __cleanup runs. */
+static void drain_log(void) {
+  if (logfd < 0) return;
+  pthread_mutex_lock(&logmu);
+  pump(&streams[0], 1);
+  pump(&streams[1], 1);
+  pthread_mutex_unlock(&logmu);
+}
+
+/* fd 5, if the creating lxr passed the log file there: set up the pipes and the thread. */
+static void start_log(void) {
+  struct stat st;
+  if (fstat(5, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  int fd = high_fd(5);
+  int o[2], e[2];
+  if (fd < 0 || pipe2(o, O_CLOEXEC) != 0) return;
+  if (pipe2(e, O_CLOEXEC) != 0) {
+    close(o[0]);
+    close(o[1]);
+    return;
+  }
+  streams[0].fd = high_fd(o[0]);
+  streams[1].fd = high_fd(e[0]);
+  outw = high_fd(o[1]);
+  errw = high_fd(e[1]);
+  fcntl(streams[0].fd, F_SETFL, O_NONBLOCK);
+  fcntl(streams[1].fd, F_SETFL, O_NONBLOCK);
+  logfd = fd;
+  pthread_t t;
+  if (pthread_create(&t, NULL, pump_thread, NULL) != 0) {
+    logmsg("pthread_create");
+    logfd = -1;
+    return;
+  }
+  pthread_detach(t);
+}
+
+/*
+ * Fork and exec `node bin <args>`; fd 4 is `pidfd` (or closed), fd 3 stays only if keep3; with
+ * `logs`, fds 5 and 6 are the write ends of the log pipes.
+ */
+static pid_t run(char *const args[], int pidfd, int keep3, int logs) {
   pid_t pid = fork();
   if (pid != 0) return pid;
   if (pidfd >= 0) {
@@ -54,6 +185,10 @@ static pid_t run(char *const args[], int pidfd, int keep3) {
     close(4);
   }
   if (!keep3) close(3);
+  if (logs && outw >= 0) {
+    dup2(outw, 5);
+    dup2(errw, 6);
+  }
   char *argv[8] = {node, bin};
   int i = 2;
   for (int j = 0; args[j] && i < 7; j++) argv[i++] = args[j];
@@ -113,6 +248,7 @@ int main(int argc, char **argv) {
     logmsg("PR_SET_CHILD_SUBREAPER");
     return 1;
   }
+  start_log();
   int first = 1;
   long backoff_ms = 100;
   for (;;) {
@@ -124,7 +260,7 @@ int main(int argc, char **argv) {
     char *launch[] = {"__launch", id, first ? NULL : "restart", NULL};
     /* the child's copy of the write end must survive exec: dup it without O_CLOEXEC */
     int w = fcntl(p[1], F_DUPFD, 5);
-    pid_t launcher = run(launch, w, first);
+    pid_t launcher = run(launch, w, first, 1);
     close(w);
     close(p[1]);
     if (launcher < 0) {
@@ -143,11 +279,12 @@ int main(int argc, char **argv) {
       return 0;
     }
     int status = istatus != -1 ? istatus : reap_until(init, 0, NULL);
+    drain_log();
     if (status == -1) status = 255 << 8; /* lost: cleanup records 255 */
     char st[16];
     snprintf(st, sizeof(st), "%d", status);
     char *cleanup[] = {"__cleanup", id, st, NULL};
-    pid_t c = run(cleanup, -1, 0);
+    pid_t c = run(cleanup, -1, 0, 0);
     if (c < 0) {
       logmsg("fork");
       return 1;

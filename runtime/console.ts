@@ -1,9 +1,30 @@
 // Terminals for `run` and `exec` in the foreground without --console-socket: the pty
 // master comes back over a socketpair, and this process copies between its own stdio
 // and the master, the way runc does.
-import { writeSync } from 'node:fs';
-import { ReadStream } from 'node:tty';
+import { fstatSync, writeSync } from 'node:fs';
+import { ReadStream, isatty } from 'node:tty';
 import { native } from '../native/index.js';
+import { makeRaw, setTermios } from '../native/termios.js';
+
+/** The size of the terminal this process runs on (stdout's, else stdin's), for a container's pty. */
+export function hostTerminalSize(): { height: number; width: number } | undefined {
+  for (const fd of [1, 0]) {
+    if (!isatty(fd)) continue;
+    const s = native().getWinsize(fd);
+    if (s && s[0] > 0 && s[1] > 0) return { height: s[0], width: s[1] };
+  }
+  return undefined;
+}
+
+function sameFile(a: number, b: number): boolean {
+  try {
+    const x = fstatSync(a);
+    const y = fstatSync(b);
+    return x.dev === y.dev && x.ino === y.ino && x.rdev === y.rdev;
+  } catch {
+    return false;
+  }
+}
 
 /** A socketpair to pass as the console socket: [ours, the child's]. */
 export function consolePair(): [number, number] {
@@ -23,13 +44,30 @@ export async function receiveMaster(ours: number): Promise<number> {
  * last slave is closed), then restores the terminal.
  */
 export function proxyTerminal(master: number, interactive = true): () => Promise<void> {
-  const rawTty = process.stdin.isTTY && interactive;
-  if (rawTty) process.stdin.setRawMode(true);
-  const size = native().getWinsize(1);
-  if (size) native().setWinsize(master, size[0], size[1]);
+  // Fully raw (cfmakeraw, as runc, podman and docker do: OPOST off too, so that the
+  // container's own pty alone decides what reaches the screen) when our stdin is passed on;
+  // otherwise only output processing off, so that Ctrl-C still reaches us.
+  const saved: [number, Buffer][] = [];
+  if (interactive && isatty(0)) {
+    const t = makeRaw(0);
+    if (t) saved.push([0, t]);
+  }
+  if (isatty(1) && !(saved.length && sameFile(0, 1))) {
+    const t = makeRaw(1, true);
+    if (t) saved.push([1, t]);
+  }
+  let restored = false;
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    for (const [fd, t] of saved) setTermios(fd, t, true);
+  };
+  process.once('exit', restore);
+  const size = hostTerminalSize();
+  if (size) native().setWinsize(master, size.height, size.width);
   const onResize = () => {
-    const s = native().getWinsize(1);
-    if (s) native().setWinsize(master, s[0], s[1]);
+    const s = hostTerminalSize();
+    if (s) native().setWinsize(master, s.height, s.width);
   };
   process.on('SIGWINCH', onResize);
   const out = new ReadStream(master);
@@ -61,7 +99,8 @@ export function proxyTerminal(master: number, interactive = true): () => Promise
     // a process the container left behind may still hold the pty: do not wait for ever
     await Promise.race([drained, new Promise((r) => setTimeout(r, 2000).unref())]);
     process.off('SIGWINCH', onResize);
-    if (rawTty) process.stdin.setRawMode(false);
+    restore();
+    process.off('exit', restore);
     out.destroy();
   };
 }

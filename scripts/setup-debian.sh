@@ -26,6 +26,7 @@ test=(
   uidmap                         # newuidmap/newgidmap for the rootless tests
   chromium libkrb5-dev build-essential python3  # the --ide test: a browser, and code-server's native modules
   containerd podman conmon netavark  # test/engines: lxr-runtime as the runc of containerd (ctr, shim) and podman
+  debootstrap bzip2                # lxr/test/debian.test.ts builds a bookworm image (cached in $LXR_TEST_CACHE); a bzip2 layer test
 )
 
 pkgs=("${run[@]}")

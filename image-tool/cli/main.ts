@@ -185,6 +185,56 @@ export function buildCli(argv: string[]): Argv {
       },
     )
     .command(
+      'save <images..>',
+      'write images to an oci-archive, an OCI layout directory (oci-dir: what umoci and skopeo read) or a docker-archive',
+      (y) =>
+        y
+          .positional('images', { type: 'string', array: true, demandOption: true })
+          .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'the archive file, or the directory for oci-dir' })
+          .option('format', { type: 'string', default: 'oci-archive', choices: ['oci-archive', 'oci-dir', 'docker-archive'] })
+          .option('platform', { type: 'string' }),
+      async (a) => {
+        const { saveImages } = await import('../layout/archive.js');
+        const r = await saveImages({ store: store(a), references: a.images, output: a.output, format: a.format as 'oci-archive', ...(a.platform ? { platform: a.platform } : {}) });
+        for (const i of r.images) out(`Saved ${i.reference} ${i.digest}`);
+      },
+    )
+    .command(
+      ['copy <image> <destination>', 'export <image> <destination>'],
+      'write an image as an OCI layout directory that umoci and skopeo read (OCI manifests, as skopeo converts them)',
+      (y) =>
+        y
+          .positional('image', { type: 'string', demandOption: true })
+          .positional('destination', { type: 'string', demandOption: true, describe: 'directory (an OCI layout)' })
+          .option('format', { type: 'string', default: 'oci', choices: ['oci'] })
+          .option('platform', { type: 'string' }),
+      async (a) => {
+        const { saveImages } = await import('../layout/archive.js');
+        const r = await saveImages({ store: store(a), references: [a.image], output: a.destination, format: 'oci-dir', ...(a.platform ? { platform: a.platform } : {}) });
+        for (const i of r.images) out(`Copied ${i.reference} ${i.digest}`);
+      },
+    )
+    .command(
+      'load',
+      'load images from an oci-archive, an OCI layout directory or a docker-archive',
+      (y) => y.option('input', { alias: 'i', type: 'string', demandOption: true }).option('tag', { type: 'string', describe: 'name the image so' }),
+      async (a) => {
+        const { loadImages } = await import('../layout/archive.js');
+        const r = await loadImages({ store: store(a), input: a.input, ...(a.tag ? { tag: a.tag } : {}) });
+        for (const i of r.images) out(`Loaded ${i.reference} ${i.digest}`);
+      },
+    )
+    .command(
+      'import <tarball> <reference>',
+      'make a one-layer image of a rootfs tarball (plain, gzip or zstd)',
+      (y) => y.positional('tarball', { type: 'string', demandOption: true }).positional('reference', { type: 'string', demandOption: true }).option('cmd', { type: 'string', array: true, describe: 'the image\'s Cmd (one argument per --cmd)' }),
+      async (a) => {
+        const { importRootfs } = await import('../layout/archive.js');
+        const r = await importRootfs({ store: store(a), input: a.tarball, reference: a.reference, ...(a.cmd?.length ? { cmd: a.cmd.map(String) } : {}) });
+        out(`Imported ${r.reference} ${r.digest}`);
+      },
+    )
+    .command(
       'tag <source> <target>',
       'give an image in the store another name',
       (y) => y.positional('source', { type: 'string', demandOption: true }).positional('target', { type: 'string', demandOption: true }),

@@ -14,6 +14,8 @@ export interface FixtureEntry {
   uid?: number;
   gid?: number;
   mtime?: number;
+  /** a PAX mtime record, exactly as written (e.g. "1796233108.897108188") */
+  paxMtime?: string;
   content?: string | Buffer;
   linkname?: string;
   devmajor?: number;
@@ -70,6 +72,7 @@ export function makeTar(entries: FixtureEntry[], opts: { noEnd?: boolean } = {})
     const nameBytes = Buffer.byteLength(e.path);
     if (nameBytes > 100) recs.push(paxRecord('path', Buffer.from(e.path)));
     if (e.linkname && Buffer.byteLength(e.linkname) > 100) recs.push(paxRecord('linkpath', Buffer.from(e.linkname)));
+    if (e.paxMtime !== undefined) recs.push(paxRecord('mtime', Buffer.from(e.paxMtime)));
     for (const [k, v] of Object.entries(e.xattrs ?? {})) recs.push(paxRecord(`SCHILY.xattr.${k}`, Buffer.from(v)));
     if (recs.length > 0) {
       const body = Buffer.concat(recs);

@@ -11,23 +11,21 @@ import {
   constants,
   fchmodSync,
   fchownSync,
-  futimesSync,
   lchownSync,
   linkSync,
-  lutimesSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
   rmSync,
   symlinkSync,
   unlinkSync,
-  utimesSync,
   writeSync,
   type Stats,
 } from 'node:fs';
-import { chmod, copyFile, lchown, link, lutimes, readlink, symlink, utimes } from 'node:fs/promises';
+import { chmod, copyFile, lchown, link, readlink, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { getXattr, listXattrs, mknod, S_IFCHR, S_IFBLK, S_IFIFO, setXattr } from './libc.js';
+import { getXattr, listXattrs, mknod, S_IFCHR, S_IFBLK, S_IFIFO, setFdTimesNs, setTimesNs, setXattr } from './libc.js';
 import { cleanComponents, lstatOrNull, lstatOrNullSync, PathError, resolveInRootSync } from './root-path.js';
 import type { TarEntry, TarReader } from './tar-reader.js';
 import { UnpackError } from './layer-stream.js';
@@ -37,7 +35,7 @@ import { UnpackError } from './layer-stream.js';
 // costs a round trip through libuv's thread pool and a promise: for images of tens of
 // thousands of small files that round trip was most of the unpack time. Directories already
 // resolved in this layer are cached (see `parent`), and a regular file's owner, mode and times
-// are set on its open descriptor (fchown, fchmod, futimes) instead of by path.
+// are set on its open descriptor (fchown, fchmod, futimens) instead of by path.
 
 export interface ApplyOptions {
   root: string;
@@ -58,9 +56,18 @@ const OPAQUE = '.wh..wh..opq';
 const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
 const CREATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
+/** Nanoseconds since the epoch: PAX times and the lower layers' times are kept exactly. */
 interface Times {
-  atime: number;
-  mtime: number;
+  atime: bigint;
+  mtime: bigint;
+}
+
+function lstatNsOrNull(p: string) {
+  try {
+    return lstatSync(p, { bigint: true });
+  } catch {
+    return null;
+  }
 }
 
 interface Resolved {
@@ -130,8 +137,8 @@ class LayerApplier {
     }
     await this.tar.drain();
     if (this.snapshot) await this.fromLowers();
-    for (const [host, t] of this.keepTimes) if (!this.dirTimes.has(host)) utimesSync(host, t.atime, t.mtime);
-    for (const [host, t] of this.dirTimes) utimesSync(host, t.atime, t.mtime);
+    for (const [host, t] of this.keepTimes) if (!this.dirTimes.has(host)) setTimesNs(host, t.atime, t.mtime);
+    for (const [host, t] of this.dirTimes) setTimesNs(host, t.atime, t.mtime);
     for (const [host, mode] of this.dirModes) chmodSync(host, mode);
   }
 
@@ -177,8 +184,8 @@ class LayerApplier {
   private keepTime(dir: string): void {
     // umoci lets the root directory's mtime move with its contents; lxr matches it.
     if (dir === this.root || this.keepTimes.has(dir) || this.dirTimes.has(dir)) return;
-    const st = lstatOrNullSync(dir);
-    if (st?.isDirectory()) this.keepTimes.set(dir, { atime: st.atime.getTime() / 1000, mtime: st.mtime.getTime() / 1000 });
+    const st = lstatNsOrNull(dir);
+    if (st?.isDirectory()) this.keepTimes.set(dir, { atime: st.atimeNs, mtime: st.mtimeNs });
   }
 
   /** Rootless: a directory without owner write/search permission is opened up until the layer ends. */
@@ -308,7 +315,7 @@ class LayerApplier {
       if (!this.opts.rootless) fchownSync(fd, e.uid, e.gid);
       fchmodSync(fd, e.mode); // after chown, which clears setuid/setgid bits
       this.xattrs(host, e);
-      futimesSync(fd, e.atime ?? e.mtime, e.mtime);
+      setFdTimesNs(fd, host, e.atimeNs ?? e.mtimeNs, e.mtimeNs);
     } finally {
       closeSync(fd);
     }
@@ -359,9 +366,9 @@ class LayerApplier {
       }
     }
     this.xattrs(host, e);
-    const t = { atime: e.atime ?? e.mtime, mtime: e.mtime };
+    const t = { atime: e.atimeNs ?? e.mtimeNs, mtime: e.mtimeNs };
     if (isDir) this.dirTimes.set(host, t);
-    else lutimesSync(host, t.atime, t.mtime);
+    else setTimesNs(host, t.atime, t.mtime);
   }
 
   private whiteout(parentComps: string[], base: string): void {
@@ -456,8 +463,8 @@ async function copyAttributes(src: string, st: Stats, dst: string): Promise<void
     const v = getXattr(src, name);
     if (v) setXattr(dst, name, v);
   }
-  if (st.isDirectory()) await utimes(dst, st.atime, st.mtime);
-  else await lutimes(dst, st.atime, st.mtime);
+  const ns = lstatSync(src, { bigint: true });
+  setTimesNs(dst, ns.atimeNs, ns.mtimeNs);
 }
 
 async function copyUp(src: string, st: Stats, dst: string): Promise<void> {

@@ -1,12 +1,12 @@
 // Opens a layer blob as a stream of tar bytes: read the file, hash it (blob digest), decompress
-// by media type, hash again (diff ID). Nothing is held in memory beyond the streams' buffers.
+// (by the data's magic bytes; the media type only when they say nothing), hash again (diff ID). Nothing is held in memory beyond the streams' buffers.
 //
 // zstd: Node 20's zlib has no zstd. Debian's `zstd -dc` runs as a child process and streams
 // (stdin to stdout), at C speed, with the reference decoder, so every frame format zstd itself
 // writes is understood. The pure-JS decoders on npm are several times slower and buffer whole
 // frames; the native ones need a compiler at install time. Cost: one process per zstd layer and
 // the Debian package `zstd`.
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Transform, PassThrough, pipeline, type Readable, type Writable } from 'node:stream';
@@ -35,6 +35,44 @@ export function layerCompression(mediaType: string, label: string): Compression 
   const c = MEDIA_TYPES[mediaType];
   if (c === undefined) throw new UnpackError(`layer ${label}: unsupported media type "${mediaType}"`);
   return c;
+}
+
+const describe = (c: Compression) => (c === 'none' ? 'an uncompressed tar' : `${c}-compressed`);
+
+/**
+ * The compression of a blob from its first bytes, as containers/image (skopeo, podman) and
+ * containerd decide it, whatever the media type says: `docker save` / `podman save` archives
+ * pushed with their digests kept hold plain tars labelled gzip. Undefined if unreadable (the
+ * stream reports that); bzip2 and xz, which no layer media type names, are refused.
+ */
+export function detectCompression(blob: string, label: string): Compression | undefined {
+  const head = Buffer.alloc(6);
+  let n: number;
+  try {
+    const fd = openSync(blob, 'r');
+    try {
+      n = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const b = head.subarray(0, n);
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (b.length >= 3 && b.toString('latin1', 0, 3) === 'BZh') throw new UnpackError(`layer ${label}: bzip2-compressed data is not a supported layer format`);
+  if (b.length >= 6 && b.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) throw new UnpackError(`layer ${label}: xz-compressed data is not a supported layer format`);
+  return 'none';
+}
+
+const warned = new Set<string>();
+
+function warnOnce(key: string, message: string, onWarning?: (m: string) => void): void {
+  if (warned.has(key)) return;
+  warned.add(key);
+  if (onWarning) onWarning(message);
+  else process.stderr.write(`warning: ${message}\n`);
 }
 
 const DIGEST_RE = /^(sha256|sha512):([a-f0-9]+)$/;
@@ -75,9 +113,13 @@ export function openLayerStream(opts: {
   label: string;
   digest?: string;
   diffID?: string;
+  /** Where a warning goes (a media type that does not match the data); default: stderr. */
+  onWarning?: (message: string) => void;
 }): LayerStream {
   const { blob, label } = opts;
-  const compression = layerCompression(opts.mediaType, label);
+  const labelled = layerCompression(opts.mediaType, label);
+  const compression = detectCompression(blob, label) ?? labelled;
+  if (compression !== labelled) warnOnce(`${label} ${opts.mediaType}`, `layer ${label}: media type "${opts.mediaType}" says ${describe(labelled)}, but the data is ${describe(compression)}: unpacking it as such`, opts.onWarning);
   const blobHash = opts.digest ? createHash(parseDigest(opts.digest, `layer ${label}`).alg) : undefined;
   const diffHash = opts.diffID ? createHash(parseDigest(opts.diffID, `layer ${label} diff ID`).alg) : undefined;
 

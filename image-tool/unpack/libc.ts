@@ -9,6 +9,8 @@ interface Libc {
   lgetxattr(path: string, name: string, value: Buffer | null, size: number): number;
   llistxattr(path: string, list: Buffer | null, size: number): number;
   syncfs(fd: number): number;
+  utimensat(dirfd: number, path: string, times: Buffer, flags: number): number;
+  futimens(fd: number, times: Buffer): number;
   errno(): number;
 }
 
@@ -23,7 +25,11 @@ function libc(): Libc {
   const lgetxattr = lib.func('int64_t lgetxattr(const char *path, const char *name, void *value, size_t size)');
   const llistxattr = lib.func('int64_t llistxattr(const char *path, void *list, size_t size)');
   const syncfs = lib.func('int syncfs(int fd)');
+  const utimensat = lib.func('int utimensat(int dirfd, const char *path, const uint8_t *times, int flags)');
+  const futimens = lib.func('int futimens(int fd, const uint8_t *times)');
   cached = {
+    utimensat: (d, p, t, f) => utimensat(d, p, t, f),
+    futimens: (fd, t) => futimens(fd, t),
     syncfs: (fd) => syncfs(fd),
     mknod: (p, m, d) => mknod(p, m, d),
     lsetxattr: (p, n, v, s, f) => lsetxattr(p, n, v, s, f),
@@ -110,4 +116,41 @@ export function listXattrs(path: string): string[] {
 export function syncFs(fd: number, path: string): void {
   const l = libc();
   if (l.syncfs(fd) !== 0) throw new SysError('syncfs', path, l.errno());
+}
+
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const NS = 1_000_000_000n;
+
+/** struct timespec[2] (atime, mtime) from nanoseconds since the epoch. */
+function timespecs(atimeNs: bigint, mtimeNs: bigint): Buffer {
+  const b = Buffer.alloc(32);
+  const put = (ns: bigint, off: number) => {
+    let sec = ns / NS;
+    let nsec = ns % NS;
+    if (nsec < 0n) {
+      nsec += NS;
+      sec -= 1n;
+    }
+    b.writeBigInt64LE(sec, off);
+    b.writeBigInt64LE(nsec, off + 8);
+  };
+  put(atimeNs, 0);
+  put(mtimeNs, 16);
+  return b;
+}
+
+/**
+ * Sets a path's times to the nanosecond (utimensat; Node's utimes takes doubles, which lose
+ * the last digits of a PAX time). The last component is not followed: a symlink gets its own.
+ */
+export function setTimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void {
+  const l = libc();
+  if (l.utimensat(AT_FDCWD, path, timespecs(atimeNs, mtimeNs), AT_SYMLINK_NOFOLLOW) !== 0) throw new SysError('utimensat', path, l.errno());
+}
+
+/** futimens: the times of an open file, to the nanosecond. */
+export function setFdTimesNs(fd: number, path: string, atimeNs: bigint, mtimeNs: bigint): void {
+  const l = libc();
+  if (l.futimens(fd, timespecs(atimeNs, mtimeNs)) !== 0) throw new SysError('futimens', path, l.errno());
 }

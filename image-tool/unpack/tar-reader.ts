@@ -16,9 +16,12 @@ export interface TarEntry {
   uid: number;
   gid: number;
   size: number;
-  /** Seconds since the epoch, with fractions when PAX gives them. */
+  /** Seconds since the epoch, with fractions when PAX gives them (a double: ~0.2 us precision). */
   mtime: number;
   atime?: number;
+  /** The same times in exact nanoseconds (PAX keeps up to 9 decimals; umoci keeps them all). */
+  mtimeNs: bigint;
+  atimeNs?: bigint;
   linkname: string;
   devmajor: number;
   devminor: number;
@@ -234,6 +237,15 @@ export class TarReader {
       for (const [k, v] of all) {
         if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
       }
+      // PAX times as exact nanoseconds: "1796233108.897108188" does not fit a double
+      const ns = (k: string): bigint | undefined => {
+        const v = str(k);
+        if (v === undefined) return undefined;
+        const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(v);
+        if (!m) throw new TarFormatError(`invalid PAX ${k} "${v}"`);
+        const t = BigInt(m[2]!) * 1_000_000_000n + BigInt((m[3] ?? '').slice(0, 9).padEnd(9, '0'));
+        return m[1] ? -t : t;
+      };
       const entrySize = num('size') ?? size;
       const entry: TarEntry = {
         path,
@@ -243,13 +255,17 @@ export class TarReader {
         gid: num('gid') ?? parseNumber(h.subarray(116, 124), 'gid'),
         size: type === 'file' ? entrySize : 0,
         mtime: num('mtime') ?? parseNumber(h.subarray(136, 148), 'mtime'),
+        mtimeNs: ns('mtime') ?? BigInt(parseNumber(h.subarray(136, 148), 'mtime')) * 1_000_000_000n,
         linkname: str('linkpath') ?? longLink ?? cstring(h.subarray(157, 257)),
         devmajor: type === 'char' || type === 'block' ? parseNumber(h.subarray(329, 337), 'devmajor') : 0,
         devminor: type === 'char' || type === 'block' ? parseNumber(h.subarray(337, 345), 'devminor') : 0,
         xattrs,
       };
       const atime = num('atime');
-      if (atime !== undefined) entry.atime = atime;
+      if (atime !== undefined) {
+        entry.atime = atime;
+        entry.atimeNs = ns('atime')!;
+      }
       // Only regular files have data blocks; a size on a link, directory or device header is
       // ignored, as Go's archive/tar (umoci, containerd) and GNU tar do.
       const dataSize = type === 'file' ? entrySize : 0;

@@ -183,11 +183,11 @@ export function buildCli(argv: string[]): Argv {
       if (a.format) throw new LxrError(`--format ${a.format}: only "json" is supported`);
       if (a.quiet) return rows.forEach((r) => out(r.Id.slice(0, 12)));
       const created = (iso: string) => new Date(iso).toISOString().replace('T', ' ').slice(0, 19);
-      out(table([['NAME', 'ID', 'IMAGE', 'PID', 'IP', 'STATUS', 'CREATED', 'PORTS'], ...rows.map((r) => [r.Name, r.Id.slice(0, 12), r.Image, r.Pid ? String(r.Pid) : '-', r.IP || '-', r.Status, created(r.Created), r.Ports])]));
+      out(table([['NAME', 'ID', 'IMAGE', 'COMMAND', 'PID', 'IP', 'STATUS', 'CREATED', 'PORTS'], ...rows.map((r) => [r.Name, r.Id.slice(0, 12), r.Image, r.Command, r.Pid ? String(r.Pid) : '-', r.IP || '-', r.Status, created(r.Created), r.Ports])]));
     })
-    .command('logs <container>', 'what the container wrote to stdout and stderr', (y) => y.positional('container', { type: 'string' }).option('follow', { alias: 'f', type: 'boolean', default: false }).option('tail', { type: 'number' }), async (a) => {
+    .command('logs <container>', 'what the container wrote to stdout and stderr (each to ours)', (y) => y.positional('container', { type: 'string' }).option('follow', { alias: 'f', type: 'boolean', default: false }).option('tail', { type: 'number' }).option('timestamps', { alias: 't', type: 'boolean', default: false, describe: 'prefix each line with the time it was written' }).option('since', { type: 'string', describe: 'only lines since a time (2024-01-02T03:04:05Z), Unix seconds, or a duration ago (10m)' }), async (a) => {
       const { containerLogs } = await import('../containers/query.js');
-      await containerLogs(ctxOf(a), String(a.container), { follow: !!a.follow, ...(a.tail !== undefined ? { tail: a.tail as number } : {}) });
+      await containerLogs(ctxOf(a), String(a.container), { follow: !!a.follow, timestamps: !!a.timestamps, ...(a.tail !== undefined ? { tail: a.tail as number } : {}), ...(a.since !== undefined ? { since: String(a.since) } : {}) });
     })
     .command('inspect <containers..>', 'containers as JSON', (y) => y.positional('containers', { type: 'string', array: true }), async (a) => {
       const { inspectContainer } = await import('../containers/query.js');
@@ -214,6 +214,21 @@ export function buildCli(argv: string[]): Argv {
     .command('rmi <images..>', 'remove images, then their unused blobs and snapshots', (y) => y.positional('images', { type: 'string', array: true }).option('force', { alias: 'f', type: 'boolean', default: false }), async (a) => {
       const { rmi } = await import('../images.js');
       for (const i of list(a.images)) out(`Untagged: ${(await rmi(ctxOf(a), i, !!a.force)).reference}`);
+    })
+    .command('save <images..>', 'write images to an oci-archive, an OCI layout directory (oci-dir) or a docker-archive', (y) => y.positional('images', { type: 'string', array: true }).option('output', { alias: 'o', type: 'string', demandOption: true }).option('format', { type: 'string', default: 'oci-archive', choices: ['oci-archive', 'oci-dir', 'docker-archive'] }), async (a) => {
+      const { saveImages } = await import('../../image-tool/layout/archive.js');
+      const r = await saveImages({ store: ctxOf(a).imageStore, references: list(a.images), output: String(a.output), format: a.format as 'oci-archive' });
+      for (const i of r.images) out(`Saved ${i.reference} ${i.digest}`);
+    })
+    .command('load', 'load images from an oci-archive, an OCI layout directory or a docker-archive', (y) => y.option('input', { alias: 'i', type: 'string', demandOption: true }).option('tag', { type: 'string' }), async (a) => {
+      const { loadImages } = await import('../../image-tool/layout/archive.js');
+      const r = await loadImages({ store: ctxOf(a).imageStore, input: String(a.input), ...(a.tag ? { tag: String(a.tag) } : {}) });
+      for (const i of r.images) out(`Loaded ${i.reference} ${i.digest}`);
+    })
+    .command('import <tarball> <reference>', 'make a one-layer image of a rootfs tarball', (y) => y.positional('tarball', { type: 'string' }).positional('reference', { type: 'string' }), async (a) => {
+      const { importRootfs } = await import('../../image-tool/layout/archive.js');
+      const r = await importRootfs({ store: ctxOf(a).imageStore, input: String(a.tarball), reference: String(a.reference) });
+      out(`Imported ${r.reference} ${r.digest}`);
     })
     .command('gc', 'remove blobs and layer snapshots that no image or container uses, and the network state of containers that are gone', () => {}, async (a) => {
       const { gc } = await import('../images.js');

@@ -18,6 +18,7 @@ import { checkNetworkMode } from './network.js';
 import { checkPortFree } from './options.js';
 import { prepareContainer, releaseContainer, spawnMonitor, type MonitorHandle } from './launch.js';
 import { prepareOverlay } from '../snapshots/overlay.js';
+import { withStartCode } from './exit-codes.js';
 
 export interface CreateOptions extends Partial<CreateSettings> {
   image: string;
@@ -225,7 +226,7 @@ export async function createAndStart(ctx: LxrContext, o: CreateOptions): Promise
     await monitor!.go();
   } catch (e) {
     await discard(ctx, rec);
-    throw e;
+    throw withStartCode(e);
   }
   return readRecordById(ctx, rec.id) ?? rec;
 }

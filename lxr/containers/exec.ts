@@ -11,6 +11,10 @@ import type { LxrContext } from '../context.js';
 import { containerDir, getRecord } from './store.js';
 import { liveState } from './status.js';
 import { mergeEnv } from './options.js';
+import { hasEnv } from './spec.js';
+import { withStartCode } from './exit-codes.js';
+import { hostTerminalSize } from '../../runtime/console.js';
+import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
 
 export interface ExecOptions {
   command: string[];
@@ -20,6 +24,8 @@ export interface ExecOptions {
   user?: string;
   workdir?: string;
   detach?: boolean;
+  /** HOME was set by the image's Env or by create's -e: -u keeps it (otherwise it follows the user) */
+  keepHome?: boolean;
 }
 
 /** The runtime-spec process an exec runs, from the container's config.json and the flags. */
@@ -33,10 +39,16 @@ export function execProcess(spec: Spec, rootfs: string, o: ExecOptions): Process
     cwd: o.workdir ?? base.cwd ?? '/',
   };
   delete p.consoleSize;
+  if (o.tty) {
+    const size = hostTerminalSize();
+    if (size) p.consoleSize = size;
+  }
   if (o.user) {
     try {
       const u = resolveUser(rootfs, o.user);
       p.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) };
+      // HOME follows the user, as podman's and docker's exec -u do; exec's own -e HOME wins
+      if (!o.keepHome && !hasEnv(o.env, 'HOME')) p.env = mergeEnv(p.env ?? [], [`HOME=${u.home || '/'}`]);
     } catch (e) {
       throw new LxrError(`-u ${o.user}: ${errorMessage(e)}`);
     }
@@ -49,6 +61,18 @@ export async function execCommand(ctx: LxrContext, ref: string, o: ExecOptions):
   const r = getRecord(ctx, ref);
   if (liveState(ctx, r).status !== 'running') throw new LxrError(`cannot exec in container ${r.name}: it is not running`);
   const spec = JSON.parse(readFileSync(join(containerDir(ctx, r.id), 'bundle', 'config.json'), 'utf8')) as Spec;
-  const proc = execProcess(spec, spec.root!.path, o);
-  return execInContainer(ctx.runtimeRoot, r.id, { process: proc, ...(o.detach ? { detach: true } : {}) });
+  let keepHome = o.keepHome ?? hasEnv(r.settings.env, 'HOME');
+  if (o.user && !keepHome) {
+    try {
+      keepHome = hasEnv((await readImageConfig(ctx.imageStore, await readManifest(ctx.imageStore, r.imageDigest))).config?.Env, 'HOME');
+    } catch {
+      /* the image is gone from the store: HOME follows the user */
+    }
+  }
+  const proc = execProcess(spec, spec.root!.path, { ...o, keepHome });
+  try {
+    return await execInContainer(ctx.runtimeRoot, r.id, { process: proc, ...(o.detach ? { detach: true } : {}) });
+  } catch (e) {
+    throw withStartCode(e);
+  }
 }

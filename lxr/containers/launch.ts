@@ -4,7 +4,7 @@
 // background containers, or the foreground `lxr run` itself.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createContainer as rtCreate } from '../../runtime/container/create.js';
@@ -202,12 +202,16 @@ export async function launchMain(ctx: LxrContext, id: string, restart: boolean):
       return 0;
     }
   }
+  // lxr-monitor passes the pipes its log thread reads on fds 5 and 6 (stdout, stderr), which
+  // keeps the two streams apart in the log; without them, both go to the log file as they are
   const logFd = openSync(logPath(ctx, id), 'a', 0o640);
   const nullFd = openSync('/dev/null', 'r');
+  const piped = isFifo(5) && isFifo(6);
+  const [outFd, errFd] = piped ? [5, 6] : [logFd, logFd];
   try {
     let l: Launched;
     try {
-      l = await launch(ctx, id, [nullFd, logFd, logFd], undefined, process.ppid);
+      l = await launch(ctx, id, [nullFd, outFd, errFd], undefined, process.ppid);
     } catch (e) {
       report(`error ${errorMessage(e)}`);
       if (restart) process.stderr.write(`lxr monitor ${id}: restart failed: ${errorMessage(e)}\n`);
@@ -222,7 +226,7 @@ export async function launchMain(ctx: LxrContext, id: string, restart: boolean):
     writeSync(4, `${l.pid}\n`);
     closeSync(4);
     try {
-      if (readRecordById(ctx, id)?.settings.ide) await startIdeIn(ctx, id, logFd);
+      if (readRecordById(ctx, id)?.settings.ide) await startIdeIn(ctx, id, outFd, errFd);
     } catch (e) {
       if (!restart) {
         // the init is the monitor's now: stopping it ends in __cleanup, which releases everything
@@ -240,6 +244,18 @@ export async function launchMain(ctx: LxrContext, id: string, restart: boolean):
   } finally {
     closeSync(logFd);
     closeSync(nullFd);
+    if (piped) {
+      closeSync(5);
+      closeSync(6);
+    }
+  }
+}
+
+function isFifo(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFIFO();
+  } catch {
+    return false;
   }
 }
 
@@ -261,7 +277,7 @@ export function ideListenAddress(s: Pick<ContainerRecord['settings'], 'network' 
 }
 
 /** code-server in the running container (a detached exec; the monitor is its parent and reaps it). */
-async function startIdeIn(ctx: LxrContext, id: string, logFd: number): Promise<void> {
+async function startIdeIn(ctx: LxrContext, id: string, outFd: number, errFd: number): Promise<void> {
   const rec = readRecordById(ctx, id)!;
   const { startIde } = await import('../ide/index.js');
   const spec = JSON.parse(readFileSync(join(containerDir(ctx, id), 'bundle', 'config.json'), 'utf8'));
@@ -269,7 +285,7 @@ async function startIdeIn(ctx: LxrContext, id: string, logFd: number): Promise<v
   try {
     await startIde({
       root: ctx.runtimeRoot, id, process: spec.process,
-      port: rec.settings.network === 'host' ? rec.settings.idePort! : IDE_CONTAINER_PORT, password: rec.settings.idePassword!, stdio: [nullFd, logFd, logFd],
+      port: rec.settings.network === 'host' ? rec.settings.idePort! : IDE_CONTAINER_PORT, password: rec.settings.idePassword!, stdio: [nullFd, outFd, errFd],
       // in the host's network namespace code-server itself must listen on the chosen address;
       // in the container's own, on every address, for the published port's DNAT to reach it
       host: ideListenAddress(rec.settings),
@@ -316,15 +332,18 @@ export interface MonitorHandle {
  */
 export function spawnMonitor(ctx: LxrContext, id: string): MonitorHandle {
   const errFd = openSync(join(containerDir(ctx, id), 'monitor.log'), 'a', 0o600);
+  // fd 5: the container's log, which the monitor writes (stdout and stderr records)
+  const logFd = openSync(logPath(ctx, id), 'a', 0o640);
   let child: ChildProcess;
   try {
     child = spawn(monitorExe(), [process.execPath, lxrBin(), id], {
       detached: true,
-      stdio: ['ignore', 'ignore', errFd, 'pipe'],
+      stdio: ['ignore', 'ignore', errFd, 'pipe', 'ignore', logFd],
       env: { ...process.env, ...contextEnv(ctx) },
     });
   } finally {
     closeSync(errFd);
+    closeSync(logFd);
   }
   const sock = child.stdio[3] as Socket;
   sock.on('error', () => {});

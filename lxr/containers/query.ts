@@ -1,5 +1,6 @@
 // ps, inspect and logs: read-only, and light (no runtime or image code is loaded for them).
-import { closeSync, existsSync, openSync, readSync, fstatSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, fstatSync, readFileSync, writeSync } from 'node:fs';
+import { LxrError } from '../../runtime/errors.js';
 import { join } from 'node:path';
 import type { LxrContext } from '../context.js';
 import { containerDir, getRecord, listRecords, logPath, readRecordById, type ContainerRecord, type ContainerStatus } from './store.js';
@@ -53,8 +54,20 @@ export function psEntry(ctx: LxrContext, r: ContainerRecord): PsEntry {
     ...(live.exitCode !== undefined ? { ExitCode: live.exitCode } : {}),
     Created: r.created,
     Ports: formatPorts(r),
-    Command: (r.settings.command ?? []).join(' '),
+    Command: commandOf(ctx, r),
   };
+}
+
+/** The command the container runs, as podman's ps shows it: the process's args (image Entrypoint/Cmd or the user's). */
+function commandOf(ctx: LxrContext, r: ContainerRecord): string {
+  try {
+    const spec = JSON.parse(readFileSync(join(containerDir(ctx, r.id), 'bundle', 'config.json'), 'utf8')) as { process?: { args?: unknown } };
+    const args = spec.process?.args;
+    if (Array.isArray(args) && args.length) return args.map(String).join(' ');
+  } catch {
+    /* no bundle (yet): the user's command, if any */
+  }
+  return [...(r.settings.entrypoint ?? []), ...(r.settings.command ?? [])].join(' ');
 }
 
 /** `lxr ps`: running containers, or all with `all`. */
@@ -104,27 +117,103 @@ export function securityOf(r: ContainerRecord, spec: unknown): Record<string, un
 export interface LogsOptions {
   follow?: boolean;
   tail?: number;
+  /** prefix each line with the time it was written (RFC 3339, nanoseconds), as docker's -t */
+  timestamps?: boolean;
+  /** only what was written at or after this time (see parseSince) */
+  since?: string;
+  /** where stdout records go (default: our stdout) */
   write?: (b: Buffer) => void;
+  /** where stderr records go (default: our stderr) */
+  writeErr?: (b: Buffer) => void;
 }
 
-function lastLines(buf: Buffer, n: number): Buffer {
-  if (n <= 0) return Buffer.alloc(0);
-  let end = buf.length;
-  if (end > 0 && buf[end - 1] === 0x0a) end--;
-  let pos = end;
-  for (let i = 0; i < n; i++) {
-    const nl = buf.lastIndexOf(0x0a, pos - 1);
-    if (nl < 0) return buf;
-    pos = nl;
-    if (i === n - 1) return buf.subarray(nl + 1);
+/** One record of the log (lxr-monitor writes `TIME stdout|stderr F|P TEXT` lines, as conmon's k8s-file). */
+interface LogRecord {
+  time: string;
+  ns: bigint;
+  stream: 'stdout' | 'stderr';
+  /** the end of a line (F), or part of one continued by the next record (P) */
+  full: boolean;
+  text: Buffer;
+}
+
+const RECORD = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z) (stdout|stderr) ([FP]) /;
+
+/** Nanoseconds since the epoch of an RFC 3339 UTC time with up to 9 decimals. */
+function timeNs(t: string): bigint {
+  const m = /^(.*?:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(t);
+  if (!m) return -1n;
+  const ms = Date.parse(`${m[1]}${m[3]}`);
+  if (Number.isNaN(ms)) return -1n;
+  return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
+}
+
+/**
+ * --since, as docker and podman take it: an RFC 3339 time (2024-01-02T03:04:05Z, or a date),
+ * a Unix time in seconds (1700000000 or 1700000000.5), or a duration before now (10m, 1h30m, 45s).
+ */
+export function parseSince(s: string, now = Date.now()): bigint {
+  if (/^\d+(\.\d{1,9})?$/.test(s)) {
+    const [sec, frac = ''] = s.split('.');
+    return BigInt(sec!) * 1_000_000_000n + BigInt(frac.padEnd(9, '0'));
   }
-  return buf;
+  const dur = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(s);
+  if (dur && s !== '') {
+    const ms = (Number(dur[1] ?? 0) * 3600 + Number(dur[2] ?? 0) * 60 + Number(dur[3] ?? 0)) * 1000;
+    return BigInt(Math.round(now - ms)) * 1_000_000n;
+  }
+  const full = /^\d{4}-\d\d-\d\d$/.test(s) ? `${s}T00:00:00Z` : s;
+  const ns = timeNs(full);
+  if (ns < 0n) throw new LxrError(`--since ${s}: give a time (2024-01-02T03:04:05Z), a Unix time in seconds or a duration (10m, 1h30m)`);
+  return ns;
 }
 
-/** `lxr logs`: what the container wrote to stdout and stderr; with follow, until it exits. */
+/** Split complete lines of the log file into records. A line in no known format (a log from an older lxr) is stdout. */
+function parseRecords(buf: Buffer): LogRecord[] {
+  const out: LogRecord[] = [];
+  let pos = 0;
+  for (;;) {
+    const nl = buf.indexOf(0x0a, pos);
+    if (nl < 0) break;
+    const line = buf.subarray(pos, nl);
+    pos = nl + 1;
+    const head = RECORD.exec(line.subarray(0, 64).toString('latin1'));
+    if (head) out.push({ time: head[1]!, ns: timeNs(head[1]!), stream: head[2] as 'stdout' | 'stderr', full: head[3] === 'F', text: line.subarray(head[0].length) });
+    else out.push({ time: '', ns: 0n, stream: 'stdout', full: true, text: line });
+  }
+  return out;
+}
+
+/** The records of the last n lines (a line: records up to one that is full). */
+function lastLineRecords(recs: LogRecord[], n: number): LogRecord[] {
+  if (n <= 0) return [];
+  let lines = 0;
+  for (let i = recs.length - 1; i >= 0; i--) {
+    if (recs[i]!.full && i !== recs.length - 1 && ++lines === n) return recs.slice(i + 1);
+  }
+  return recs;
+}
+
+/** `lxr logs`: what the container wrote, stdout to our stdout and stderr to our stderr; with follow, until it exits. */
 export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions = {}): Promise<void> {
   const r = getRecord(ctx, ref);
-  const write = o.write ?? ((b: Buffer) => process.stdout.write(b));
+  const since = o.since !== undefined ? parseSince(o.since) : undefined;
+  const sinks = {
+    stdout: o.write ?? ((b: Buffer) => writeAllSync(1, b)),
+    stderr: o.writeErr ?? ((b: Buffer) => writeAllSync(2, b)),
+  };
+  const lineStart = { stdout: true, stderr: true };
+  const emit = (recs: LogRecord[]) => {
+    for (const rec of recs) {
+      if (since !== undefined && rec.time && rec.ns < since) continue;
+      const parts: Buffer[] = [];
+      if (o.timestamps && lineStart[rec.stream]) parts.push(Buffer.from(`${rec.time || '-'} `));
+      parts.push(rec.text);
+      if (rec.full) parts.push(NL);
+      lineStart[rec.stream] = rec.full;
+      sinks[rec.stream](Buffer.concat(parts));
+    }
+  };
   const path = logPath(ctx, r.id);
   if (!existsSync(path)) return;
   const fd = openSync(path, 'r');
@@ -137,22 +226,30 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
       if (n <= 0) break;
       got += n;
     }
-    write(o.tail !== undefined ? lastLines(all.subarray(0, got), o.tail) : all.subarray(0, got));
+    // only whole lines: the monitor writes each record in one write, a torn end is still coming
+    const whole = all.lastIndexOf(0x0a, got - 1) + 1;
+    const recs = parseRecords(all.subarray(0, whole));
+    emit(o.tail !== undefined ? lastLineRecords(recs, o.tail) : recs);
     if (!o.follow) return;
-    let offset = got;
+    let offset = whole;
+    let pending = Buffer.alloc(0);
     const chunk = Buffer.alloc(65536);
-    for (;;) {
+    const readMore = (): boolean => {
       const n = readSync(fd, chunk, 0, chunk.length, offset);
-      if (n > 0) {
-        write(Buffer.from(chunk.subarray(0, n)));
-        offset += n;
-        continue;
-      }
+      if (n <= 0) return false;
+      offset += n;
+      const buf = Buffer.concat([pending, chunk.subarray(0, n)]);
+      const end = buf.lastIndexOf(0x0a) + 1;
+      emit(parseRecords(buf.subarray(0, end)));
+      pending = Buffer.from(buf.subarray(end));
+      return true;
+    };
+    for (;;) {
+      if (readMore()) continue;
       const x = readRecordById(ctx, r.id);
       if (!x || liveState(ctx, x).status !== 'running') {
         // one last read: output written just before the exit
-        const m = readSync(fd, chunk, 0, chunk.length, offset);
-        if (m > 0) write(Buffer.from(chunk.subarray(0, m)));
+        while (readMore());
         return;
       }
       await sleep(100);
@@ -162,3 +259,22 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
   }
 }
 
+const NL = Buffer.from('\n');
+
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/** fds whose reader went away (`lxr logs x | head`): the rest is dropped, quietly */
+const closedFds = new Set<number>();
+
+function writeAllSync(fd: number, b: Buffer): void {
+  for (let off = 0; off < b.length && !closedFds.has(fd); ) {
+    try {
+      off += writeSync(fd, b, off, b.length - off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') Atomics.wait(PAUSE, 0, 0, 2); // a non-blocking pipe that is full: let its reader catch up
+      if (code === 'EPIPE') closedFds.add(fd);
+      else throw e;
+    }
+  }
+}

@@ -9,6 +9,7 @@ import { finish, launch, shouldRestart, waitExit, type Launched } from './launch
 import { startContainer } from './manage.js';
 import { errorMessage } from '../../runtime/errors.js';
 import { updateRecord } from './store.js';
+import { withStartCode } from './exit-codes.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'];
 
@@ -46,7 +47,7 @@ export async function runContainer(ctx: LxrContext, o: RunOptions): Promise<RunR
     }
   } catch (e) {
     await discard(ctx, rec);
-    throw e;
+    throw withStartCode(e);
   }
   const pid = l.pid;
   let interrupted = false;

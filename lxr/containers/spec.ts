@@ -6,9 +6,11 @@ import type { Device, Mount, Seccomp, Spec } from '../../runtime/spec/types.js';
 import type { ImageConfig } from '../../image-tool/unpack/layout.js';
 import { configFromImage } from '../../image-tool/bundle/config.js';
 import { resolveUser } from '../../image-tool/bundle/user.js';
+import { PathError, resolveInRootSync } from '../../image-tool/unpack/root-path.js';
 import { LxrError } from '../../runtime/errors.js';
 import { mergeEnv } from './options.js';
 import { prepareNamedVolume } from './volumes.js';
+import { hostTerminalSize } from '../../runtime/console.js';
 import type { CreateSettings } from './store.js';
 import { DEFAULT_PROFILE, buildSeccomp } from '../security/seccomp.js';
 
@@ -142,17 +144,30 @@ export function buildSpec(i: SpecInputs): Spec {
   const args = [...entry, ...cmd];
   if (args.length === 0) throw new LxrError(`image ${s.image} has no Entrypoint or Cmd: give a command`);
   proc.args = args;
-  proc.env = mergeEnv(proc.env ?? [], [...(s.tty ? ['TERM=xterm'] : []), ...s.env]);
+  spec.hostname = s.hostname ?? i.id.slice(0, 12);
+  let env = proc.env ?? [];
+  // docker and podman: HOSTNAME is the container's hostname, unless the image or -e sets it
+  if (!hasEnv(cfg.Env, 'HOSTNAME')) env = mergeEnv(env, [`HOSTNAME=${spec.hostname}`]);
   if (s.workdir) proc.cwd = s.workdir;
+  makeWorkdir(i.rootfs, proc.cwd ?? '/');
   if (s.user) {
     try {
       const u = resolveUser(i.rootfs, s.user);
       proc.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) };
+      // HOME follows the user the process runs as (its /etc/passwd home, "/" without an entry),
+      // unless the image's Env sets it, as podman and docker do; -e HOME wins below
+      if (!hasEnv(cfg.Env, 'HOME')) env = mergeEnv(env, [`HOME=${u.home || '/'}`]);
     } catch (e) {
       throw new LxrError(`-u ${s.user}: ${(e as Error).message}`);
     }
   }
+  proc.env = mergeEnv(env, [...(s.tty ? ['TERM=xterm'] : []), ...s.env]);
   proc.terminal = s.tty;
+  // the pty starts with the size of the terminal lxr runs on (a foreground run -t follows it)
+  if (s.tty) {
+    const size = hostTerminalSize();
+    if (size) proc.consoleSize = size;
+  }
   const caps = capabilities(s.capAdd, s.capDrop, s.privileged);
   proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
   // lxr keeps runc's no_new_privs default (podman's is off); --security-opt no-new-privileges=false turns it off
@@ -160,7 +175,6 @@ export function buildSpec(i: SpecInputs): Spec {
   if (s.privileged) privileged(spec);
   const seccomp = seccompFor(s, caps);
   if (seccomp) (spec.linux ??= {}).seccomp = seccomp;
-  spec.hostname = s.hostname ?? i.id.slice(0, 12);
   spec.root = { path: i.rootfs, readonly: s.readOnly };
 
   const linux = (spec.linux ??= {});
@@ -187,7 +201,7 @@ export function buildSpec(i: SpecInputs): Spec {
   }
   if (!have.has('/etc/hosts')) {
     if (s.network === 'host' && existsSync('/etc/hosts')) copyFileSync('/etc/hosts', join(etc, 'hosts'));
-    else writeFileSync(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${spec.hostname} ${i.name}\n`);
+    else writeFileSync(join(etc, 'hosts'), isolatedHosts(spec.hostname, i.name));
     mounts.push(bind(join(etc, 'hosts'), '/etc/hosts', false));
   }
   if (s.network === 'host' && !have.has('/etc/resolv.conf') && existsSync('/etc/resolv.conf')) {
@@ -202,6 +216,41 @@ export function buildSpec(i: SpecInputs): Spec {
   mounts.push(...(i.extraMounts ?? []));
   spec.mounts = mounts;
   return spec;
+}
+
+/**
+ * A missing working directory (-w or the image's WorkingDir) is made in the container's
+ * rootfs, owned by root, mode 0755, as docker does (podman 4.3 fails with 126 instead).
+ * The rootfs is not running yet; symlinks resolve inside it. A path through a file is left
+ * for the runtime to report (exit code 126).
+ */
+function makeWorkdir(rootfs: string, cwd: string): void {
+  try {
+    resolveInRootSync(rootfs, cwd.split('/'), { create: true, dir: true });
+  } catch (e) {
+    if (!(e instanceof PathError)) throw new LxrError(`working directory ${cwd}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * /etc/hosts of a container without a network of its own (--network none), as podman writes
+ * it: the host's /etc/hosts (podman's default base_hosts_file), then the container's hostname
+ * and name on 127.0.0.1, the only address it has.
+ */
+export function isolatedHosts(hostname: string, name: string): string {
+  let base = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
+  try {
+    const host = readFileSync('/etc/hosts', 'utf8');
+    if (host.trim()) base = host.endsWith('\n') ? host : `${host}\n`;
+  } catch {
+    /* no /etc/hosts on the host: the usual localhost lines */
+  }
+  return `${base}127.0.0.1\t${hostname} ${name}\n`;
+}
+
+/** Whether an image's Env (or any KEY=VALUE list) sets `name`. */
+export function hasEnv(env: string[] | undefined, name: string): boolean {
+  return (env ?? []).some((e) => e === name || e.startsWith(`${name}=`));
 }
 
 function bind(source: string, destination: string, ro: boolean): Mount {

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync }
 import { join } from 'node:path';
 import { native, errnoName } from '../../native/index.js';
 import { LxrError } from '../../runtime/errors.js';
+import { removeUnusedLockFile } from '../../native/lock.js';
 
 const MNT_DETACH = 2;
 /** the kernel's limit on overlay lower layers (OVL_MAX_STACK) */
@@ -116,5 +117,8 @@ export function removeUnusedSnapshots(snapshots: string, keep: Set<string>): str
     rmSync(p, { recursive: true, force: true });
     removed.push(p);
   }
+  // the per-layer lock files (.NAME.lock): only an unpack needs one, and it makes it again;
+  // one that an unpack holds stays
+  for (const n of names) if (/^\..+\.lock$/.test(n)) removeUnusedLockFile(join(snapshots, n));
   return removed;
 }

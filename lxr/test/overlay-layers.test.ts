@@ -53,6 +53,7 @@ if (!BUSYBOX) {
     const rmi = lxr(env, ['rmi', image]);
     t.equal(rmi.status, 0, rmi.stderr);
     t.same(snapshots(), [], 'rmi removes the image and its now unused snapshots');
+    t.same(readdirSync(join(env.root, 'snapshots')), [], 'and their lock files (.NAME.lock)');
     t.same(JSON.parse(lxr(env, ['images', '--format', 'json']).stdout), []);
   });
 

@@ -50,6 +50,8 @@ export interface PtyOptions {
   timeout?: number;
   rows?: number;
   cols?: number;
+  /** called with everything read so far after each read, and the master (to resize it, type more) */
+  onOutput?: (output: string, master: number) => void;
 }
 
 /**
@@ -92,7 +94,10 @@ export function runOnPty(argv: string[], o: PtyOptions = {}): Promise<PtyResult>
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
     }, o.timeout ?? 30000);
-    out.on('data', (d: Buffer) => chunks.push(d));
+    out.on('data', (d: Buffer) => {
+      chunks.push(d);
+      o.onOutput?.(Buffer.concat(chunks).toString('utf8'), master);
+    });
     const closed = () => {
       if (drained) return;
       drained = true;

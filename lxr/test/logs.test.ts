@@ -1,0 +1,94 @@
+// `lxr logs` keeps the container's stderr apart from its stdout (each printed to its own
+// stream, as podman and docker do), and has -t/--timestamps and --since. The monitor writes
+// the records (native/monitor.c); compared with podman in the same run where it is installed.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BUSYBOX, LXR, lxr, lxrEnv, registryImage, until, type LxrEnv } from './helpers/env.js';
+import { startPodman, which, type Podman } from '../../test/engines/helpers/engines.js';
+
+if (!BUSYBOX) {
+  t.plan(0, 'busybox is needed (apt-get install -y busybox-static)');
+} else {
+  let image: string;
+  let pod: Podman | undefined;
+  const env: LxrEnv = lxrEnv(t);
+  const SCRIPT = 'echo out1; echo err1 >&2; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo out2; echo err2 >&2; printf partial; exit 0';
+  t.before(async () => {
+    image = await registryImage(t, 'test/logs:1', { cmd: ['sh', '-c', SCRIPT], env: ['PATH=/bin'] });
+    if (which('podman') && which('runc') && !process.env.LXR_TEST_NO_PODMAN) {
+      pod = await startPodman();
+      const p = pod.podman('runc', ['pull', '--tls-verify=false', image]);
+      if (p.status !== 0) throw new Error(`podman pull: ${p.stderr}`);
+    }
+  });
+  t.teardown(async () => {
+    await pod?.stop();
+  });
+
+  t.test('stdout and stderr apart, -t, --since, --tail; the same as podman', async (t) => {
+    const c = lxr(env, ['create', '--name', 'two', image]);
+    t.equal(c.status, 0, c.stderr);
+    t.ok(await until(() => lxr(env, ['logs', 'two']).stderr === 'err1\n'), 'the first lines are logged');
+    const first = lxr(env, ['logs', 'two']);
+    t.equal(first.stdout, 'out1\n', 'stdout only on stdout');
+    t.equal(first.stderr, 'err1\n', 'stderr only on stderr');
+    const since = new Date().toISOString();
+    t.equal(lxr(env, ['exec', 'two', 'touch', '/tmp/go']).status, 0);
+    t.ok(await until(() => JSON.parse(lxr(env, ['inspect', 'two']).stdout)[0].State.Status === 'exited'), 'the container exits');
+    const all = lxr(env, ['logs', 'two']);
+    t.equal(all.stdout, 'out1\nout2\npartial', 'a last line without a newline stays without one');
+    t.equal(all.stderr, 'err1\nerr2\n');
+    const later = lxr(env, ['logs', '--since', since, 'two']);
+    t.equal(later.stdout, 'out2\npartial', `--since ${since}: only what came after`);
+    t.equal(later.stderr, 'err2\n');
+    t.equal(lxr(env, ['logs', '--since', '1h', 'two']).stdout, all.stdout, '--since 1h: everything');
+    t.equal(lxr(env, ['logs', '--since', String(Math.floor(Date.now() / 1000) + 3600), 'two']).stdout, '', '--since a Unix time in the future: nothing');
+    const ts = lxr(env, ['logs', '-t', 'two']);
+    const lines = ts.stdout.split('\n');
+    t.equal(lines.length, 3);
+    for (const l of lines) t.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (out1|out2|partial)$/, '-t: RFC 3339 nanoseconds before each line');
+    t.match(ts.stderr, /^\d{4}-\S+Z err1\n\d{4}-\S+Z err2\n$/);
+    const tail = lxr(env, ['logs', '--tail', '1', 'two']);
+    t.equal(tail.stdout, 'partial', '--tail 1: the last line of all');
+    t.equal(tail.stderr, '');
+    const bad = lxr(env, ['logs', '--since', 'yesterday', 'two']);
+    t.not(bad.status, 0);
+    t.match(bad.stderr, /--since yesterday/);
+    // the log file holds k8s-file records, as conmon writes them
+    const id = c.stdout.trim();
+    t.match(readFileSync(join(env.root, 'containers', id, 'ctr.log'), 'utf8'), /^\S+Z stdout F out1\n/);
+    if (pod) {
+      t.equal(pod.podman('runc', ['run', '-d', '--network', 'none', '--name', 'two', image]).status, 0);
+      t.ok(await until(() => pod!.podman('runc', ['logs', 'two']).stderr === 'err1\n'));
+      pod.podman('runc', ['exec', 'two', 'touch', '/tmp/go']);
+      t.ok(await until(() => pod!.podman('runc', ['inspect', '--format', '{{.State.Status}}', 'two']).stdout.trim() === 'exited'));
+      const p = pod.podman('runc', ['logs', 'two']);
+      t.equal(p.stdout, all.stdout, 'podman logs: the same stdout');
+      t.equal(p.stderr, all.stderr, 'podman logs: the same stderr');
+    }
+  });
+
+  t.test('logs -f follows both streams until the container exits', async (t) => {
+    const c = lxr(env, ['create', '--name', 'follow', image]);
+    t.equal(c.status, 0, c.stderr);
+    t.ok(await until(() => lxr(env, ['logs', 'follow']).stdout === 'out1\n'));
+    const { lxrAsync } = await import('./helpers/env.js');
+    const f = lxrAsync(env, ['logs', '-f', 'follow']);
+    t.equal(lxr(env, ['exec', 'follow', 'touch', '/tmp/go']).status, 0);
+    const r = await f;
+    t.equal(r.stdout, 'out1\nout2\npartial');
+    t.equal(r.stderr, 'err1\nerr2\n');
+  });
+
+  t.test('a reader that goes away early (logs | head) is no error', async (t) => {
+    const c = lxr(env, ['run', '-d', '--name', 'big', image, 'seq', '1', '200000']);
+    t.equal(c.status, 0, c.stderr);
+    t.ok(await until(() => JSON.parse(lxr(env, ['inspect', 'big']).stdout)[0].State.Status === 'exited'));
+    const piped = spawnSync('sh', ['-c', `"${process.execPath}" "${LXR}" logs big | head -c 6`], { env: env.env, encoding: 'utf8' });
+    t.equal(piped.stdout, '1\n2\n3\n');
+    t.equal(piped.stderr, '', 'nothing about EPIPE');
+    t.equal(lxr(env, ['logs', '--tail', '2', 'big']).stdout, '199999\n200000\n', 'all of it was logged');
+  });
+}

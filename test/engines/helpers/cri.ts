@@ -99,14 +99,12 @@ export interface Cri {
   /** a RuntimeService call; resolves with the response or rejects with the gRPC error */
   rt(method: string, req: Msg, timeoutMs?: number): Promise<Msg>;
   img(method: string, req: Msg, timeoutMs?: number): Promise<Msg>;
-  /** ms per call, by method (for bench/cri) */
-  timings: Map<string, number[]>;
   ctr(args: string[]): Result;
   log(): string;
   stop(): Promise<void>;
 }
 
-export async function startCri(opts: { timings?: boolean } = {}): Promise<Cri> {
+export async function startCri(): Promise<Cri> {
   const dir = mkdtempSync('/var/tmp/lxr-cri-');
   const socket = join(dir, 'c.sock');
   const cgroupParent = `lxrcri${process.pid}`;
@@ -161,16 +159,9 @@ export async function startCri(opts: { timings?: boolean } = {}): Promise<Cri> {
   const v1 = (grpc.loadPackageDefinition(def) as any).runtime.v1;
   const rtClient = new v1.RuntimeService(`unix://${socket}`, grpc.credentials.createInsecure());
   const imgClient = new v1.ImageService(`unix://${socket}`, grpc.credentials.createInsecure());
-  const timings = new Map<string, number[]>();
   const call = (client: any, method: string, req: Msg, timeoutMs = 120000): Promise<Msg> => {
-    const t0 = performance.now();
     return new Promise((resolve, reject) => {
       client[method](req, { deadline: Date.now() + timeoutMs }, (err: Error | null, resp: Msg) => {
-        if (opts.timings && !err) {
-          const l = timings.get(method) ?? [];
-          l.push(performance.now() - t0);
-          timings.set(method, l);
-        }
         if (err) reject(Object.assign(new Error(`${method}: ${err.message}`), { code: (err as grpc.ServiceError).code }));
         else resolve(resp);
       });
@@ -202,6 +193,16 @@ export async function startCri(opts: { timings?: boolean } = {}): Promise<Cri> {
       await exited;
       clearTimeout(t);
     }
+    // pods containerd could not remove (a runtime that failed them): their processes are in
+    // this daemon's cgroups, their shims name its socket
+    for (const pid of [...pidsUnder(cgroupParent), ...shimsOf(c)]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await until(() => pidsUnder(cgroupParent).length === 0 && shimsOf(c).length === 0, 10000);
     unmountUnder(dir);
     removeCgroupDirs(cgroupParent); // v1: in every hierarchy
     removeV2Tree(join('/sys/fs/cgroup', cgroupParent));
@@ -230,7 +231,7 @@ export async function startCri(opts: { timings?: boolean } = {}): Promise<Cri> {
       return '';
     }
   };
-  const c: Cri = { dir, socket, runtimeRoot, cgroupParent, netns: madeNetns, rt, img, timings, ctr, log, stop };
+  const c: Cri = { dir, socket, runtimeRoot, cgroupParent, netns: madeNetns, rt, img, ctr, log, stop };
   if (!up) {
     const l = log().slice(-2000);
     await stop();
@@ -252,6 +253,23 @@ export async function startCri(opts: { timings?: boolean } = {}): Promise<Cri> {
     return r;
   };
   return c;
+}
+
+/** The processes in the cgroup trees `rel` (v1: the pids hierarchy, v2: the unified one). */
+function pidsUnder(rel: string): number[] {
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const top = v2 ? join('/sys/fs/cgroup', rel) : join('/sys/fs/cgroup/pids', rel);
+  const out: number[] = [];
+  const walk = (d: string) => {
+    try {
+      for (const l of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n')) if (l) out.push(Number(l));
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name));
+    } catch {
+      /* gone */
+    }
+  };
+  if (existsSync(top)) walk(top);
+  return out;
 }
 
 /** cgroup v2: rmdir a cgroup tree, deepest first (nothing of it on v1). */

@@ -113,7 +113,9 @@ export async function startCri(): Promise<Cri> {
   mkdirSync(join(dir, 'cni'), { recursive: true });
   // the runc shim execs BinaryName with the runtime's arguments: node and the CLI, through sh
   const wrapper = join(dir, 'lxr-runtime');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ${process.execPath} ${join(REPO, 'bin', 'lxr-runtime.js')} "$@"\n`);
+  // (LXR_CRI_TRACE=FILE: append each command line to FILE, to see what containerd calls)
+  const trace = process.env['LXR_CRI_TRACE'] ? `echo "$*" >> ${process.env['LXR_CRI_TRACE']}\n` : '';
+  writeFileSync(wrapper, `#!/bin/sh\n${trace}exec ${process.execPath} ${join(REPO, 'bin', 'lxr-runtime.js')} "$@"\n`);
   chmodSync(wrapper, 0o755);
   writeFileSync(join(dir, 'cni', '10-lxr-cri.conflist'), JSON.stringify({
     cniVersion: '1.0.0', name: NETWORK,

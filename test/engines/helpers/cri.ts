@@ -141,6 +141,9 @@ export async function startCri(): Promise<Cri> {
     '  stream_server_address = "127.0.0.1"',
     '  stream_server_port = "0"',
     '  enable_selinux = false',
+    // lxr-runtime refuses process.apparmorProfile (no AppArmor support), and on a host with
+    // AppArmor enabled containerd gives every container its runtime/default profile
+    '  disable_apparmor = true',
     `${cri}.containerd]`,
     '  snapshotter = "overlayfs"',
     '  default_runtime_name = "runc"',

@@ -5,7 +5,8 @@ import { containerPids, isZombieOrGone } from './processes.js';
 import { runHooks } from '../run-hooks.js';
 import { LxrError, errorMessage } from '../errors.js';
 import { log } from '../log.js';
-import { cgroupDriver } from './cgroup-link.js';
+import { cgroupDriver, cgroupMembers, recordCgroup } from './cgroup-link.js';
+import { killCgroup } from '../cgroups/index.js';
 import { sharesHostMountNamespace, unmountUnder } from './host-mounts.js';
 
 async function waitGone(pids: number[], ms: number): Promise<boolean> {
@@ -38,8 +39,20 @@ export async function deleteContainer(root: string, id: string, force = false): 
     if ((status === 'running' || status === 'paused') && !force) {
       throw new LxrError(`cannot delete container "${id}": it is ${status} (stop it first, or use --force)`);
     }
-    if (status !== 'stopped') {
-      const pids = containerPids(rec);
+    // A stopped container's cgroup can still hold processes: children of an init that
+    // exited, when the pid namespace is shared (runc's destroy kills them too). They go
+    // with the container, or its cgroup could not be removed.
+    const leftovers = status === 'stopped' ? (cgroupMembers(rec) ?? []) : [];
+    if (status !== 'stopped' || leftovers.length) {
+      const paths = recordCgroup(rec);
+      if (leftovers.length && paths) {
+        try {
+          killCgroup(paths, 9); // frozen first: nothing forks past the list
+        } catch {
+          /* the signals below */
+        }
+      }
+      const pids = status === 'stopped' ? (cgroupMembers(rec) ?? leftovers) : containerPids(rec);
       for (const pid of pids) {
         try {
           process.kill(pid, 'SIGKILL');

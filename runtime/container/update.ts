@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { updateCgroup } from '../cgroups/index.js';
 import type { Resources } from '../spec/types.js';
-import { recordCgroup } from './cgroup-link.js';
+import { recordCgroup, withDefaultDevices } from './cgroup-link.js';
 import { liveStatus, readRecord, withLock, writeRecord } from './state.js';
 import { LxrError } from '../errors.js';
 import { log } from '../log.js';
@@ -88,7 +88,12 @@ export async function updateContainer(root: string, id: string, resources: Resou
     if (status === 'stopped') throw new LxrError(`cannot update container "${id}": it is stopped`);
     const paths = recordCgroup(rec);
     if (!paths) throw new LxrError(`container "${id}" has no cgroup to update`);
-    updateCgroup(paths, resources, { warn: (m) => log.warn(m) });
+    // Device rules mean what they meant at create: the container's own devices and the
+    // defaults (/dev/null, ptys, ...) come after them. containerd sends the full resources
+    // on every UpdateContainerResources, with the config's rules (usually just "deny all"):
+    // applied alone they would take every device away from the running container.
+    const apply = resources.devices ? withDefaultDevices(resources, rec.config.linux?.devices) : resources;
+    updateCgroup(paths, apply, { warn: (m) => log.warn(m) });
     rec.config.linux ??= {};
     rec.config.linux.resources = merge(rec.config.linux.resources, resources);
     writeRecord(root, rec);

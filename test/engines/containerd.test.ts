@@ -93,6 +93,18 @@ else {
         t.match(m2, new RegExp(`memory.limit_in_bytes\\s+${32 << 20}\\b`), 'the new memory limit');
         t.match(m2, /pids.limit\s+20\b/, 'the new pids limit');
 
+        // containerd's CRI sends the whole linux.resources on every UpdateContainerResources,
+        // the config's device rules ("deny all": the defaults are the runtime's) included
+        const full = runCmd(runtime === 'runc' ? 'runc' : LXR_RUNTIME, ['--root', `${c.runcRoot(runtime)}/${c.namespace}`, 'update', '--resources', '-', name], {
+          input: JSON.stringify({ devices: [{ allow: false, access: 'rwm' }], memory: { limit: 48 << 20 }, cpu: { shares: 512, period: 100000, quota: 0 }, pids: { limit: 30 } }),
+        });
+        t.equal(full.status, 0, `update --resources - with devices: ${full.stderr}`);
+        const dn = c.ctr(['task', 'exec', ...c.fifoFlags, '--exec-id', 'e4', name, 'sh', '-c', 'echo > /dev/null && echo written']);
+        t.same([dn.status, dn.stdout, dn.stderr], [0, 'written\n', ''], '/dev/null is still writable after the update');
+        const tty2 = await c.ctrTty(['task', 'exec', ...c.fifoFlags, '-t', '--exec-id', 'e5', name, 'sh', '-c', 'tty; exit 7']);
+        t.match(tty2.stdout, /\/dev\/pts\/\d+/, 'and exec -t still gets a terminal');
+        t.equal(tty2.status, 7);
+
         t.equal(c.ctr(['task', 'kill', '-s', 'SIGKILL', name]).status, 0, 'kill');
         t.ok(await until(() => tasks()[2] === 'STOPPED'), 'the task stops');
         const again = c.ctr(['task', 'kill', '-s', 'SIGKILL', name]);

@@ -2,7 +2,9 @@
 // of "deny everything": write "a" to devices.deny, then each rule to devices.allow or
 // devices.deny. At update, a running container must not see all devices vanish for a
 // moment, so when both the old and the new rule sets are allow-lists lxr writes only the
-// difference (the idea of runc 1.1's devices emulator); otherwise it resets as at create.
+// difference (the idea of runc 1.1's devices emulator); to allow-all it writes "allow a"
+// and the denied exceptions; only a change from allow-all to an allow-list starts with
+// "deny a", as at create.
 import type { DeviceCgroup, Resources } from '../../spec/types.js';
 import { readOptional, writeCgroupFile } from '../fs.js';
 import { BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ, BPF_DEVCG_ACC_WRITE, accessBits, reduceDeviceRules, type DeviceException } from '../v2/devices.js';
@@ -58,6 +60,17 @@ export function setDevices(dir: string, r: Resources, ctx?: SetContext): void {
       updateAllowList(dir, current, target.exceptions);
       return;
     }
+    if (target.defaultAllow) {
+      // To allow-all (plus denied exceptions): "a" to devices.allow resets to allow-all and
+      // drops the old exceptions, then the new ones are denied. Never "deny a" first: that
+      // would take every device away from the running processes for a moment (runc's
+      // emulator does the same; devices.list cannot show a deny-list's exceptions).
+      const field = 'linux.resources.devices';
+      writeCgroupFile(dir, 'devices.allow', 'a', field);
+      for (const e of target.exceptions) writeCgroupFile(dir, 'devices.deny', exceptionString(e, e.access), field);
+      return;
+    }
+    // allow-all to an allow-list: a real change of policy, which can only start with "deny a"
   }
   writeCgroupFile(dir, 'devices.deny', 'a', 'linux.resources.devices (deny all first)');
   r.devices.forEach((d, i) => {

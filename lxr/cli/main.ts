@@ -225,11 +225,9 @@ export function buildCli(argv: string[]): Argv {
     })
     .demandCommand(1, 'give a command (lxr --help lists them)')
     .strict()
-    .fail((msg, err, y) => {
-      if (err) throw err;
-      process.stderr.write(`lxr: ${msg}\n`);
-      void y;
-      process.exit(125);
+    .fail((msg, err) => {
+      // thrown, not process.exit: main's finally must still release an early monitor
+      throw err ?? new LxrError(msg);
     })
     .help()
     .version(false);

@@ -1,0 +1,149 @@
+// Faults, as a new user meets them: a torn container record, a killed monitor, usage errors
+// of create. Every container stays visible and removable, and nothing is left behind
+// (processes, mounts, veths, NAT rules, leases, cgroups, files). The bridge and subnet are
+// the test's own, never lxr0.
+import t, { type Test } from 'tap';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
+import { rulesMentioning } from './helpers/netns.js';
+import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, netnsLeft, pushTestImage, until, type LxrEnv } from './helpers/env.js';
+
+const haveIp = spawnSync('ip', ['-V']).status === 0;
+
+function gone(pid: number): boolean {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+if (!BUSYBOX || !haveIp) {
+  t.plan(0, 'busybox and iproute2 are needed');
+} else {
+  let reg: RegistryHandle;
+  let image: string;
+  const env: LxrEnv = lxrEnv(t);
+  const bridge = `lxrft${process.pid % 10000}`;
+  const subnet = `10.214.${process.pid % 200}.0/24`;
+  const confDir = mkdtempSync(join(tmpdir(), 'lxr-fault-net-'));
+  env.env = { ...env.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: subnet };
+  t.teardown(() => {
+    spawnSync('ip', ['link', 'del', bridge]);
+    rmSync(confDir, { recursive: true, force: true });
+  });
+  t.before(async () => {
+    reg = await startRegistry();
+    image = await pushTestImage(reg.host, 'test/faults:1', { cmd: ['sleep', '300'] });
+  });
+  t.teardown(() => reg?.stop());
+
+  const ps = (): Array<Record<string, any>> => JSON.parse(lxr(env, ['ps', '-a', '--format', 'json']).stdout);
+  const veths = () => spawnSync('ip', ['-o', 'link', 'show', 'master', bridge], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  const netState = join(env.root, 'network');
+  /** the leases and attachment records of the network layer */
+  const netFiles = (): string[] => {
+    const out: string[] = [];
+    const walk = (d: string) => {
+      for (const e of existsSync(d) ? readdirSync(d, { withFileTypes: true }) : []) {
+        if (e.isDirectory()) walk(join(d, e.name));
+        else if (e.name === 'leases.json') {
+          const leases = JSON.parse(readFileSync(join(d, e.name), 'utf8')).leases ?? {};
+          for (const ip of Object.keys(leases)) out.push(`${join(d, e.name)}: ${ip}`);
+        } else if (e.name.endsWith('.json')) out.push(join(d, e.name));
+      }
+    };
+    walk(netState);
+    return out;
+  };
+
+  function assertClean(t: Test, what: string, ip?: string): void {
+    const containers = join(env.root, 'containers');
+    t.same(existsSync(containers) ? readdirSync(containers).filter((f) => !f.startsWith('.')) : [], [], `${what}: no container directory`);
+    t.same(mountsUnder(env.root), [], `${what}: nothing mounted`);
+    const rt = join(env.runRoot, 'runtime');
+    t.same(existsSync(rt) ? readdirSync(rt).filter((f) => !f.startsWith('.')) : [], [], `${what}: no runtime state`);
+    t.same(cgroupsLeft(env), [], `${what}: no cgroup`);
+    t.same(netnsLeft(env), [], `${what}: no network namespace`);
+    t.same(veths(), [], `${what}: no veth`);
+    t.same(netFiles(), [], `${what}: no lease or attachment`);
+    if (ip) t.same(rulesMentioning(ip), [], `${what}: no iptables rule for ${ip}`);
+    t.same(ps(), [], `${what}: ps -a is empty`);
+  }
+
+  t.test('a torn container.json: ps -a shows it broken, rm -f NAME removes everything', async (t) => {
+    for (const by of ['name', 'id']) {
+      const c = lxr(env, ['create', '--name', `torn-${by}`, '-p', '18080:80', image]);
+      t.equal(c.status, 0, c.stderr);
+      const id = c.stdout.trim();
+      const [row] = ps();
+      const pid = row!.Pid as number;
+      const ip = row!.IP as string;
+      t.ok(pid > 0 && ip, 'running with an address');
+      const rec = JSON.parse(readFileSync(join(env.root, 'containers', id, 'container.json'), 'utf8'));
+      const monitorPid = rec.monitorPid as number;
+      // keep the first bytes: a torn write that still holds the name
+      const file = join(env.root, 'containers', id, 'container.json');
+      truncateSync(file, readFileSync(file, 'utf8').indexOf('"image"'));
+
+      const rows = ps();
+      t.equal(rows.length, 1, 'ps -a still lists it');
+      t.equal(rows[0]!.State, 'broken');
+      t.match(rows[0]!.Status, /Broken .*container\.json/, 'with the reason and the file');
+      t.equal(rows[0]!.Name, `torn-${by}`, 'the name is recovered');
+      t.match(lxr(env, ['ps', '-a']).stdout, /Broken/, 'the table shows it too');
+      const start = lxr(env, ['start', `torn-${by}`]);
+      t.not(start.status, 0);
+      t.match(start.stderr, /is broken/, 'other commands say the record is broken');
+
+      const rm = lxr(env, ['rm', '-f', by === 'name' ? `torn-${by}` : id.slice(0, 12)]);
+      t.equal(rm.status, 0, rm.stderr);
+      t.ok(await until(() => gone(pid)), 'the container process is gone');
+      t.ok(await until(() => gone(monitorPid)), 'its monitor is gone');
+      assertClean(t, `torn record, rm -f by ${by}`, ip);
+    }
+  });
+
+  t.test('the monitor killed: ps asks the runtime and shows the container running', async (t) => {
+    const c = lxr(env, ['create', '--name', 'orphan', image]);
+    t.equal(c.status, 0, c.stderr);
+    const id = c.stdout.trim();
+    const rec = JSON.parse(readFileSync(join(env.root, 'containers', id, 'container.json'), 'utf8'));
+    const pid = rec.pid as number;
+    process.kill(rec.monitorPid, 'SIGKILL');
+    t.ok(await until(() => gone(rec.monitorPid)), 'the monitor died');
+    t.ok(!gone(pid), 'the container process still runs');
+    const [row] = ps();
+    t.equal(row!.State, 'running', 'ps says running, as the runtime does');
+    t.equal(row!.Pid, pid);
+    t.notMatch(row!.Status, /Exited|stale/);
+    // stop without a monitor: the container stops and what it used is released
+    const stop = lxr(env, ['stop', '-t', '1', 'orphan']);
+    t.equal(stop.status, 0, stop.stderr);
+    t.ok(await until(() => gone(pid)));
+    t.equal(ps()[0]!.State, 'exited');
+    t.same(netnsLeft(env), [], 'stop released the network');
+    t.same(mountsUnder(env.root), [], 'and the mount');
+    t.equal(lxr(env, ['rm', 'orphan']).status, 0);
+    assertClean(t, 'monitor killed');
+  });
+
+  t.test('usage errors of create leave nothing, not even the state directory', async (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'lxr-fault-usage-'));
+    t.teardown(() => rmSync(root, { recursive: true, force: true }));
+    const fresh = join(root, 'lxr');
+    // the default state paths (no --root), so that the early monitor is started
+    const e = { ...env, env: { ...env.env, LXR_ROOT: fresh, LXR_RUN_ROOT: join(root, 'run'), LXR_IMAGE_STORE: join(root, 'images') } };
+    for (const args of [['create'], ['create', '--memory', '-5m', image], ['create', '--memory=-5m', image], ['create', '--no-such-flag', image], ['run', '-d', '--bogus=1', image]]) {
+      const r = lxr(e, args);
+      t.equal(r.status, 125, args.join(' '));
+      t.match(r.stderr, /^lxr: /, `${args.join(' ')}: ${r.stderr.trim()}`);
+      t.notOk(existsSync(fresh), `${args.join(' ')}: nothing was written`);
+    }
+    t.same(readdirSync(root), [], 'nothing at all');
+  });
+}

@@ -1,7 +1,7 @@
 // The container's network, by mode:
 //   none    a network namespace of its own with only loopback (up)
 //   host    no network namespace: the host's interfaces, the host's /etc/hosts and resolv.conf
-//   bridge  the default network of lxr/network ("lxr": bridge lxr0, 10.88.0.0/16), made on first use
+//   bridge  the default network of lxr/network ("lxr": bridge lxr0, a subnet no route overlaps), made on first use
 //   NAME    a network made with lxr/network (a CNI configuration list of that name)
 // Namespaces are named lxr-<id> under /run/netns, so a host restart removes them with the
 // rest of the run state. Everything here is undone by teardownNetwork, which may run twice.

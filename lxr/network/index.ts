@@ -39,7 +39,31 @@ export type { CniResult, NetworkConfList } from './cni/types.js';
 
 export const DEFAULT_NETWORK = 'lxr';
 export const DEFAULT_BRIDGE = 'lxr0';
-export const DEFAULT_SUBNET = '10.88.0.0/16';
+/**
+ * The default network's subnet is the first of these that overlaps no route of the host and
+ * no other network, as docker picks its default bridge's among its default address pools.
+ * Never podman's default (10.88.0.0/16, and 10.89.0.0/16 and up for its other networks) nor
+ * docker's (172.17.0.0/16): when they share a host, both bridges would claim one route.
+ */
+export const DEFAULT_SUBNET_POOLS: string[] = [
+  ...[80, 81, 82, 83, 84, 85, 86, 87].map((n) => `10.${n}.0.0/16`),
+  ...Array.from({ length: 14 }, (_, i) => `172.${18 + i}.0.0/16`),
+  ...Array.from({ length: 16 }, (_, i) => `192.168.${i * 16}.0/20`),
+];
+/** Avoided by every automatic choice, even when no route shows them (their bridges may be down). */
+export const FOREIGN_DEFAULT_SUBNETS = ['10.88.0.0/16', '172.17.0.0/16'];
+
+/** The first pool that overlaps no route (of the host, or of `netns`) and no subnet in `taken`. */
+export function pickDefaultSubnet(o: { taken?: string[]; netns?: string; pools?: string[] } = {}): string {
+  const taken = [...FOREIGN_DEFAULT_SUBNETS, ...(o.taken ?? [])].map(parseSubnet);
+  for (const p of o.pools ?? DEFAULT_SUBNET_POOLS) {
+    const sub = parseSubnet(p);
+    if (taken.some((x) => overlaps(x, sub))) continue;
+    if (overlappingRoutes(sub, undefined, o.netns).length) continue;
+    return formatSubnet(sub);
+  }
+  throw new LxrError(`no free subnet for the default network: every one of ${(o.pools ?? DEFAULT_SUBNET_POOLS).length} candidates overlaps a route or a network (give one with LXR_NET_SUBNET)`);
+}
 
 /** Where things are; every API call accepts these (defaults, then env LXR_NET_CONF_DIR, LXR_NET_STATE_DIR, LXR_CNI_PATH). */
 export interface NetworkOptions {
@@ -215,13 +239,14 @@ export async function createNetwork(o: CreateNetworkOptions): Promise<NetworkInf
   });
 }
 
-/** The default network (lxr, bridge lxr0, 10.88.0.0/16 unless told otherwise): returned if it exists, else created. */
+/** The default network (lxr, bridge lxr0, a subnet from DEFAULT_SUBNET_POOLS unless told otherwise): returned if it exists, else created. */
 export async function ensureDefaultNetwork(o: Partial<CreateNetworkOptions> = {}): Promise<NetworkInfo> {
   const name = o.name ?? DEFAULT_NETWORK;
   const found = listNetworks(o).find((n) => n.name === name);
   if (found) return found;
   try {
-    return await createNetwork({ ...o, name, bridge: o.bridge ?? DEFAULT_BRIDGE, subnet: o.subnet ?? DEFAULT_SUBNET });
+    const subnet = o.subnet ?? pickDefaultSubnet({ taken: listNetworks(o).map((n) => n.subnet).filter((x): x is string => !!x) });
+    return await createNetwork({ ...o, name, bridge: o.bridge ?? DEFAULT_BRIDGE, subnet });
   } catch (e) {
     const again = listNetworks(o).find((n) => n.name === name); // created concurrently
     if (again) return again;

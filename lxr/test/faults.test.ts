@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
 import { rulesMentioning } from './helpers/netns.js';
+import * as net from '../network/index.js';
+import { overlappingRoutes } from '../network/link.js';
+import { parseSubnet } from '../network/ipv4.js';
 import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, netnsLeft, pushTestImage, until, type LxrEnv } from './helpers/env.js';
 
 const haveIp = spawnSync('ip', ['-V']).status === 0;
@@ -130,6 +133,29 @@ if (!BUSYBOX || !haveIp) {
     t.same(mountsUnder(env.root), [], 'and the mount');
     t.equal(lxr(env, ['rm', 'orphan']).status, 0);
     assertClean(t, 'monitor killed');
+  });
+
+  t.test('the default subnet: the first pool that overlaps no route, never podman\'s or docker\'s', async (t) => {
+    // a throw-away network namespace with routes the test makes: never the host's routes
+    const ns = `lxrft-subnet-${process.pid}`;
+    const ip = (...a: string[]) => spawnSync('ip', ['-n', ns, ...a], { encoding: 'utf8' });
+    t.equal(spawnSync('ip', ['netns', 'add', ns]).status, 0);
+    t.teardown(() => void spawnSync('ip', ['netns', 'del', ns]));
+    // a veth pair, both ends inside (no dummy module on every kernel)
+    t.equal(ip('link', 'add', 'dummy0', 'type', 'veth', 'peer', 'name', 'dummy1').status, 0);
+    t.equal(ip('link', 'set', 'dummy0', 'up').status, 0);
+    t.equal(ip('link', 'set', 'dummy1', 'up').status, 0);
+    const path = `/run/netns/${ns}`;
+    t.equal(net.pickDefaultSubnet({ netns: path }), '10.80.0.0/16', 'no routes: the first pool');
+    t.notOk(net.DEFAULT_SUBNET_POOLS.some((p) => p === '10.88.0.0/16' || p === '172.17.0.0/16'), 'podman and docker defaults are not candidates');
+    t.equal(ip('route', 'add', '10.80.0.0/16', 'dev', 'dummy0').status, 0);
+    t.equal(ip('addr', 'add', '10.81.3.1/24', 'dev', 'dummy0').status, 0);
+    t.equal(net.pickDefaultSubnet({ netns: path }), '10.82.0.0/16', 'routes and addresses are skipped');
+    t.equal(net.pickDefaultSubnet({ netns: path, taken: ['10.82.0.0/24'] }), '10.83.0.0/16', 'so are other networks\' subnets');
+    t.equal(ip('route', 'add', '10.64.0.0/10', 'dev', 'dummy0').status, 0);
+    t.equal(net.pickDefaultSubnet({ netns: path }), '172.18.0.0/16', 'a wide route skips every pool inside it');
+    t.same(overlappingRoutes(parseSubnet('10.85.0.0/16'), undefined, path), ['10.64.0.0/10 dev dummy0'], 'an overlap names the interface');
+    t.throws(() => net.pickDefaultSubnet({ netns: path, pools: ['10.90.0.0/16'] }), /no free subnet/);
   });
 
   t.test('usage errors of create leave nothing, not even the state directory', async (t) => {

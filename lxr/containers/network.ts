@@ -5,7 +5,6 @@
 //   NAME    a network made with lxr/network (a CNI configuration list of that name)
 // Namespaces are named lxr-<id> under /run/netns, so a host restart removes them with the
 // rest of the run state. Everything here is undone by teardownNetwork, which may run twice.
-import { join } from 'node:path';
 // netns.js alone is light; the CNI side (network/index.js) is loaded only for bridge networks
 import { readdirSync } from 'node:fs';
 import { createNetns, removeNetns, NETNS_DIR } from '../network/netns.js';
@@ -26,9 +25,12 @@ export interface NetworkSetup {
   mounts: Mount[];
 }
 
-/** lxr/network's directories: its own env overrides, else the state under LXR_ROOT. */
-export function networkOptions(ctx: LxrContext): NetworkOptions {
-  return process.env.LXR_NET_STATE_DIR ? {} : { stateDir: join(ctx.root, 'network') };
+/**
+ * lxr/network's directories: global, not under --root (one bridge, one address space for
+ * every root): /run/lxr-net, or LXR_NET_STATE_DIR.
+ */
+export function networkOptions(_ctx: LxrContext): NetworkOptions {
+  return {};
 }
 
 const isBridge = (network: string) => network !== 'none' && network !== 'host';

@@ -5,7 +5,11 @@
 // configuration and result, hosts files can list the network's containers by name, and GC
 // knows what exists.
 //
-// State (default /var/lib/lxr/network, so leases and records survive restarts of `lxr`):
+// State: one place for the whole host, whatever --root or --run-root a command was given,
+// since there is one bridge and one address space: /run/lxr-net (LXR_NET_STATE_DIR), as
+// podman's netavark keeps its IPAM in /run/containers/networks beside --root and --runroot.
+// It is run state: after a reboot no container holds an address, a veth or a namespace.
+// A configuration list names its IPAM dataDir, so one written before keeps its leases where they were.
 //   attachments/<network>/<containerId>.json   one record per attachment (config, result, ports)
 //   containers/<containerId>/{hosts,hostname,resolv.conf}   files the front end bind-mounts
 //   ipam/<network>/leases.json                 lxr-ipam's leases (dataDir of the default network)
@@ -38,6 +42,8 @@ export { resolvConfContent, hostsContent } from './dns.js';
 export type { CniResult, NetworkConfList } from './cni/types.js';
 
 export const DEFAULT_NETWORK = 'lxr';
+/** The network state of the host (attachments, leases, DNS files): one for every --root. */
+export const DEFAULT_NET_STATE_DIR = '/run/lxr-net';
 export const DEFAULT_BRIDGE = 'lxr0';
 /**
  * The default network's subnet is the first of these that overlaps no route of the host and
@@ -69,7 +75,7 @@ export function pickDefaultSubnet(o: { taken?: string[]; netns?: string; pools?:
 export interface NetworkOptions {
   /** directory of *.conflist files (default /etc/lxr/net.d) */
   confDir?: string;
-  /** state directory (default /var/lib/lxr/network) */
+  /** state directory (default DEFAULT_NET_STATE_DIR, /run/lxr-net) */
   stateDir?: string;
   /** directories searched for CNI plugins (default: lxr's dist/cni, /usr/lib/cni, /opt/cni/bin) */
   cniPath?: string[];
@@ -79,7 +85,7 @@ function confDirOf(o: NetworkOptions): string {
   return o.confDir ?? process.env.LXR_NET_CONF_DIR ?? '/etc/lxr/net.d';
 }
 function stateDirOf(o: NetworkOptions): string {
-  return o.stateDir ?? process.env.LXR_NET_STATE_DIR ?? '/var/lib/lxr/network';
+  return o.stateDir ?? process.env.LXR_NET_STATE_DIR ?? DEFAULT_NET_STATE_DIR;
 }
 
 /** lxr's own plugins: dist/cni of the package this module runs from (sources or bundles). */

@@ -10,6 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
 import { rulesMentioning } from './helpers/netns.js';
 import * as net from '../network/index.js';
+import { networkOptions } from '../containers/network.js';
+import { lxrContext } from '../context.js';
 import { overlappingRoutes } from '../network/link.js';
 import { parseSubnet } from '../network/ipv4.js';
 import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, netnsLeft, pushTestImage, until, type LxrEnv } from './helpers/env.js';
@@ -47,7 +49,7 @@ if (!BUSYBOX || !haveIp) {
 
   const ps = (): Array<Record<string, any>> => JSON.parse(lxr(env, ['ps', '-a', '--format', 'json']).stdout);
   const veths = () => spawnSync('ip', ['-o', 'link', 'show', 'master', bridge], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-  const netState = join(env.root, 'network');
+  const netState = env.netState;
   /** the leases and attachment records of the network layer */
   const netFiles = (): string[] => {
     const out: string[] = [];
@@ -156,6 +158,38 @@ if (!BUSYBOX || !haveIp) {
     t.equal(net.pickDefaultSubnet({ netns: path }), '172.18.0.0/16', 'a wide route skips every pool inside it');
     t.same(overlappingRoutes(parseSubnet('10.85.0.0/16'), undefined, path), ['10.64.0.0/10 dev dummy0'], 'an overlap names the interface');
     t.throws(() => net.pickDefaultSubnet({ netns: path, pools: ['10.90.0.0/16'] }), /no free subnet/);
+  });
+
+  t.test('network state is one global place, whatever --root', async (t) => {
+    const saved = process.env.LXR_NET_STATE_DIR;
+    delete process.env.LXR_NET_STATE_DIR;
+    t.teardown(() => void (saved === undefined ? delete process.env.LXR_NET_STATE_DIR : (process.env.LXR_NET_STATE_DIR = saved)));
+    const a = networkOptions(lxrContext({ root: '/some/root', runRoot: '/some/run' }));
+    const b = networkOptions(lxrContext({ root: '/other/root', runRoot: '/other/run' }));
+    t.same(a, b, 'two roots share the network state');
+    const ipam = (net.bridgeConfList({ ...a, name: 'x', bridge: 'x0', subnet: '10.80.0.0/16' }).plugins[0] as unknown as { ipam: { dataDir: string } }).ipam;
+    t.equal(ipam.dataDir, join(net.DEFAULT_NET_STATE_DIR, 'ipam'), 'the default network records the global lease directory');
+    t.notMatch(ipam.dataDir, /^\/(some|other)\//, 'not one inside a root');
+
+    // two roots, one network: distinct addresses; the first root removed, the other's lease stays
+    const other = lxrEnv(t);
+    other.env = { ...other.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: subnet, LXR_NET_STATE_DIR: env.netState };
+    const c1 = lxr(other, ['create', '--name', 'in-other', image]);
+    t.equal(c1.status, 0, c1.stderr);
+    const c2 = lxr(env, ['create', '--name', 'in-main', image]);
+    t.equal(c2.status, 0, c2.stderr);
+    const ip1 = JSON.parse(lxr(other, ['ps', '--format', 'json']).stdout)[0].IP;
+    const ip2 = ps()[0]!.IP;
+    t.ok(ip1 && ip2 && ip1 !== ip2, `distinct addresses: ${ip1} ${ip2}`);
+    t.equal(lxr(other, ['rm', '-f', 'in-other']).status, 0);
+    rmSync(other.root, { recursive: true, force: true });
+    t.ok(netFiles().some((f) => f.endsWith(`: ${ip2}`)), 'the other root\'s lease is still held');
+    const c3 = lxr(other, ['create', '--name', 'again', image]);
+    t.equal(c3.status, 0, c3.stderr);
+    t.not(JSON.parse(lxr(other, ['ps', '--format', 'json']).stdout)[0].IP, ip2, 'its address is not handed out twice');
+    t.equal(lxr(other, ['rm', '-f', 'again']).status, 0);
+    t.equal(lxr(env, ['rm', '-f', 'in-main']).status, 0);
+    assertClean(t, 'two roots');
   });
 
   t.test('usage errors of create leave nothing, not even the state directory', async (t) => {

@@ -6,7 +6,7 @@
 // Namespaces are named lxr-<id> under /run/netns, so a host restart removes them with the
 // rest of the run state. Everything here is undone by teardownNetwork, which may run twice.
 // netns.js alone is light; the CNI side (network/index.js) is loaded only for bridge networks
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createNetns, removeNetns, NETNS_DIR } from '../network/netns.js';
 import type { NetworkOptions } from '../network/index.js';
 
@@ -16,7 +16,7 @@ import { LxrError, errorMessage } from '../../runtime/errors.js';
 import type { Mount } from '../../runtime/spec/types.js';
 import type { LxrContext } from '../context.js';
 import { failPoint } from '../context.js';
-import { listRecords, type ContainerRecord } from './store.js';
+import { listBroken, listRecords, type ContainerRecord } from './store.js';
 import { liveState } from './status.js';
 
 export interface NetworkSetup {
@@ -109,10 +109,17 @@ export async function teardownNetwork(ctx: LxrContext, rec: ContainerRecord): Pr
  * rules, DNS files) and their network namespaces. Created and running containers keep theirs.
  */
 export async function gcContainerNetworks(ctx: LxrContext): Promise<{ removed: string[]; errors: string[] }> {
-  const keep = new Set(listRecords(ctx).filter((r) => ['created', 'running'].includes(liveState(ctx, r).status)).map((r) => r.id));
+  const records = listRecords(ctx);
+  const keep = new Set(records.filter((r) => ['created', 'running'].includes(liveState(ctx, r).status)).map((r) => r.id));
+  // a broken record's container may still run: rm -f is what removes it
+  for (const b of listBroken(ctx)) keep.add(b.id);
+  // the network state is shared by every --root: what this root does not know may be another
+  // root's container; it is kept while its namespace exists
+  const mine = new Set([...records.map((r) => r.id), ...keep]);
   const removed = new Set<string>();
   const errors: string[] = [];
-  const { gcNetwork } = await cni();
+  const { gcNetwork, listAttachments } = await cni();
+  for (const a of listAttachments(networkOptions(ctx))) if (!mine.has(a.containerId) && existsSync(a.netns)) keep.add(a.containerId);
   const r = await gcNetwork({ ...networkOptions(ctx), keep: [...keep] });
   for (const id of r.removed) removed.add(id);
   errors.push(...r.errors);
@@ -125,7 +132,8 @@ export async function gcContainerNetworks(ctx: LxrContext): Promise<{ removed: s
   }
   for (const n of names) {
     const id = re.exec(n)?.[1];
-    if (!id || keep.has(id)) continue;
+    // a namespace of a container this root does not know may be another root's (--network none has no attachment)
+    if (!id || keep.has(id) || !mine.has(id)) continue;
     try {
       removeNetns(n);
       removed.add(id);

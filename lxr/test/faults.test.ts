@@ -181,6 +181,9 @@ if (!BUSYBOX || !haveIp) {
     const ip1 = JSON.parse(lxr(other, ['ps', '--format', 'json']).stdout)[0].IP;
     const ip2 = ps()[0]!.IP;
     t.ok(ip1 && ip2 && ip1 !== ip2, `distinct addresses: ${ip1} ${ip2}`);
+    const gc = lxr(env, ['gc']);
+    t.equal(gc.status, 0, gc.stderr);
+    t.ok(netFiles().some((f) => f.endsWith(`: ${ip1}`)), 'gc in one root keeps the network of another root\'s running container');
     t.equal(lxr(other, ['rm', '-f', 'in-other']).status, 0);
     rmSync(other.root, { recursive: true, force: true });
     t.ok(netFiles().some((f) => f.endsWith(`: ${ip2}`)), 'the other root\'s lease is still held');

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
+import { freePort, startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
 import { rulesMentioning } from './helpers/netns.js';
 import * as net from '../network/index.js';
 import { networkOptions } from '../containers/network.js';
@@ -32,6 +32,7 @@ if (!BUSYBOX || !haveIp) {
 } else {
   let reg: RegistryHandle;
   let image: string;
+  let webImage: string;
   const env: LxrEnv = lxrEnv(t);
   const bridge = `lxrft${process.pid % 10000}`;
   const subnet = `10.214.${process.pid % 200}.0/24`;
@@ -44,6 +45,7 @@ if (!BUSYBOX || !haveIp) {
   t.before(async () => {
     reg = await startRegistry();
     image = await pushTestImage(reg.host, 'test/faults:1', { cmd: ['sleep', '300'] });
+    webImage = await pushTestImage(reg.host, 'test/faults-web:1', { cmd: ['httpd', '-f', '-p', '80', '-h', '/www'], extraLayers: [{ 'www/': '', 'www/index.html': 'hello\n' }] });
   });
   t.teardown(() => reg?.stop());
 
@@ -193,6 +195,51 @@ if (!BUSYBOX || !haveIp) {
     t.equal(lxr(other, ['rm', '-f', 'again']).status, 0);
     t.equal(lxr(env, ['rm', '-f', 'in-main']).status, 0);
     assertClean(t, 'two roots');
+  });
+
+  t.test('a simulated reboot: ps -a shows exited, start brings network and ports back, --restart always comes back by itself', async (t) => {
+    const port = await freePort();
+    const web = lxr(env, ['create', '--name', 'web', '-p', `${port}:80`, webImage]);
+    t.equal(web.status, 0, web.stderr);
+    t.equal(lxr(env, ['create', '--name', 'keeper', '--restart', 'always', image]).status, 0);
+    const before = ps();
+    const ips = before.map((r) => r.IP as string);
+    // what a reboot does: every process dies, mounts, namespaces, bridges, rules and /run vanish
+    for (const r of before) {
+      const rec = JSON.parse(readFileSync(join(env.root, 'containers', r.Id, 'container.json'), 'utf8'));
+      process.kill(rec.monitorPid, 'SIGKILL');
+      process.kill(rec.pid, 'SIGKILL');
+      t.ok(await until(() => gone(rec.pid) && gone(rec.monitorPid)));
+    }
+    for (const m of mountsUnder(env.root).reverse()) spawnSync('umount', ['-l', m]);
+    for (const n of netnsLeft(env)) spawnSync('ip', ['netns', 'del', n]);
+    for (const ip of ips) for (const table of ['nat', 'filter']) for (const rule of rulesMentioning(ip)) {
+      if (rule.startsWith('-A ')) spawnSync('iptables', ['-w', '-t', table, '-D', ...rule.slice(3).split(' ')]);
+    }
+    spawnSync('ip', ['link', 'del', bridge]);
+    rmSync(env.runRoot, { recursive: true, force: true });
+    rmSync(env.netState, { recursive: true, force: true });
+    for (const c of cgroupsLeft(env)) spawnSync('rmdir', [`/sys/fs/cgroup/${c}`]);
+
+    const noPolicies = { env: { LXR_NO_RESTART_POLICIES: '1' } };
+    const after = JSON.parse(lxr(env, ['ps', '-a', '--format', 'json'], noPolicies).stdout) as Array<Record<string, any>>;
+    t.same(after.map((r) => r.State), ['exited', 'exited'], 'every container is exited');
+    const st = lxr(env, ['start', 'web'], noPolicies);
+    t.equal(st.status, 0, st.stderr);
+    const body = await until(async () => {
+      try {
+        return await (await fetch(`http://127.0.0.1:${port}/`)).text();
+      } catch {
+        return undefined;
+      }
+    }, 10000);
+    t.equal(await body, 'hello\n', 'start brought back its network and its published port');
+    // the next lxr command starts the --restart always container
+    const rows = ps();
+    t.equal(rows.find((r) => r.Name === 'keeper')?.State, 'running', '--restart always came back');
+    t.ok(rows.find((r) => r.Name === 'keeper')?.IP, 'with an address');
+    t.equal(lxr(env, ['rm', '-f', 'web', 'keeper']).status, 0);
+    assertClean(t, 'after the reboot');
   });
 
   t.test('usage errors of create leave nothing, not even the state directory', async (t) => {

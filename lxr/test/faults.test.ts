@@ -3,7 +3,7 @@
 // (processes, mounts, veths, NAT rules, leases, cgroups, files). The bridge and subnet are
 // the test's own, never lxr0.
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -255,5 +255,81 @@ if (!BUSYBOX || !haveIp) {
       t.notOk(existsSync(fresh), `${args.join(' ')}: nothing was written`);
     }
     t.same(readdirSync(root), [], 'nothing at all');
+  });
+}
+
+if (BUSYBOX && haveIp) {
+  // last: it spoils a blob of the store
+  t.test('system check finds what no container owns, one line each; --repair removes it', async (t) => {
+    const env: LxrEnv = lxrEnv(t);
+    const reg = await startRegistry();
+    t.teardown(() => reg.stop());
+    const image = await pushTestImage(reg.host, 'test/check:1', { cmd: ['sleep', '300'] });
+    const bridge = `lxrck${process.pid % 10000}`;
+    const confDir = mkdtempSync(join(tmpdir(), 'lxr-check-net-'));
+    env.env = { ...env.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: `10.215.${process.pid % 200}.0/24` };
+    t.teardown(() => {
+      spawnSync('ip', ['link', 'del', bridge]);
+      rmSync(confDir, { recursive: true, force: true });
+    });
+    const check = (repair = false) => lxr(env, ['system', 'check', ...(repair ? ['--repair'] : [])]);
+    let r = check();
+    t.equal(r.status, 0, r.stderr);
+    t.equal(r.stdout, 'no problems found\n', 'a fresh root is clean');
+
+    // a container killed with its monitor (what OOM or kill -9 leave): mount, runtime state, netns, attachment
+    const c = lxr(env, ['create', '--name', 'killed', '-p', '18081:80', image]);
+    t.equal(c.status, 0, c.stderr);
+    const id = c.stdout.trim();
+    const rec = JSON.parse(readFileSync(join(env.root, 'containers', id, 'container.json'), 'utf8'));
+    process.kill(rec.monitorPid, 'SIGKILL');
+    process.kill(rec.pid, 'SIGKILL');
+    t.ok(await until(() => gone(rec.pid) && gone(rec.monitorPid)));
+    // a running container whose record is torn: reported, never removed by --repair
+    const b = lxr(env, ['create', '--name', 'torn', image]);
+    t.equal(b.status, 0, b.stderr);
+    const tornFile = join(env.root, 'containers', b.stdout.trim(), 'container.json');
+    truncateSync(tornFile, readFileSync(tornFile, 'utf8').indexOf('"image"'));
+    // a directory a dead create left, a cgroup of no container, a blob with a flipped byte
+    const orphanDir = join(env.root, 'containers', 'f'.repeat(64));
+    mkdirSync(orphanDir);
+    const orphanCg = `/sys/fs/cgroup/pids/${env.cgroupParent}/${'e'.repeat(64)}`;
+    mkdirSync(orphanCg);
+    t.teardown(() => void (existsSync(orphanCg) && rmdirSync(orphanCg)));
+    const blobs = join(env.store, 'blobs', 'sha256');
+    const blob = join(blobs, readdirSync(blobs).find((f) => readFileSync(join(blobs, f)).length > 100)!);
+    const data = readFileSync(blob);
+    data[50] ^= 0xff;
+    writeFileSync(blob, data);
+
+    r = check();
+    t.equal(r.status, 1, 'problems found: exit 1');
+    const lines = r.stdout.trim().split('\n');
+    t.comment(r.stdout);
+    const has = (re: RegExp, what: string) => t.ok(lines.some((l) => re.test(l)), what);
+    has(/^container: container torn: its record .*container\.json is broken/, 'the broken record');
+    has(new RegExp(`^container: container directory ${orphanDir} has no record`), 'the directory without a record');
+    has(new RegExp(`^runtime: runtime state .*${id} of stopped container killed`), 'runtime state of a container that died');
+    has(new RegExp(`^mount: .*${id}/merged: container killed is not running`), 'its overlay mount');
+    has(new RegExp(`^netns: .*${id}: container killed is not running`), 'its network namespace');
+    has(/^attachment: network lxr: attachment of killed .*belongs to no running container/, 'its network attachment (veth, lease, rules)');
+    has(new RegExp(`^cgroup: cgroup ${orphanCg}: no container`), 'the cgroup of no container');
+    has(new RegExp(`^blob: blob sha256:${blob.slice(-64)} fails its digest`), 'the blob that fails its digest');
+
+    r = check(true);
+    t.equal(r.status, 1, 'the broken record remains after --repair');
+    r = check();
+    t.same(r.stdout.trim().split('\n').filter((l) => !/^container: container torn/.test(l)), [], 'only the broken record is left');
+    t.notOk(existsSync(orphanDir));
+    t.notOk(existsSync(orphanCg));
+    t.notOk(existsSync(blob));
+    t.equal(JSON.parse(lxr(env, ['ps', '-a', '--format', 'json']).stdout).find((x: { Name: string }) => x.Name === 'killed').State, 'exited');
+    t.equal(lxr(env, ['rm', '-f', 'killed', 'torn']).status, 0);
+    r = check();
+    t.equal(r.stdout, 'no problems found\n', r.stdout);
+    t.same(mountsUnder(env.root), []);
+    t.same(netnsLeft(env), []);
+    t.same(cgroupsLeft(env), []);
+    t.same(spawnSync('ip', ['-o', 'link', 'show', 'master', bridge], { encoding: 'utf8' }).stdout.trim(), '', 'no veth');
   });
 }

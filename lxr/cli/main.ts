@@ -257,7 +257,12 @@ export function splitCommand(argv: string[]): string[] {
     const a = argv[i]!;
     if (a === '--') return argv;
     if (a.startsWith('-')) {
-      if (!a.includes('=') && VALUE_FLAGS.has(a)) i++;
+      if (!a.includes('=') && VALUE_FLAGS.has(a)) {
+        // a value that looks like a flag is still the value (as docker's flag parser takes it):
+        // `--memory -5m` is refused as a bad --memory, not read as flags -5 and -m
+        if (argv[i + 1]?.startsWith('-') && argv[i + 1] !== '--') argv = [...argv.slice(0, i), `${a}=${argv[i + 1]}`, ...argv.slice(i + 2)];
+        else i++;
+      }
       continue;
     }
     return i + 1 < argv.length ? [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)] : argv;

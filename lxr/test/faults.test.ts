@@ -252,6 +252,7 @@ if (!BUSYBOX || !haveIp) {
       const r = lxr(e, args);
       t.equal(r.status, 125, args.join(' '));
       t.match(r.stderr, /^lxr: /, `${args.join(' ')}: ${r.stderr.trim()}`);
+      if (args.some((a) => a.includes('-5m'))) t.match(r.stderr, /^lxr: --memory -5m: /, 'the error names the flag and its value');
       t.notOk(existsSync(fresh), `${args.join(' ')}: nothing was written`);
     }
     t.same(readdirSync(root), [], 'nothing at all');

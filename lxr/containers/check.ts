@@ -19,7 +19,7 @@ import { liveState } from './status.js';
 import { netnsName, networkOptions } from './network.js';
 
 export interface Finding {
-  /** container | runtime | mount | netns | attachment | rule | veth | lease | cgroup | blob */
+  /** container | runtime | mount | netns | attachment | rule | veth | lease | cgroup | snapshot | blob */
   kind: string;
   /** one line: the thing and why it is wrong */
   text: string;
@@ -207,6 +207,21 @@ export async function systemCheck(ctx: LxrContext, o: { repair?: boolean } = {})
         },
       });
     }
+  }
+
+  // snapshots: each is checked against its diff ID while it is unpacked, and renamed into place
+  // only then; what a crash leaves is a half-unpacked .tmp-<name>-<pid>-* directory
+  let snaps: string[] = [];
+  try {
+    snaps = readdirSync(ctx.snapshots).filter((f) => f.startsWith('.tmp-'));
+  } catch {
+    /* no snapshots */
+  }
+  for (const f of snaps) {
+    const pid = Number(f.split('-').at(-2));
+    if (pid && existsSync(`/proc/${pid}`) && pid !== process.pid) continue; // being unpacked now
+    const p = join(ctx.snapshots, f);
+    found.push({ kind: 'snapshot', text: `snapshot ${p}: a half-unpacked layer (its unpack died)`, repair: () => rmSync(p, { recursive: true, force: true }) });
   }
 
   // blobs that fail their digest

@@ -297,6 +297,8 @@ if (BUSYBOX && haveIp) {
     const orphanCg = `/sys/fs/cgroup/pids/${env.cgroupParent}/${'e'.repeat(64)}`;
     mkdirSync(orphanCg);
     t.teardown(() => void (existsSync(orphanCg) && rmdirSync(orphanCg)));
+    const halfSnapshot = join(env.root, 'snapshots', `.tmp-sha256-${'d'.repeat(64)}-999999999-x`);
+    mkdirSync(halfSnapshot);
     const blobs = join(env.store, 'blobs', 'sha256');
     const blob = join(blobs, readdirSync(blobs).find((f) => readFileSync(join(blobs, f)).length > 100)!);
     const data = readFileSync(blob);
@@ -315,6 +317,7 @@ if (BUSYBOX && haveIp) {
     has(new RegExp(`^netns: .*${id}: container killed is not running`), 'its network namespace');
     has(/^attachment: network lxr: attachment of killed .*belongs to no running container/, 'its network attachment (veth, lease, rules)');
     has(new RegExp(`^cgroup: cgroup ${orphanCg}: no container`), 'the cgroup of no container');
+    has(new RegExp(`^snapshot: snapshot ${halfSnapshot}: a half-unpacked layer`), 'a snapshot a crash left half-unpacked');
     has(new RegExp(`^blob: blob sha256:${blob.slice(-64)} fails its digest`), 'the blob that fails its digest');
 
     r = check(true);
@@ -323,6 +326,7 @@ if (BUSYBOX && haveIp) {
     t.same(r.stdout.trim().split('\n').filter((l) => !/^container: container torn/.test(l)), [], 'only the broken record is left');
     t.notOk(existsSync(orphanDir));
     t.notOk(existsSync(orphanCg));
+    t.notOk(existsSync(halfSnapshot));
     t.notOk(existsSync(blob));
     t.equal(JSON.parse(lxr(env, ['ps', '-a', '--format', 'json']).stdout).find((x: { Name: string }) => x.Name === 'killed').State, 'exited');
     t.equal(lxr(env, ['rm', '-f', 'killed', 'torn']).status, 0);

@@ -152,9 +152,12 @@ export async function systemCheck(ctx: LxrContext, o: { repair?: boolean } = {})
   const attachedIds = new Set(attachments.map((a) => a.containerId));
   try {
     const fw = await import('../network/firewall.js');
+    // iptables is the host's: with a network state of its own (LXR_NET_STATE_DIR, as tests
+    // have) rules of containers this root does not know may belong to another state's
+    const ownState = !process.env.LXR_NET_STATE_DIR;
     for (const tag of fw.ruleTags()) {
       const id = tag.split(':').pop()!;
-      if (attachedIds.has(id)) continue;
+      if (attachedIds.has(id) || (!ownState && !mine.has(id))) continue;
       found.push({ kind: 'rule', text: `iptables rules tagged ${tag}: no attachment of container ${id.slice(0, 12)}`, repair: () => void fw.removeRulesWhere((t) => t === tag) });
     }
   } catch (e) {

@@ -240,22 +240,29 @@ export function buildCli(argv: string[]): Argv {
       for (const e of n.errors) process.stderr.write(`lxr: gc: ${e}\n`);
       if (n.errors.length) process.exitCode = 1;
     })
+    .command('system', 'check and repair lxr\'s state (system check [--repair])', (y) => y
+      .command('check', 'find what no container owns and records without containers, one line each; --repair removes what no container owns', (y2) => y2.option('repair', { type: 'boolean', default: false }), async (a) => {
+        const { systemCheck } = await import('../containers/check.js');
+        const found = await systemCheck(ctxOf(a), { repair: !!a.repair });
+        for (const f of found) out(`${f.kind}: ${f.text}${f.repaired ? ' (removed)' : f.error ? ` (repair failed: ${f.error})` : ''}`);
+        if (!found.length) out('no problems found');
+        if (found.some((f) => !f.repaired)) process.exitCode = 1;
+      })
+      .demandCommand(1, 'give a system command (check)'), () => {})
     .middleware(async (a) => {
       // containers with --restart that a host restart stopped run again when lxr next runs
       trace('cli: parsed');
       learnCommand(a._[0]);
-      if (['rm', 'stop'].includes(String(a._[0])) || process.env.LXR_NO_RESTART_POLICIES) return;
+      if (['rm', 'stop', 'system'].includes(String(a._[0])) || process.env.LXR_NO_RESTART_POLICIES) return;
       const { applyRestartPolicies } = await import('../containers/status.js');
       await applyRestartPolicies(ctxOf(a), (m) => process.stderr.write(`lxr: ${m}\n`));
       trace('cli: restart policies checked');
     })
     .demandCommand(1, 'give a command (lxr --help lists them)')
     .strict()
-    .fail((msg, err, y) => {
-      if (err) throw err;
-      process.stderr.write(`lxr: ${msg}\n`);
-      void y;
-      process.exit(125);
+    .fail((msg, err) => {
+      // thrown, not process.exit: main's finally must still release an early monitor
+      throw err ?? new LxrError(msg);
     })
     .help()
     .version(false);
@@ -276,7 +283,12 @@ export function splitCommand(argv: string[]): string[] {
     const a = argv[i]!;
     if (a === '--') return argv;
     if (a.startsWith('-')) {
-      if (!a.includes('=') && VALUE_FLAGS.has(a)) i++;
+      if (!a.includes('=') && VALUE_FLAGS.has(a)) {
+        // a value that looks like a flag is still the value (as docker's flag parser takes it):
+        // `--memory -5m` is refused as a bad --memory, not read as flags -5 and -m
+        if (argv[i + 1]?.startsWith('-') && argv[i + 1] !== '--') argv = [...argv.slice(0, i), `${a}=${argv[i + 1]}`, ...argv.slice(i + 2)];
+        else i++;
+      }
       continue;
     }
     return i + 1 < argv.length ? [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)] : argv;

@@ -2,8 +2,8 @@
 // snapshots, mount the overlay, write the bundle and start the container. Every step that
 // fails undoes what the earlier ones made (record, mount, runtime state, cgroup, network).
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { PullProgress } from '../../image-tool/registry/pull.js';
 import { describeName, resolveImage } from '../../image-tool/layout/images.js';
 import { normalizeReference } from '../../image-tool/reference.js';
@@ -49,7 +49,8 @@ export interface EarlyMonitor {
 export function startMonitorEarly(ctx: LxrContext): EarlyMonitor {
   const id = newId();
   const dir = containerDir(ctx, id);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // the first directory mkdir made (undefined if all existed): release removes it again
+  const made = mkdirSync(dir, { recursive: true, mode: 0o700 });
   const monitor = spawnMonitor(ctx, id);
   const early: EarlyMonitor = {
     id,
@@ -57,7 +58,16 @@ export function startMonitorEarly(ctx: LxrContext): EarlyMonitor {
     used: false,
     async release() {
       await monitor.abort();
-      if (!existsSync(join(dir, 'container.json'))) rmSync(dir, { recursive: true, force: true });
+      if (existsSync(join(dir, 'container.json'))) return;
+      rmSync(dir, { recursive: true, force: true });
+      // and the parents it made, if nothing else was put there meanwhile (a usage error leaves nothing)
+      for (let d = dirname(dir); made && d.length >= made.length; d = dirname(d)) {
+        try {
+          rmdirSync(d);
+        } catch {
+          break;
+        }
+      }
     },
     async dispose() {
       if (!early.used) await early.release();

@@ -3,7 +3,7 @@ import { killContainer as rtKill } from '../../runtime/container/kill.js';
 import { liveState, monitorAlive, type LiveState } from './status.js';
 import { LxrError } from '../../runtime/errors.js';
 import type { LxrContext } from '../context.js';
-import { getRecord, readRecordById, updateRecord, type ContainerRecord } from './store.js';
+import { findBroken, findRecord, getRecord, readRecordById, updateRecord, type BrokenRecord, type ContainerRecord } from './store.js';
 
 export { liveState, type LiveState };
 import { finish, prepareContainer, releaseContainer, removeFiles, startInBackground } from './launch.js';
@@ -78,6 +78,11 @@ export async function stopContainer(ctx: LxrContext, ref: string, timeout = 10):
     }
     if (!(await waitExited(ctx, r.id, 10000))) throw new LxrError(`container ${r.name}: still running 10 s after SIGKILL`);
   }
+  // no monitor to record the exit and release the container (it died): do it here
+  if (live.monitorLost) {
+    await repairStale(ctx, r);
+    return readRecordById(ctx, r.id) ?? r;
+  }
   // the monitor finishes (unmount, network) after it recorded the exit: wait for it too
   const end = Date.now() + 10000;
   for (;;) {
@@ -95,6 +100,11 @@ export async function restartContainer(ctx: LxrContext, ref: string, timeout = 1
 
 /** Remove a container (its upper layer, logs and record; the image snapshots stay). */
 export async function removeContainer(ctx: LxrContext, ref: string, force = false): Promise<ContainerRecord> {
+  const broken = findRecord(ctx, ref) ? undefined : findBroken(ctx, ref);
+  if (broken) {
+    if (!force) throw new LxrError(`container ${broken.name ?? broken.id.slice(0, 12)}: its record ${broken.file} is broken (${broken.reason}): use rm -f to remove what is left of it`);
+    return removeBroken(ctx, broken);
+  }
   const r = getRecord(ctx, ref);
   const live = liveState(ctx, r);
   if (live.status === 'running') {
@@ -107,6 +117,23 @@ export async function removeContainer(ctx: LxrContext, ref: string, force = fals
     await removeFiles(ctx, r.id);
   }
   return r;
+}
+
+/**
+ * rm -f of a container whose record is broken: everything that can be found without it.
+ * The runtime's state (process, cgroup), the network attachments the network layer keeps
+ * per container id (veth, lease, rules, namespace), the overlay mount and the directory.
+ */
+async function removeBroken(ctx: LxrContext, b: BrokenRecord): Promise<ContainerRecord> {
+  const { listAttachments } = await import('../network/index.js');
+  const { networkOptions } = await import('./network.js');
+  const networks = [...new Set(listAttachments({ ...networkOptions(ctx), containerId: b.id }).map((a) => a.network))];
+  const base = { id: b.id, name: b.name ?? b.id.slice(0, 12), settings: { network: 'none', ports: [] } } as unknown as ContainerRecord;
+  for (const network of networks.length ? networks : ['none']) {
+    await releaseContainer(ctx, { ...base, settings: { ...base.settings, network } });
+  }
+  await removeFiles(ctx, b.id);
+  return base;
 }
 
 export { listContainers, inspectContainer, containerLogs, psEntry, formatPorts, type PsEntry, type LogsOptions } from './query.js';

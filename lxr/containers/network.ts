@@ -1,13 +1,12 @@
 // The container's network, by mode:
 //   none    a network namespace of its own with only loopback (up)
 //   host    no network namespace: the host's interfaces, the host's /etc/hosts and resolv.conf
-//   bridge  the default network of lxr/network ("lxr": bridge lxr0, 10.88.0.0/16), made on first use
+//   bridge  the default network of lxr/network ("lxr": bridge lxr0, a subnet no route overlaps), made on first use
 //   NAME    a network made with lxr/network (a CNI configuration list of that name)
 // Namespaces are named lxr-<id> under /run/netns, so a host restart removes them with the
 // rest of the run state. Everything here is undone by teardownNetwork, which may run twice.
-import { join } from 'node:path';
 // netns.js alone is light; the CNI side (network/index.js) is loaded only for bridge networks
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createNetns, removeNetns, NETNS_DIR } from '../network/netns.js';
 import type { NetworkOptions } from '../network/index.js';
 
@@ -17,7 +16,7 @@ import { LxrError, errorMessage } from '../../runtime/errors.js';
 import type { Mount } from '../../runtime/spec/types.js';
 import type { LxrContext } from '../context.js';
 import { failPoint } from '../context.js';
-import { listRecords, type ContainerRecord } from './store.js';
+import { listBroken, listRecords, type ContainerRecord } from './store.js';
 import { liveState } from './status.js';
 
 export interface NetworkSetup {
@@ -26,9 +25,12 @@ export interface NetworkSetup {
   mounts: Mount[];
 }
 
-/** lxr/network's directories: its own env overrides, else the state under LXR_ROOT. */
-export function networkOptions(ctx: LxrContext): NetworkOptions {
-  return process.env.LXR_NET_STATE_DIR ? {} : { stateDir: join(ctx.root, 'network') };
+/**
+ * lxr/network's directories: global, not under --root (one bridge, one address space for
+ * every root): /run/lxr-net, or LXR_NET_STATE_DIR.
+ */
+export function networkOptions(_ctx: LxrContext): NetworkOptions {
+  return {};
 }
 
 const isBridge = (network: string) => network !== 'none' && network !== 'host';
@@ -107,10 +109,17 @@ export async function teardownNetwork(ctx: LxrContext, rec: ContainerRecord): Pr
  * rules, DNS files) and their network namespaces. Created and running containers keep theirs.
  */
 export async function gcContainerNetworks(ctx: LxrContext): Promise<{ removed: string[]; errors: string[] }> {
-  const keep = new Set(listRecords(ctx).filter((r) => ['created', 'running'].includes(liveState(ctx, r).status)).map((r) => r.id));
+  const records = listRecords(ctx);
+  const keep = new Set(records.filter((r) => ['created', 'running'].includes(liveState(ctx, r).status)).map((r) => r.id));
+  // a broken record's container may still run: rm -f is what removes it
+  for (const b of listBroken(ctx)) keep.add(b.id);
+  // the network state is shared by every --root: what this root does not know may be another
+  // root's container; it is kept while its namespace exists
+  const mine = new Set([...records.map((r) => r.id), ...keep]);
   const removed = new Set<string>();
   const errors: string[] = [];
-  const { gcNetwork } = await cni();
+  const { gcNetwork, listAttachments } = await cni();
+  for (const a of listAttachments(networkOptions(ctx))) if (!mine.has(a.containerId) && existsSync(a.netns)) keep.add(a.containerId);
   const r = await gcNetwork({ ...networkOptions(ctx), keep: [...keep] });
   for (const id of r.removed) removed.add(id);
   errors.push(...r.errors);
@@ -123,7 +132,8 @@ export async function gcContainerNetworks(ctx: LxrContext): Promise<{ removed: s
   }
   for (const n of names) {
     const id = re.exec(n)?.[1];
-    if (!id || keep.has(id)) continue;
+    // a namespace of a container this root does not know may be another root's (--network none has no attachment)
+    if (!id || keep.has(id) || !mine.has(id)) continue;
     try {
       removeNetns(n);
       removed.add(id);

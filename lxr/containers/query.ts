@@ -3,7 +3,7 @@ import { closeSync, existsSync, openSync, readSync, fstatSync, readFileSync, wri
 import { LxrError } from '../../runtime/errors.js';
 import { join } from 'node:path';
 import type { LxrContext } from '../context.js';
-import { containerDir, getRecord, listRecords, logPath, readRecordById, type ContainerRecord, type ContainerStatus } from './store.js';
+import { containerDir, getRecord, listBroken, listRecords, logPath, readRecordById, type BrokenRecord, type ContainerRecord, type ContainerStatus } from './store.js';
 import { liveState } from './status.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -15,7 +15,7 @@ export interface PsEntry {
   Pid: number;
   IP: string;
   Status: string;
-  State: ContainerStatus;
+  State: ContainerStatus | 'broken';
   ExitCode?: number;
   Created: string;
   Ports: string;
@@ -40,7 +40,7 @@ export function formatPorts(r: ContainerRecord): string {
 export function psEntry(ctx: LxrContext, r: ContainerRecord): PsEntry {
   const live = liveState(ctx, r);
   let status: string;
-  if (live.status === 'running') status = `Up ${ago(r.startedAt)}`;
+  if (live.status === 'running') status = `Up ${ago(r.startedAt)}${live.monitorLost ? ' (monitor gone)' : ''}`;
   else if (live.status === 'created') status = 'Created';
   else status = `Exited (${live.exitCode ?? 'unknown'}) ${ago(r.finishedAt)} ago${live.stale ? ' (stale)' : ''}`.replace(' ago', r.finishedAt ? ' ago' : '');
   return {
@@ -72,9 +72,19 @@ function commandOf(ctx: LxrContext, r: ContainerRecord): string {
 
 /** `lxr ps`: running containers, or all with `all`. */
 export function listContainers(ctx: LxrContext, all = false): PsEntry[] {
-  return listRecords(ctx)
+  const rows = listRecords(ctx)
     .map((r) => psEntry(ctx, r))
     .filter((e) => all || e.State === 'running');
+  // with -a, a container whose record cannot be read is shown too, marked broken with the reason
+  if (all) for (const b of listBroken(ctx)) rows.push(brokenEntry(b));
+  return rows;
+}
+
+function brokenEntry(b: BrokenRecord): PsEntry {
+  return {
+    Name: b.name ?? '', Id: b.id, Image: '', Pid: 0, IP: '', Status: `Broken (${b.file}: ${b.reason})`,
+    State: 'broken', Created: b.modified, Ports: '', Command: '',
+  };
 }
 
 export function inspectContainer(ctx: LxrContext, ref: string): Record<string, unknown> {

@@ -2,7 +2,7 @@
 // Kept light (no runtime or image code): ps and every command's restart-policy check load it.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { procStat } from '../../runtime/container/state.js';
+import { initAlive, procStat, readRecord as readRuntimeRecord } from '../../runtime/container/state.js';
 import type { LxrContext } from '../context.js';
 import { listRecords, type ContainerRecord, type ContainerStatus } from './store.js';
 
@@ -12,6 +12,18 @@ export interface LiveState {
   stale: boolean;
   pid?: number;
   exitCode?: number;
+  /** running, but its monitor died: nothing will record its exit (the runtime says it lives) */
+  monitorLost?: boolean;
+}
+
+/** Does the runtime know the container's init as alive (as podman asks the runtime once conmon is gone)? */
+function runtimeSaysAlive(ctx: LxrContext, r: ContainerRecord): boolean {
+  try {
+    const rec = readRuntimeRecord(ctx.runtimeRoot, r.id);
+    return (!r.pid || rec.pid === r.pid) && initAlive(rec);
+  } catch {
+    return false;
+  }
 }
 
 export function monitorAlive(r: ContainerRecord): boolean {
@@ -24,6 +36,9 @@ export function monitorAlive(r: ContainerRecord): boolean {
 export function liveState(ctx: LxrContext, r: ContainerRecord): LiveState {
   if (r.status === 'running') {
     const runtimeState = existsSync(join(ctx.runtimeRoot, r.id, 'state.json'));
+    if (!monitorAlive(r) && runtimeState && runtimeSaysAlive(ctx, r)) {
+      return { status: 'running', stale: false, monitorLost: true, ...(r.pid ? { pid: r.pid } : {}) };
+    }
     if (!monitorAlive(r) || (!runtimeState && r.pid)) {
       return { status: 'exited', stale: true, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) };
     }

@@ -1,7 +1,7 @@
 // The front end's container records: $LXR_ROOT/containers/<id>/container.json, written
 // atomically (temp + fsync + rename) and changed only under one lock file
 // ($LXR_ROOT/containers/.lock), so names stay unique across concurrent lxr processes.
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { withExclusiveLock } from '../../native/lock.js';
 import { LxrError } from '../../runtime/errors.js';
@@ -117,10 +117,63 @@ export function writeRecord(ctx: LxrContext, rec: ContainerRecord): void {
 
 export function readRecordById(ctx: LxrContext, id: string): ContainerRecord | undefined {
   try {
-    return JSON.parse(readFileSync(join(containerDir(ctx, id), 'container.json'), 'utf8')) as ContainerRecord;
+    const r = JSON.parse(readFileSync(join(containerDir(ctx, id), 'container.json'), 'utf8')) as ContainerRecord;
+    // valid JSON is not yet a record (a hand edit, a torn write that happens to parse)
+    return r && typeof r === 'object' && r.id === id && r.settings && typeof r.settings === 'object' ? r : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** A container whose record exists but cannot be read (torn write, full disk, hand edit). */
+export interface BrokenRecord {
+  id: string;
+  /** the name, if the torn text still holds it */
+  name?: string;
+  file: string;
+  reason: string;
+  /** when the file was last written (ISO 8601) */
+  modified: string;
+}
+
+/** The record of `id` if it is broken, with the reason; undefined if it reads or is absent. */
+export function brokenRecord(ctx: LxrContext, id: string): BrokenRecord | undefined {
+  const file = join(containerDir(ctx, id), 'container.json');
+  let text: string;
+  let modified: string;
+  try {
+    text = readFileSync(file, 'utf8');
+    modified = statSync(file).mtime.toISOString();
+  } catch {
+    return undefined;
+  }
+  let reason: string | undefined;
+  try {
+    const r = JSON.parse(text) as ContainerRecord;
+    if (!r || typeof r !== 'object' || r.id !== id || !r.settings || typeof r.settings !== 'object') reason = 'not a container record of this id';
+  } catch (e) {
+    reason = text.length ? (e as Error).message : 'the file is empty';
+  }
+  if (!reason) return undefined;
+  const name = /"name":\s*"([a-zA-Z0-9][a-zA-Z0-9_.-]*)"/.exec(text)?.[1];
+  return { id, file, reason, modified, ...(name ? { name } : {}) };
+}
+
+/** Every container whose record is broken. */
+export function listBroken(ctx: LxrContext): BrokenRecord[] {
+  let ids: string[];
+  try {
+    ids = readdirSync(ctx.containers).filter((f) => ID_RE.test(f));
+  } catch {
+    return [];
+  }
+  return ids.map((id) => brokenRecord(ctx, id)).filter((b): b is BrokenRecord => !!b);
+}
+
+/** A broken container by name (if its text still holds it), full id or unique id prefix. */
+export function findBroken(ctx: LxrContext, ref: string): BrokenRecord | undefined {
+  const all = listBroken(ctx);
+  return all.find((b) => b.name === ref) ?? (/^[0-9a-f]+$/.test(ref) ? all.filter((b) => b.id.startsWith(ref)) : []).find((_, __, a) => a.length === 1);
 }
 
 export function listRecords(ctx: LxrContext): ContainerRecord[] {
@@ -152,8 +205,10 @@ export function findRecord(ctx: LxrContext, ref: string): ContainerRecord | unde
 
 export function getRecord(ctx: LxrContext, ref: string): ContainerRecord {
   const r = findRecord(ctx, ref);
-  if (!r) throw new LxrError(`no such container: "${ref}"`);
-  return r;
+  if (r) return r;
+  const b = findBroken(ctx, ref);
+  if (b) throw new LxrError(`container ${b.name ?? b.id.slice(0, 12)}: its record ${b.file} is broken (${b.reason}); \`lxr rm -f ${b.id.slice(0, 12)}\` removes what is left of it`);
+  throw new LxrError(`no such container: "${ref}"`);
 }
 
 /** Run fn holding the containers lock (waiting for it without blocking the event loop). */

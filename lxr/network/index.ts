@@ -5,7 +5,11 @@
 // configuration and result, hosts files can list the network's containers by name, and GC
 // knows what exists.
 //
-// State (default /var/lib/lxr/network, so leases and records survive restarts of `lxr`):
+// State: one place for the whole host, whatever --root or --run-root a command was given,
+// since there is one bridge and one address space: /run/lxr-net (LXR_NET_STATE_DIR), as
+// podman's netavark keeps its IPAM in /run/containers/networks beside --root and --runroot.
+// It is run state: after a reboot no container holds an address, a veth or a namespace.
+// A configuration list names its IPAM dataDir, so one written before keeps its leases where they were.
 //   attachments/<network>/<containerId>.json   one record per attachment (config, result, ports)
 //   containers/<containerId>/{hosts,hostname,resolv.conf}   files the front end bind-mounts
 //   ipam/<network>/leases.json                 lxr-ipam's leases (dataDir of the default network)
@@ -38,14 +42,40 @@ export { resolvConfContent, hostsContent } from './dns.js';
 export type { CniResult, NetworkConfList } from './cni/types.js';
 
 export const DEFAULT_NETWORK = 'lxr';
+/** The network state of the host (attachments, leases, DNS files): one for every --root. */
+export const DEFAULT_NET_STATE_DIR = '/run/lxr-net';
 export const DEFAULT_BRIDGE = 'lxr0';
-export const DEFAULT_SUBNET = '10.88.0.0/16';
+/**
+ * The default network's subnet is the first of these that overlaps no route of the host and
+ * no other network, as docker picks its default bridge's among its default address pools.
+ * Never podman's default (10.88.0.0/16, and 10.89.0.0/16 and up for its other networks) nor
+ * docker's (172.17.0.0/16): when they share a host, both bridges would claim one route.
+ */
+export const DEFAULT_SUBNET_POOLS: string[] = [
+  ...[80, 81, 82, 83, 84, 85, 86, 87].map((n) => `10.${n}.0.0/16`),
+  ...Array.from({ length: 14 }, (_, i) => `172.${18 + i}.0.0/16`),
+  ...Array.from({ length: 16 }, (_, i) => `192.168.${i * 16}.0/20`),
+];
+/** Avoided by every automatic choice, even when no route shows them (their bridges may be down). */
+export const FOREIGN_DEFAULT_SUBNETS = ['10.88.0.0/16', '172.17.0.0/16'];
+
+/** The first pool that overlaps no route (of the host, or of `netns`) and no subnet in `taken`. */
+export function pickDefaultSubnet(o: { taken?: string[]; netns?: string; pools?: string[] } = {}): string {
+  const taken = [...FOREIGN_DEFAULT_SUBNETS, ...(o.taken ?? [])].map(parseSubnet);
+  for (const p of o.pools ?? DEFAULT_SUBNET_POOLS) {
+    const sub = parseSubnet(p);
+    if (taken.some((x) => overlaps(x, sub))) continue;
+    if (overlappingRoutes(sub, undefined, o.netns).length) continue;
+    return formatSubnet(sub);
+  }
+  throw new LxrError(`no free subnet for the default network: every one of ${(o.pools ?? DEFAULT_SUBNET_POOLS).length} candidates overlaps a route or a network (give one with LXR_NET_SUBNET)`);
+}
 
 /** Where things are; every API call accepts these (defaults, then env LXR_NET_CONF_DIR, LXR_NET_STATE_DIR, LXR_CNI_PATH). */
 export interface NetworkOptions {
   /** directory of *.conflist files (default /etc/lxr/net.d) */
   confDir?: string;
-  /** state directory (default /var/lib/lxr/network) */
+  /** state directory (default DEFAULT_NET_STATE_DIR, /run/lxr-net) */
   stateDir?: string;
   /** directories searched for CNI plugins (default: lxr's dist/cni, /usr/lib/cni, /opt/cni/bin) */
   cniPath?: string[];
@@ -55,7 +85,7 @@ function confDirOf(o: NetworkOptions): string {
   return o.confDir ?? process.env.LXR_NET_CONF_DIR ?? '/etc/lxr/net.d';
 }
 function stateDirOf(o: NetworkOptions): string {
-  return o.stateDir ?? process.env.LXR_NET_STATE_DIR ?? '/var/lib/lxr/network';
+  return o.stateDir ?? process.env.LXR_NET_STATE_DIR ?? DEFAULT_NET_STATE_DIR;
 }
 
 /** lxr's own plugins: dist/cni of the package this module runs from (sources or bundles). */
@@ -215,13 +245,14 @@ export async function createNetwork(o: CreateNetworkOptions): Promise<NetworkInf
   });
 }
 
-/** The default network (lxr, bridge lxr0, 10.88.0.0/16 unless told otherwise): returned if it exists, else created. */
+/** The default network (lxr, bridge lxr0, a subnet from DEFAULT_SUBNET_POOLS unless told otherwise): returned if it exists, else created. */
 export async function ensureDefaultNetwork(o: Partial<CreateNetworkOptions> = {}): Promise<NetworkInfo> {
   const name = o.name ?? DEFAULT_NETWORK;
   const found = listNetworks(o).find((n) => n.name === name);
   if (found) return found;
   try {
-    return await createNetwork({ ...o, name, bridge: o.bridge ?? DEFAULT_BRIDGE, subnet: o.subnet ?? DEFAULT_SUBNET });
+    const subnet = o.subnet ?? pickDefaultSubnet({ taken: listNetworks(o).map((n) => n.subnet).filter((x): x is string => !!x) });
+    return await createNetwork({ ...o, name, bridge: o.bridge ?? DEFAULT_BRIDGE, subnet });
   } catch (e) {
     const again = listNetworks(o).find((n) => n.name === name); // created concurrently
     if (again) return again;

@@ -128,10 +128,15 @@ export function netnsExists(path: string): boolean {
 
 /**
  * Host routes (all tables) whose destination overlaps `subnet`, ignoring the ones through
- * `exceptDev` (the network's own bridge) and the default route.
+ * `exceptDev` (the network's own bridge) and the default route. `netns`: the routes of that
+ * network namespace (a path) instead of the host's (tests make one with routes of their own).
  */
-export function overlappingRoutes(subnet: Subnet, exceptDev?: string): string[] {
-  const nl = Netlink.host();
+export function overlappingRoutes(subnet: Subnet, exceptDev?: string, netns?: string): string[] {
+  if (netns) return Netlink.in(netns, (nl) => overlappingRoutesOf(nl, subnet, exceptDev));
+  return overlappingRoutesOf(Netlink.host(), subnet, exceptDev);
+}
+
+function overlappingRoutesOf(nl: Netlink, subnet: Subnet, exceptDev?: string): string[] {
   const except = exceptDev ? nl.getLink(exceptDev)?.index : undefined;
   const names = new Map<number, string | undefined>();
   const devName = (i: number) => {

@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
       (y) => y.option('format', { alias: 'f', choices: ['table', 'json'], default: 'table' }).option('quiet', { alias: 'q', type: 'boolean', default: false }),
       run(async (a) => {
         const { listContainers } = await import('../container/query.js');
-        const list = listContainers(a.root);
+        const list = listContainers(a.root, (cid, e) => process.stderr.write(`load container ${cid}: ${errorMessage(e)}\n`));
         if (a.quiet) for (const c of list) out(c.id);
         else if (a.format === 'json') out(JSON.stringify(list));
         else out(table(list.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, c.owner]), ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']));

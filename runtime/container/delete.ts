@@ -1,6 +1,7 @@
 // runtime.md "delete": remove what create made, then run the poststop hooks.
-import { existsSync } from 'node:fs';
-import { containerDir, liveStatus, ociState, readRecord, removeDir, withLock } from './state.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { containerDir, initAlive, liveStatus, ociState, readRecord, removeDir, withLock, UnreadableState, type ContainerRecord } from './state.js';
+import { cgroupPids, destroyCgroup, resolveCgroupPaths, type CgroupPaths } from '../cgroups/index.js';
 import { containerPids, isZombieOrGone } from './processes.js';
 import { runHooks } from '../run-hooks.js';
 import { LxrError, errorMessage } from '../errors.js';
@@ -28,6 +29,7 @@ export async function deleteContainer(root: string, id: string, force = false): 
     try {
       rec = readRecord(root, id);
     } catch (e) {
+      if (force && e instanceof UnreadableState) return deleteUnreadable(root, id, e);
       // a create that died half-way: nothing to run, just remove it
       if (force) {
         removeDir(root, id);
@@ -75,4 +77,106 @@ export async function deleteContainer(root: string, id: string, force = false): 
       log.warn(`container "${id}": ${errorMessage(e)}`);
     }
   });
+}
+
+/** A string field of a torn state file, if its text still holds it whole. */
+function field(text: string, name: string, re: string): string | undefined {
+  return new RegExp(`"${name}":(${re})[,}]`).exec(text)?.[1];
+}
+
+/** Where the container's cgroup may be: what the torn file still says, then the paths its id implies. */
+function candidateCgroups(id: string, text: string): CgroupPaths[] {
+  const out: CgroupPaths[] = [];
+  const seen = new Set<string>();
+  const add = (f: () => CgroupPaths) => {
+    try {
+      const p = f();
+      const key = JSON.stringify(p.dirs);
+      if (!seen.has(key)) (seen.add(key), out.push(p));
+    } catch {
+      /* not a path on this host */
+    }
+  };
+  const cgroupsPath = field(text, 'cgroupsPath', '"(?:[^"\\\\]|\\\\.)*"');
+  const given = cgroupsPath === undefined ? undefined : (JSON.parse(cgroupsPath) as string);
+  for (const systemd of [false, true]) {
+    if (given !== undefined) add(() => resolveCgroupPaths({ id, cgroupsPath: given, systemd }));
+    add(() => resolveCgroupPaths({ id, systemd }));
+  }
+  return out;
+}
+
+function existingDirs(p: CgroupPaths): string[] {
+  return [...new Set(Object.values(p.dirs))].filter((d) => existsSync(d));
+}
+
+/**
+ * The cgroup the live init is in, if it is the container's own: its name holds the id
+ * (runc's "/lxr/ID", containerd's "/k8s.io/ID", podman's "libpod-ID.scope"). Never a
+ * cgroup the container merely shares (a rootless container stays in its caller's).
+ */
+function initCgroup(id: string, pid: number): CgroupPaths | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n').map((l) => l.split(':'));
+  const line = lines.find((l) => l[0] === '0' && l[1] === '') ?? lines.find((l) => l[1]?.split(',').includes('pids'));
+  const path = line?.slice(2).join(':');
+  if (!path || path === '/' || !path.split('/').pop()!.includes(id)) return undefined;
+  try {
+    return resolveCgroupPaths({ id, cgroupsPath: path });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `delete --force` of a container whose state file is torn: find it through what can be
+ * recovered (the init pid and start time if the text still holds them, the cgroup its
+ * cgroupsPath or id implies), kill what runs there and remove it. If nothing can be found
+ * the container may still run: fail, and say what is left.
+ */
+async function deleteUnreadable(root: string, id: string, err: UnreadableState): Promise<void> {
+  const text = err.text;
+  const pid = Number(field(text, 'pid', '\\d+') ?? 0);
+  const start = field(text, 'pidStartTime', '"\\d+"');
+  const cgroups = candidateCgroups(id, text).filter((p) => existingDirs(p).length > 0);
+  const partial = { id, pid, pidStartTime: start ? (JSON.parse(start) as string) : '', config: {} } as ContainerRecord;
+  const initKnown = pid > 0 && !!start;
+  const pids = new Set<number>();
+  for (const p of cgroups) for (const x of cgroupPids(p)) pids.add(x);
+  if (initKnown && initAlive(partial)) {
+    for (const x of containerPids(partial)) pids.add(x);
+    const own = initCgroup(id, pid);
+    if (own && !cgroups.some((p) => p.path === own.path)) {
+      cgroups.push(own);
+      for (const x of cgroupPids(own)) pids.add(x);
+    }
+  }
+  if (!initKnown && cgroups.length === 0) {
+    throw new LxrError(
+      `${err.message}; neither its init pid nor a cgroup could be recovered (looked for ${candidateCgroups(id, text).flatMap((p) => [...new Set(Object.values(p.dirs))].slice(0, 1)).join(', ') || 'no cgroup path'}), ` +
+        `so processes of it may still run; its state directory ${containerDir(root, id)} was left in place: remove it once nothing of the container runs`,
+    );
+  }
+  for (const x of pids) {
+    try {
+      process.kill(x, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  if (!(await waitGone([...pids], 5000))) throw new LxrError(`${err.message}; its processes ${[...pids].join(' ')} did not die after SIGKILL`);
+  for (const p of cgroups) {
+    try {
+      destroyCgroup(p);
+    } catch (e) {
+      throw new LxrError(`${err.message}; removing its cgroup: ${errorMessage(e)}`);
+    }
+  }
+  removeDir(root, id);
+  log.warn(`${err.message}: removed what could be recovered (${pids.size} process(es)${cgroups.length ? `, cgroup ${cgroups.map((p) => p.path).join(' ')}` : ''}); its poststop hooks were not run`);
 }

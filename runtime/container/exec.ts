@@ -57,6 +57,7 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
   if (status === 'stopped') throw new LxrError(`cannot exec in container "${id}": it is not running`);
   const proc = o.process;
   if (!proc.args?.length) throw new LxrError('exec: a command is required');
+  proc.user ??= { uid: 0, gid: 0 }; // optional, as in config.json: uid 0, gid 0 as runc
   const linux = rec.config.linux ?? {};
   const userns = (linux.namespaces ?? []).some((n) => n.type === 'user');
 

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { isPaused } from './cgroup-link.js';
-import { containerDir, liveStatus, listIds, readRecord, type ContainerRecord } from './state.js';
+import { containerDir, liveStatus, listIds, readRecord, UnreadableState, type ContainerRecord } from './state.js';
 
 /** runc's containerState: the OCI state plus rootfs, created and owner. */
 export interface RuncState {
@@ -46,14 +46,19 @@ export function containerState(root: string, id: string): RuncState {
   return toRuncState(root, readRecord(root, id));
 }
 
-export function listContainers(root: string): RuncState[] {
+/**
+ * Every container with a state file. One whose state cannot be read is left out of the
+ * list but reported through `onError` (runc prints `load container ID: ...` on stderr).
+ */
+export function listContainers(root: string, onError?: (id: string, e: unknown) => void): RuncState[] {
   const out: RuncState[] = [];
   for (const id of listIds(root)) {
     if (!existsSync(`${containerDir(root, id)}/state.json`)) continue;
     try {
       out.push(toRuncState(root, readRecord(root, id)));
-    } catch {
-      /* removed while listing */
+    } catch (e) {
+      if (e instanceof UnreadableState) onError?.(id, e);
+      /* else removed while listing */
     }
   }
   return out;

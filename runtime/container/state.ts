@@ -87,7 +87,31 @@ export function readRecord(root: string, id: string): ContainerRecord {
     }
     throw e;
   }
-  return JSON.parse(text) as ContainerRecord;
+  return parseRecord(id, join(dir, 'state.json'), text);
+}
+
+/** The state file exists but cannot be read as a container's state (torn, truncated, edited). */
+export class UnreadableState extends LxrError {
+  constructor(readonly id: string, readonly file: string, readonly text: string, reason: string) {
+    super(`container "${id}": its state file ${file} is unreadable: ${reason}`);
+  }
+}
+
+function parseRecord(id: string, file: string, text: string): ContainerRecord {
+  let rec: ContainerRecord;
+  try {
+    rec = JSON.parse(text) as ContainerRecord;
+  } catch (e) {
+    throw new UnreadableState(id, file, text, text.length ? (e as Error).message : 'it is empty');
+  }
+  const bad = (what: string): never => {
+    throw new UnreadableState(id, file, text, what);
+  };
+  if (!rec || typeof rec !== 'object' || Array.isArray(rec)) bad('it is not a JSON object');
+  if (rec.id !== id) bad(`it names container ${JSON.stringify(rec.id)}`);
+  if (typeof rec.pid !== 'number' || typeof rec.pidStartTime !== 'string') bad('pid or pidStartTime is missing');
+  if (!rec.config || typeof rec.config !== 'object') bad('config is missing');
+  return rec;
 }
 
 export function writeRecord(root: string, rec: ContainerRecord): void {

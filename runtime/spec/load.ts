@@ -74,6 +74,8 @@ export function loadSpec(bundleDir: string): LoadedSpec {
   }
   const spec = validateSpecObject(json, file);
   checkSemantics(spec, file);
+  // process.user is optional: without it the process runs as uid 0, gid 0 (as runc does)
+  if (spec.process && !spec.process.user) spec.process.user = { uid: 0, gid: 0 };
   const rootfs = resolve(bundle, spec.root!.path);
   try {
     if (!statSync(rootfs).isDirectory()) throw new Error();

@@ -128,6 +128,8 @@ export interface LxrEnv {
   env: NodeJS.ProcessEnv;
   /** containers' cgroups are /<cgroupParent>/<id> */
   cgroupParent: string;
+  /** the network state (LXR_NET_STATE_DIR): the test's own, never the host's /run/lxr-net */
+  netState: string;
 }
 
 /** Temp LXR_ROOT, LXR_RUN_ROOT and store; teardown force-removes every container first. */
@@ -139,11 +141,12 @@ export function lxrEnv(t: { teardown(fn: () => void | Promise<void>): void }): L
     store: join(base, 'root', 'images'),
     env: {},
     cgroupParent: '',
+    netState: join(base, 'net'),
   };
   const env: NodeJS.ProcessEnv = {};
   for (const k of ['PATH', 'HOME', 'LANG']) if (process.env[k]) env[k] = process.env[k];
   e.cgroupParent = `lxr-test-${base.slice(-6).replace(/[^a-zA-Z0-9]/g, '')}`;
-  e.env = { ...env, LXR_ROOT: e.root, LXR_RUN_ROOT: e.runRoot, LXR_IMAGE_STORE: e.store, LXR_CGROUP_PARENT: e.cgroupParent, LXR_NETWORK: 'none', LXR_NETNS_PREFIX: e.cgroupParent };
+  e.env = { ...env, LXR_ROOT: e.root, LXR_RUN_ROOT: e.runRoot, LXR_IMAGE_STORE: e.store, LXR_CGROUP_PARENT: e.cgroupParent, LXR_NETWORK: 'none', LXR_NETNS_PREFIX: e.cgroupParent, LXR_NET_STATE_DIR: e.netState };
   t.teardown(() => {
     const ids = existsSync(join(e.root, 'containers')) ? readdirSync(join(e.root, 'containers')).filter((f) => /^[0-9a-f]{64}$/.test(f)) : [];
     if (ids.length) lxr(e, ['rm', '-f', ...ids]);

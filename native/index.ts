@@ -199,7 +199,9 @@ export function errnoName(errno: number): string {
   } catch {
     return `errno ${errno}`;
   }
-  return name.startsWith('Unknown') ? `errno ${errno}` : name;
+  if (name.startsWith('Unknown')) return `errno ${errno}`;
+  // Linux's own name for 95 (ENOTSUP is its alias in <errno.h>)
+  return name === 'ENOTSUP' ? 'EOPNOTSUPP' : name;
 }
 
 export function errnoError(errno: number, what: string): NodeJS.ErrnoException {

@@ -124,7 +124,7 @@ export function buildCli(argv: string[]): Argv {
     .option('root', { type: 'string', global: true, describe: 'state directory (default $LXR_ROOT or /var/lib/lxr)' })
     .option('run-root', { type: 'string', global: true, describe: 'runtime state (default $LXR_RUN_ROOT or /run/lxr)' })
     .option('store', { type: 'string', global: true, describe: 'image store (default $LXR_IMAGE_STORE or <root>/images)' })
-    .parserConfiguration({ 'greedy-arrays': false, 'populate--': false })
+    .parserConfiguration({ 'greedy-arrays': false, 'populate--': false, 'boolean-negation': false })
     .command('create <image> [command..]', 'pull the image if missing, create the container and start it in the background', (y) => createFlags(y), async (a) => {
       const { createAndStart } = await import('../containers/create.js');
       const r = await createAndStart(ctxOf(a), { ...createOptions(a), ...earlyFor(a) });
@@ -285,12 +285,23 @@ async function main(): Promise<void> {
     return;
   }
   const args = splitCommand(argv);
+  let cli: Argv;
+  try {
+    // an unknown flag is refused before anything starts (flags.ts)
+    cli = buildCli(args);
+    const { checkFlags } = await import('./flags.js');
+    checkFlags(cli, args);
+  } catch (e) {
+    process.stderr.write(`lxr: ${errorMessage(e)}\n`);
+    process.exitCode = 125;
+    return;
+  }
   if (startsBackgroundContainer(args)) {
     const { startMonitorEarly } = await import('../containers/create.js');
     early = startMonitorEarly(lxrContext());
   }
   try {
-    await skipHelpCache(buildCli(args)).parseAsync();
+    await skipHelpCache(cli).parseAsync();
   } catch (e) {
     process.stderr.write(`lxr: ${errorMessage(e)}\n`);
     process.exitCode = e instanceof LxrError ? (e.exitCode === 1 ? 125 : e.exitCode) : 125;

@@ -6,6 +6,7 @@ import type { CreateOptions, EarlyMonitor } from '../containers/create.js';
 import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseIdeBind, parseRestart, parseSecurityOpts, parseVolume } from '../containers/options.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
+import { RUN_VALUE_FLAGS, parseRunFlags, runFlagOptions } from '../containers/run-flags.js';
 import { learnCommand } from '../../runtime/cli/code-cache.js';
 
 interface Globals {
@@ -26,7 +27,7 @@ const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) 
 const commandOf = (a: Record<string, unknown>): string[] => [...list(a.command), ...list(a._).slice(1)];
 
 function createFlags<T>(y: Argv<T>) {
-  return y
+  return runFlagOptions(y)
     .positional('image', { type: 'string', demandOption: true, describe: 'image reference' })
     .positional('command', { type: 'string', array: true, describe: 'command and arguments (default: the image\'s)' })
     .option('name', { type: 'string', describe: 'container name (unique)' })
@@ -75,6 +76,7 @@ function createOptions(a: Record<string, unknown>): CreateOptions {
     interactive: !!a.interactive,
     autoRemove: !!a.rm,
     pull: a.pull as CreateOptions['pull'],
+    ...parseRunFlags(a),
   };
   if (a.name !== undefined) o.name = String(a.name);
   if (a.workdir) o.workdir = String(a.workdir);
@@ -148,17 +150,17 @@ export function buildCli(argv: string[]): Argv {
         out(c);
       }
     })
-    .command('stop <containers..>', 'send the image\'s StopSignal, then SIGKILL after -t seconds', (y) => y.positional('containers', { type: 'string', array: true }).option('time', { alias: 't', type: 'number', default: 10 }), async (a) => {
+    .command('stop <containers..>', 'send the image\'s StopSignal, then SIGKILL after -t seconds', (y) => y.positional('containers', { type: 'string', array: true }).option('time', { alias: 't', type: 'number', describe: 'seconds before SIGKILL (default: the container\'s --stop-timeout, or 10)' }), async (a) => {
       const { stopContainer } = await import('../containers/manage.js');
       for (const c of list(a.containers)) {
-        await stopContainer(ctxOf(a), c, a.time as number);
+        await stopContainer(ctxOf(a), c, a.time as number | undefined);
         out(c);
       }
     })
-    .command('restart <containers..>', 'stop then start', (y) => y.positional('containers', { type: 'string', array: true }).option('time', { alias: 't', type: 'number', default: 10 }), async (a) => {
+    .command('restart <containers..>', 'stop then start', (y) => y.positional('containers', { type: 'string', array: true }).option('time', { alias: 't', type: 'number' }), async (a) => {
       const { restartContainer } = await import('../containers/manage.js');
       for (const c of list(a.containers)) {
-        await restartContainer(ctxOf(a), c, a.time as number);
+        await restartContainer(ctxOf(a), c, a.time as number | undefined);
         out(c);
       }
     })
@@ -251,7 +253,7 @@ export function buildCli(argv: string[]): Argv {
 const VALUE_FLAGS = new Set([
   '--name', '-e', '--env', '--env-file', '-p', '--publish', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname',
   '--network', '--net', '-m', '--memory', '--cpus', '--pids-limit', '--cap-add', '--cap-drop', '--restart', '--entrypoint', '--pull',
-  '--root', '--run-root', '--store', '--ide-port', '--security-opt', '--ide-bind',
+  '--root', '--run-root', '--store', '--ide-port', '--security-opt', '--ide-bind', ...RUN_VALUE_FLAGS,
 ]);
 
 export function splitCommand(argv: string[]): string[] {

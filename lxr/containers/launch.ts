@@ -20,6 +20,9 @@ import { IDE_CONTAINER_PORT, containerDir, logPath, readRecordById, updateRecord
 import { mountOverlay, unmountOverlay } from '../snapshots/overlay.js';
 import { setupNetwork, teardownNetwork } from './network.js';
 import { buildSpec, writeBundle } from './spec.js';
+import { findRecord } from './store.js';
+import { liveState } from './status.js';
+import type { NamespaceOf } from './run-flags.js';
 import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
 
 export { logPath };
@@ -48,7 +51,7 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   failPoint('spec');
   const spec = buildSpec({
     id: rec.id, name: rec.name, image, rootfs, settings: rec.settings, dir, volumesRoot: ctx.volumes,
-    ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts,
+    ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts, nsOf: namespaceOf(ctx),
   });
   const bundle = writeBundle(dir, spec);
   await updateRecord(ctx, rec.id, (r) => {
@@ -57,6 +60,16 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
     if (net.netnsPath) r.netnsPath = net.netnsPath;
   });
   return bundle;
+}
+
+/** --pid/--ipc container:NAME: the namespace of that container's running init. */
+function namespaceOf(ctx: LxrContext): NamespaceOf {
+  return (c, type) => {
+    const r = findRecord(ctx, c);
+    if (!r) throw new LxrError(`--${type} container:${c}: no such container`, { exitCode: 125 });
+    if (liveState(ctx, r).status !== 'running' || !r.pid) throw new LxrError(`--${type} container:${c}: the container is not running`, { exitCode: 125 });
+    return `/proc/${r.pid}/ns/${type}`;
+  };
 }
 
 /** Undo prepareContainer and forget the runtime's container. Safe to call more than once. */

@@ -33,7 +33,6 @@ if (!BUSYBOX) {
     t.equal(p.status, 0, `podman run ${flags.join(' ')}: ${p.stderr}`);
     check(p.stdout, 'podman');
   }
-  void both;
 
   function assertClean(t: Test, what: string): void {
     const containers = join(env.root, 'containers');
@@ -61,5 +60,38 @@ if (!BUSYBOX) {
     // the command's own flags after the image are the command's
     const r = lxr(env, ['run', '--rm', image, 'echo', '--no-such-flag']);
     t.equal(r.stdout, '--no-such-flag\n', 'flags after the image go to the command');
+  });
+
+  t.test('--dns, --dns-search, --dns-option, --add-host', async (t) => {
+    const dns = ['--dns', '192.0.2.53', '--dns', '192.0.2.54', '--dns-search', 'corp.example', '--dns-option', 'ndots:2', '--dns-option', 'timeout:3'];
+    for (const net of ['host', 'none']) {
+      if (net === 'none') {
+        // podman refuses DNS flags without a network: lxr only
+        const r = lxr(env, ['run', '--rm', '--network', 'none', ...dns, image, 'cat', '/etc/resolv.conf']);
+        t.equal(r.status, 0, r.stderr);
+        t.match(r.stdout, /^search corp\.example$/m);
+        t.match(r.stdout, /^nameserver 192\.0\.2\.53\nnameserver 192\.0\.2\.54$/m);
+        t.match(r.stdout, /^options ndots:2 timeout:3$/m);
+        continue;
+      }
+      both(t, ['--network', net, ...dns], ['cat', '/etc/resolv.conf'], (out, who) => {
+        t.match(out, /^search corp\.example$/m, `${who}: search`);
+        t.match(out, /^nameserver 192\.0\.2\.53\nnameserver 192\.0\.2\.54$/m, `${who}: nameservers, in order`);
+        t.notMatch(out, /^nameserver (?!192\.0\.2\.5[34])/m, `${who}: no other nameserver`);
+        t.match(out, /^options ndots:2 timeout:3$/m, `${who}: options`);
+      });
+    }
+    both(t, ['--network', 'host', '--add-host', 'db.example:192.0.2.10', '--add-host', 'cache:192.0.2.11'], ['cat', '/etc/hosts'], (out, who) => {
+      t.match(out, /^192\.0\.2\.10\s+db\.example$/m, `${who}: db.example`);
+      t.match(out, /^192\.0\.2\.11\s+cache$/m, `${who}: cache`);
+    });
+    const r = lxr(env, ['run', '--rm', '--add-host', 'db.example:192.0.2.10', image, 'cat', '/etc/hosts']);
+    t.match(r.stdout, /^127\.0\.0\.1\s+localhost$/m, 'network none: localhost kept');
+    t.match(r.stdout, /^192\.0\.2\.10\s+db\.example$/m, 'network none: the added host');
+    refused(t, lxr(env, ['run', '--rm', '--add-host', 'db.example', image, 'true']), /^lxr: invalid argument "db\.example" for "--add-host" flag/, '--add-host without IP');
+    refused(t, lxr(env, ['run', '--rm', '--dns', 'one.one', image, 'true']), /^lxr: invalid argument "one\.one" for "--dns" flag/, '--dns not an IP');
+    // the image name after a value flag is the image (it used to be swallowed)
+    const ok = lxr(env, ['run', '--rm', '--dns', '192.0.2.53', image, 'true']);
+    t.equal(ok.status, 0, `--dns IP IMAGE: ${ok.stderr}`);
   });
 }

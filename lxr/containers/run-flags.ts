@@ -190,6 +190,9 @@ export function parseRunFlags(a: Record<string, unknown>): { flags?: RunFlags } 
   if (a['memory-swap'] !== undefined) {
     const v = String(a['memory-swap']);
     f.memorySwap = v === '-1' ? -1 : parseSize('--memory-swap', v);
+    // docker's rules and words
+    if (a.memory === undefined) throw new LxrError('You should always set the Memory limit when using Memoryswap limit, see usage', { exitCode: 125 });
+    if (f.memorySwap !== -1 && f.memorySwap < parseSize('--memory', String(a.memory))) throw new LxrError('Minimum memoryswap limit should be larger than memory limit, see usage', { exitCode: 125 });
   }
   if (a['memory-reservation'] !== undefined) f.memoryReservation = parseSize('--memory-reservation', String(a['memory-reservation']));
   if (a['cpu-shares'] !== undefined) f.cpuShares = parseInteger('--cpu-shares', String(a['cpu-shares']), 2, 262144);

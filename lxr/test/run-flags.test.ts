@@ -94,4 +94,27 @@ if (!BUSYBOX) {
     const ok = lxr(env, ['run', '--rm', '--dns', '192.0.2.53', image, 'true']);
     t.equal(ok.status, 0, `--dns IP IMAGE: ${ok.stderr}`);
   });
+
+  t.test('limits: --shm-size, --ulimit, --memory-swap, --memory-reservation, --cpu-shares, --cpuset-cpus/-mems, --oom-score-adj', async (t) => {
+    const flags = [
+      '--memory', '64m', '--memory-swap', '128m', '--memory-reservation', '32m', '--cpu-shares', '512', '--cpuset-cpus', '0', '--cpuset-mems', '0',
+      '--oom-score-adj', '500', '--shm-size', '128m', '--ulimit', 'nofile=1024:2048', '--ulimit', 'nproc=4096:4096', '--ulimit', 'core=0',
+    ];
+    const script = 'cd /sys/fs/cgroup; cat memory/memory.memsw.limit_in_bytes memory/memory.soft_limit_in_bytes cpu/cpu.shares cpuset/cpuset.cpus cpuset/cpuset.mems /proc/self/oom_score_adj; grep " /dev/shm " /proc/mounts; grep -E "open files|processes|core file" /proc/self/limits';
+    both(t, flags, ['sh', '-c', script], (out, who) => {
+      const l = out.split('\n');
+      t.same(l.slice(0, 6), ['134217728', '33554432', '512', '0', '0', '500'], `${who}: memsw, soft limit, shares, cpuset, oom_score_adj`);
+      t.match(out, /^shm \/dev\/shm tmpfs \S*size=131072k/m, `${who}: /dev/shm is 128m`);
+      t.match(out, /^Max open files\s+1024\s+2048\s/m, `${who}: nofile 1024:2048`);
+      t.match(out, /^Max processes\s+4096\s+4096\s/m, `${who}: nproc`);
+      t.match(out, /^Max core file size\s+0\s+0\s/m, `${who}: core 0 (SOFT only: HARD is the same)`);
+    });
+    refused(t, lxr(env, ['run', '--rm', '--ulimit', 'nofile=abc', image, 'true']), /^lxr: invalid argument "nofile=abc" for "--ulimit" flag: "abc" is not a number$/m, '--ulimit nofile=abc');
+    refused(t, lxr(env, ['run', '--rm', '--ulimit', 'nofiles=1', image, 'true']), /invalid ulimit type: nofiles/, '--ulimit nofiles=1');
+    refused(t, lxr(env, ['run', '--rm', '--ulimit', 'nofile=20:10', image, 'true']), /soft limit must be less than or equal to hard limit/, '--ulimit soft > hard');
+    refused(t, lxr(env, ['run', '--rm', '--memory-swap', '1g', image, 'true']), /You should always set the Memory limit when using Memoryswap limit/, '--memory-swap without --memory');
+    refused(t, lxr(env, ['run', '--rm', '--cpu-shares', 'lots', image, 'true']), /invalid argument "lots" for "--cpu-shares" flag/, '--cpu-shares lots');
+    refused(t, lxr(env, ['run', '--rm', '--oom-score-adj', '1001', image, 'true']), /invalid argument "1001" for "--oom-score-adj" flag: must be between -1000 and 1000/, '--oom-score-adj 1001');
+    refused(t, lxr(env, ['run', '--rm', '--shm-size', 'big', image, 'true']), /invalid argument "big" for "--shm-size" flag/, '--shm-size big');
+  });
 }

@@ -294,7 +294,9 @@ export function applyRunFlags(spec: Spec, f: RunFlags | undefined, o: { dir: str
     const user = t.options;
     const defaults = ['nosuid', 'nodev', 'noexec'].filter((d) => !user.includes(d.slice(2)) && !user.includes(d));
     const m: Mount = { destination: t.path, type: 'tmpfs', source: 'tmpfs', options: [...defaults, ...user] };
-    spec.mounts = [...mounts.filter((x) => x.destination !== t.path), m];
+    const at = mounts.findIndex((x) => x.destination === t.path);
+    if (at >= 0) mounts.splice(at, 1);
+    mounts.push(m);
   }
   setNamespace(spec, 'pid', f.pid, o.nsOf);
   setNamespace(spec, 'ipc', f.ipc, o.nsOf);

@@ -117,4 +117,24 @@ if (!BUSYBOX) {
     refused(t, lxr(env, ['run', '--rm', '--oom-score-adj', '1001', image, 'true']), /invalid argument "1001" for "--oom-score-adj" flag: must be between -1000 and 1000/, '--oom-score-adj 1001');
     refused(t, lxr(env, ['run', '--rm', '--shm-size', 'big', image, 'true']), /invalid argument "big" for "--shm-size" flag/, '--shm-size big');
   });
+
+  t.test('--device and --tmpfs', async (t) => {
+    // /dev/loop-control (10:237) is in no default device rule: only --device's rule lets it be opened
+    both(t, ['--device', '/dev/zero:/dev/xzero', '--device', '/dev/loop-control:/dev/lcr:r'], ['sh', '-c',
+      'stat -c "%F %t:%T" /dev/xzero /dev/lcr; head -c 5 /dev/xzero | wc -c; (: > /dev/lcr) 2>/dev/null && echo write-ok || echo write-refused; (exec 3</dev/lcr) && echo read-ok'], (out, who) => {
+      t.equal(out, 'character special file 1:5\ncharacter special file a:ed\n5\nwrite-refused\nread-ok\n', `${who}: the nodes; :r allows reads only (cgroup rule)`);
+    });
+    both(t, ['--device', '/dev/loop-control:/dev/lcw'], ['sh', '-c', '(: > /dev/lcw) && echo write-ok'], (out, who) => t.equal(out, 'write-ok\n', `${who}: rwm by default`));
+    both(t, ['--tmpfs', '/scratch:size=1m,mode=1770', '--tmpfs', '/run'], ['sh', '-c', 'grep -E " /(scratch|run) " /proc/mounts; stat -c %a /scratch'], (out, who) => {
+      // docker's default options are nosuid,nodev,noexec; podman 4.3 leaves out noexec
+      const opts = who === 'lxr' ? 'rw,nosuid,nodev,noexec,relatime' : 'rw,nosuid,nodev,relatime';
+      t.match(out, new RegExp(`^tmpfs /scratch tmpfs ${opts},size=1024k,mode=1770 `, 'm'), `${who}: /scratch`);
+      t.match(out, new RegExp(`^tmpfs /run tmpfs ${opts} `, 'm'), `${who}: /run`);
+      t.match(out, /^1770$/m, `${who}: mode`);
+    });
+    refused(t, lxr(env, ['run', '--rm', '--device', '/dev/nonexistent', image, 'true']), /^lxr: error gathering device information while adding custom device "\/dev\/nonexistent": no such file or directory$/m, '--device /dev/nonexistent');
+    refused(t, lxr(env, ['run', '--rm', '--device', '/etc/passwd', image, 'true']), /"\/etc\/passwd": not a device node/, '--device /etc/passwd');
+    refused(t, lxr(env, ['run', '--rm', '--tmpfs', 'rel', image, 'true']), /invalid argument "rel" for "--tmpfs" flag: the mount path must be absolute/, '--tmpfs rel');
+  });
 }
+

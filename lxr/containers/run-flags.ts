@@ -217,7 +217,12 @@ export function parseRunFlags(a: Record<string, unknown>): { flags?: RunFlags } 
     const eq = kv.indexOf('=');
     if (eq <= 0) throw bad('--sysctl', kv, 'expected KEY=VALUE');
     const key = kv.slice(0, eq);
-    if (!sysctlNamespace(key) || key.includes('..')) throw bad('--sysctl', kv, `sysctl '${key}' is not allowed: it is not namespaced, so it would change the host`);
+    // docker's list: the IPC and network ones (kernel.hostname is --hostname's)
+    const ns = sysctlNamespace(key);
+    if ((ns !== 'ipc' && ns !== 'network') || key.includes('..')) throw bad('--sysctl', kv, `sysctl '${key}' is not allowed: it is not namespaced, so it would change the host`);
+    const net = String(a.net ?? a.network ?? '');
+    if (ns === 'network' && (net === 'host' || net.startsWith('container:'))) throw bad('--sysctl', kv, `sysctl '${key}' is not allowed in the host network namespace`);
+    if (ns === 'ipc' && (a.ipc === 'host' || String(a.ipc ?? '').startsWith('container:'))) throw bad('--sysctl', kv, `sysctl '${key}' is not allowed with --ipc ${String(a.ipc)}`);
     (f.sysctl ??= {})[key] = kv.slice(eq + 1);
   }
   for (const g of list(a['group-add'])) if (!/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*$/.test(g)) throw bad('--group-add', g, 'expected a group name or number');

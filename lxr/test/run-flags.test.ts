@@ -2,7 +2,8 @@
 // same check against podman (runc, pinned ulimits) in the same run when podman is installed.
 // Bad input gets docker's kind of error (exit 125) and leaves nothing behind.
 import t, { type Test } from 'tap';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, registryImage, type CliResult, type LxrEnv } from './helpers/env.js';
 import { startPodman, which, type Podman } from '../../test/engines/helpers/engines.js';
@@ -135,6 +136,40 @@ if (!BUSYBOX) {
     refused(t, lxr(env, ['run', '--rm', '--device', '/dev/nonexistent', image, 'true']), /^lxr: error gathering device information while adding custom device "\/dev\/nonexistent": no such file or directory$/m, '--device /dev/nonexistent');
     refused(t, lxr(env, ['run', '--rm', '--device', '/etc/passwd', image, 'true']), /"\/etc\/passwd": not a device node/, '--device /etc/passwd');
     refused(t, lxr(env, ['run', '--rm', '--tmpfs', 'rel', image, 'true']), /invalid argument "rel" for "--tmpfs" flag: the mount path must be absolute/, '--tmpfs rel');
+  });
+
+  t.test('--pid, --ipc, --uts: host and container:NAME; --ipc shareable; --sysctl', async (t) => {
+    const hostNs = (n: string) => readlinkSync(`/proc/self/ns/${n}`);
+    both(t, ['--pid', 'host', '--ipc', 'host', '--uts', 'host'], ['sh', '-c', 'for n in pid ipc uts; do readlink /proc/self/ns/$n; done; hostname'], (out, who) => {
+      t.equal(out, `${hostNs('pid')}\n${hostNs('ipc')}\n${hostNs('uts')}\n${hostname()}\n`, `${who}: the host's pid, ipc and uts namespaces`);
+    });
+    both(t, ['--ipc', 'shareable'], ['sh', '-c', 'readlink /proc/self/ns/ipc; readlink /proc/self/ns/pid'], (out, who) => {
+      t.notOk(out.includes(hostNs('ipc')), `${who}: --ipc shareable is an ipc namespace of its own`);
+      t.notOk(out.includes(hostNs('pid')), `${who}: and a pid namespace of its own`);
+    });
+    // another container's namespaces
+    const engines: [string, (args: string[]) => CliResult][] = [['lxr', (args) => lxr(env, args)]];
+    if (pm) engines.push(['podman', (args) => pm!.podman('runc', args)]);
+    for (const [who, run] of engines) {
+      const target = `target-${who}`;
+      const d = run(['run', '-d', '--name', target, '--ipc', 'shareable', image, 'sleep', '300']);
+      t.equal(d.status, 0, `${who}: target: ${d.stderr}`);
+      const ns = run(['exec', target, 'sh', '-c', 'readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc']);
+      const r = run(['run', '--rm', '--pid', `container:${target}`, '--ipc', `container:${target}`, image, 'sh', '-c', 'readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; ps -o comm | grep -c sleep']);
+      t.equal(r.status, 0, `${who}: ${r.stderr}`);
+      t.equal(r.stdout, `${ns.stdout}1\n`, `${who}: the target's pid and ipc namespaces; its sleep is visible`);
+      run(['rm', '-f', target]);
+    }
+    refused(t, lxr(env, ['run', '--rm', '--pid', 'container:nosuch', image, 'true']), /^lxr: --pid container:nosuch: no such container$/m, '--pid container:nosuch');
+    // namespaced sysctls: network (its own namespace) and ipc
+    both(t, ['--network', 'none', '--sysctl', 'net.ipv4.ip_unprivileged_port_start=80', '--sysctl', 'kernel.shmmni=1234'], ['cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start', '/proc/sys/kernel/shmmni'], (out, who) => {
+      t.equal(out, '80\n1234\n', `${who}: the sysctls`);
+    });
+    refused(t, lxr(env, ['run', '--rm', '--sysctl', 'kernel.hostname=x', image, 'true']), /^lxr: invalid argument "kernel\.hostname=x" for "--sysctl" flag: sysctl 'kernel\.hostname' is not allowed/m, '--sysctl kernel.hostname=x');
+    refused(t, lxr(env, ['run', '--rm', '--sysctl', 'kernel.panic=1', image, 'true']), /sysctl 'kernel\.panic' is not allowed/, '--sysctl kernel.panic=1');
+    refused(t, lxr(env, ['run', '--rm', '--network', 'host', '--sysctl', 'net.ipv4.ip_forward=1', image, 'true']), /not allowed in the host network namespace/, '--sysctl net.* with --network host');
+    refused(t, lxr(env, ['run', '--rm', '--ipc', 'host', '--sysctl', 'kernel.shmmni=5', image, 'true']), /not allowed with --ipc host/, '--sysctl kernel.shm* with --ipc host');
+    refused(t, lxr(env, ['run', '--rm', '--pid', 'sideways', image, 'true']), /invalid argument "sideways" for "--pid" flag/, '--pid sideways');
   });
 }
 

@@ -3,7 +3,8 @@
 // runtime spec. Each bad value is refused before anything is made, in docker's words:
 // `invalid argument "VALUE" for "--FLAG" flag: REASON`.
 import { lstatSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
 import { isIP } from 'node:net';
 import type { Mount, Spec, NamespaceType } from '../../runtime/spec/types.js';
@@ -81,6 +82,7 @@ export function runFlagOptions<T>(y: Argv<T>) {
     .option('ipc', one('IPC namespace: private | shareable | none | host | container:NAME'))
     .option('uts', one('UTS namespace: host'))
     .option('sysctl', s('KEY=VALUE of a namespaced sysctl (net.*, kernel.shm*, kernel.msg*, fs.mqueue.*)'))
+    .option('init', { type: 'boolean', describe: 'run a small init as PID 1 that reaps zombies and forwards signals' })
     .option('group-add', s('additional group (name in the image or number)'))
     .option('stop-signal', one('signal to stop the container (default the image\'s, or SIGTERM)'))
     .option('stop-timeout', one('seconds to wait after the stop signal before SIGKILL (default 10)'))
@@ -225,6 +227,7 @@ export function parseRunFlags(a: Record<string, unknown>): { flags?: RunFlags } 
     if (ns === 'ipc' && (a.ipc === 'host' || String(a.ipc ?? '').startsWith('container:'))) throw bad('--sysctl', kv, `sysctl '${key}' is not allowed with --ipc ${String(a.ipc)}`);
     (f.sysctl ??= {})[key] = kv.slice(eq + 1);
   }
+  if (a.init) f.init = true;
   for (const g of list(a['group-add'])) if (!/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*$/.test(g)) throw bad('--group-add', g, 'expected a group name or number');
   if (list(a['group-add']).length) f.groupAdd = list(a['group-add']);
   if (a['stop-signal'] !== undefined) f.stopSignal = parseSignal('--stop-signal', String(a['stop-signal']));
@@ -310,6 +313,12 @@ export function applyRunFlags(spec: Spec, f: RunFlags | undefined, o: { dir: str
   if (f.ipc === 'host' || f.ipc?.startsWith('container:')) spec.mounts = (spec.mounts ?? []).filter((m) => m.destination !== '/dev/shm' || m.type !== 'tmpfs');
   if (f.ipc === 'host') spec.mounts!.push({ destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate'] });
   if (f.sysctl) linux.sysctl = { ...linux.sysctl, ...f.sysctl };
+  if (f.init) {
+    // docker 1.13's place for its init: /dev is the container's own tmpfs, so nothing is
+    // made in the rootfs; read-only, so that the container cannot write the host's file
+    spec.mounts!.push({ destination: INIT_PATH, type: 'bind', source: pid1Exe(), options: ['bind', 'ro', 'nosuid', 'nodev'] });
+    proc.args = [INIT_PATH, '--', ...(proc.args ?? [])];
+  }
   if (f.uts === 'host') delete spec.hostname;
   if (f.groupAdd?.length) {
     const groups = readFileInRoot(o.rootfs, '/etc/group') ?? '';
@@ -339,6 +348,21 @@ function writeEtcFiles(spec: Spec, f: RunFlags, dir: string, network: string): v
   if (f.addHost?.length && existsSync(join(etc, 'hosts'))) {
     writeFileSync(join(etc, 'hosts'), readFileSync(join(etc, 'hosts'), 'utf8') + hostLines(f));
   }
+}
+
+/** Where --init's lxr-pid1 is in the container. */
+export const INIT_PATH = '/dev/init';
+
+/** native/build/lxr-pid1 (LXR_PID1 overrides it). */
+export function pid1Exe(): string {
+  if (process.env.LXR_PID1) return process.env.LXR_PID1;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const p = join(dir, 'native', 'build', 'lxr-pid1');
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  throw new LxrError('--init: native/build/lxr-pid1 is missing: run "npm install" (it is built with the native library)', { exitCode: 125 });
 }
 
 /** The add-host lines of /etc/hosts. */

@@ -171,5 +171,40 @@ if (!BUSYBOX) {
     refused(t, lxr(env, ['run', '--rm', '--ipc', 'host', '--sysctl', 'kernel.shmmni=5', image, 'true']), /not allowed with --ipc host/, '--sysctl kernel.shm* with --ipc host');
     refused(t, lxr(env, ['run', '--rm', '--pid', 'sideways', image, 'true']), /invalid argument "sideways" for "--pid" flag/, '--pid sideways');
   });
+
+  t.test('--init, --group-add, --stop-signal, --stop-timeout', async (t) => {
+    both(t, ['--init'], ['sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; echo; (echo x >> /proc/1/exe) 2>/dev/null && echo writable || echo read-only'], (out, who) => {
+      t.match(out, /^\S*init -- sh -c /, `${who}: PID 1 is the init, the command its child`);
+      t.match(out, /\nread-only\n$/, `${who}: the init cannot be written`);
+    });
+    // an orphan that exits is reaped by PID 1 (the init)
+    const orphan = 'mkfifo /tmp/f; (sh -c "cat /tmp/f >/dev/null" &); echo > /tmp/f; i=0; while [ $i -lt 200 ]; do ps -o stat | grep -q Z || { echo reaped; exit 0; }; sleep 0.05; i=$((i+1)); done; echo zombie';
+    both(t, ['--init'], ['sh', '-c', orphan], (out, who) => t.equal(out, 'reaped\n', `${who}: the orphan is reaped`));
+    for (const [cmd, code] of [['exit 3', 3], ['kill -9 $$', 137]] as const) {
+      const r = lxr(env, ['run', '--rm', '--init', image, 'sh', '-c', cmd]);
+      t.equal(r.status, code, `--init passes on the command's status (${cmd}): ${r.stderr}`);
+    }
+    // signals reach the command: sleep, as PID 1, would ignore SIGTERM; under the init it dies of it
+    const engines: [string, (args: string[]) => CliResult][] = [['lxr', (args) => lxr(env, args)]];
+    if (pm) engines.push(['podman', (args) => pm!.podman('runc', args)]);
+    for (const [who, run] of engines) {
+      t.equal(run(['run', '-d', '--name', `init-${who}`, '--init', image, 'sleep', '300']).status, 0);
+      t.equal(run(['stop', '-t', '60', `init-${who}`]).status, 0);
+      t.equal(run(['inspect', `init-${who}`]).stdout.match(/"ExitCode": (\d+)/)?.[1], '143', `${who}: SIGTERM forwarded to sleep (128+15), not SIGKILL after the timeout`);
+      t.equal(run(['run', '-d', '--name', `sig-${who}`, '--stop-signal', 'SIGUSR1', image, 'sh', '-c', 'trap "exit 7" USR1; while :; do sleep 0.1; done']).status, 0);
+      t.equal(run(['stop', '-t', '60', `sig-${who}`]).status, 0);
+      t.equal(run(['inspect', `sig-${who}`]).stdout.match(/"ExitCode": (\d+)/)?.[1], '7', `${who}: --stop-signal SIGUSR1 is what stop sends`);
+      run(['rm', '-f', `init-${who}`, `sig-${who}`]);
+    }
+    // --stop-timeout: stop without -t waits that long, then SIGKILL (sleep as PID 1 ignores SIGTERM)
+    t.equal(lxr(env, ['run', '-d', '--name', 'st', '--stop-timeout', '0', image, 'sleep', '300']).status, 0);
+    const st = lxr(env, ['stop', 'st']);
+    t.equal(st.status, 0, st.stderr);
+    t.match(lxr(env, ['inspect', 'st']).stdout, /"ExitCode": 137/, '--stop-timeout 0: killed');
+    lxr(env, ['rm', '-f', 'st']);
+    both(t, ['--group-add', '1000', '--group-add', 'nogroup', '-u', 'dev'], ['id', '-G'], (out, who) => t.equal(out, '1000 65534\n', `${who}: the added groups`));
+    refused(t, lxr(env, ['run', '--rm', '--group-add', 'nosuchgroup', image, 'true']), /--group-add nosuchgroup: no group "nosuchgroup" in the image's \/etc\/group/, '--group-add nosuchgroup');
+    refused(t, lxr(env, ['run', '--rm', '--stop-signal', 'SIGFOO', image, 'true']), /invalid argument "SIGFOO" for "--stop-signal" flag/, '--stop-signal SIGFOO');
+  });
 }
 

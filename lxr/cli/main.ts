@@ -202,6 +202,12 @@ export function buildCli(argv: string[]): Argv {
         ...(a.user ? { user: String(a.user) } : {}), ...(a.workdir ? { workdir: String(a.workdir) } : {}),
       });
     })
+    .command('port <container> [port]', 'the container\'s published ports: CONTAINERPORT/PROTO -> HOSTIP:HOSTPORT', (y) => y.positional('container', { type: 'string' }).positional('port', { type: 'string' }), async (a) => {
+      const [{ getRecord }, { portLines }] = await Promise.all([import('../containers/store.js'), import('../containers/run-flags.js')]);
+      const lines = portLines(getRecord(ctxOf(a), String(a.container)).settings.ports, a.port === undefined ? undefined : String(a.port));
+      if (a.port !== undefined && !lines.length) throw new LxrError(`no public port '${String(a.port)}' published for ${String(a.container)}`);
+      lines.forEach((l) => out(l));
+    })
     .command('pull <image>', 'pull an image into the store', (y) => y.positional('image', { type: 'string' }).option('quiet', { alias: 'q', type: 'boolean', default: false }), async (a) => {
       const { pull } = await import('../images.js');
       const r = await pull(ctxOf(a), String(a.image));

@@ -16,6 +16,7 @@ import {
 } from './store.js';
 import { checkNetworkMode } from './network.js';
 import { checkPortFree } from './options.js';
+import { publishAll } from './run-flags.js';
 import { prepareContainer, releaseContainer, spawnMonitor, type MonitorHandle } from './launch.js';
 import { prepareOverlay } from '../snapshots/overlay.js';
 
@@ -173,6 +174,8 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
   trace('create: image resolved');
   const manifest = await readManifest(ctx.imageStore, digest);
   const image = await readImageConfig(ctx.imageStore, manifest);
+  // -P: the exposed ports (the image's included) on free host ports
+  await publishAll(settings, image.config?.ExposedPorts);
   if (platform) {
     const [os, arch, variant] = platform.split('/');
     const actual = `${image.os}/${image.architecture}${image.variant ? `/${image.variant}` : ''}`;

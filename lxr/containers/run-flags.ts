@@ -6,11 +6,13 @@ import { lstatSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
-import { isIP } from 'node:net';
+import { createServer, isIP } from 'node:net';
+import { createSocket } from 'node:dgram';
 import type { Mount, Spec, NamespaceType } from '../../runtime/spec/types.js';
 import { LxrError } from '../../runtime/errors.js';
 import { sysctlNamespace } from '../../runtime/linux/sysctl.js';
 import { readFileInRoot } from '../../image-tool/bundle/user.js';
+import type { PortMapping } from './store.js';
 
 export interface DeviceFlag {
   path: string;
@@ -49,6 +51,10 @@ export interface RunFlags {
   stopSignal?: string;
   stopTimeout?: number;
   platform?: string;
+  /** --expose: PORT/PROTO the container listens on (beside the image's EXPOSE) */
+  expose?: string[];
+  /** -P: publish every exposed port on a free host port */
+  publishAll?: boolean;
   /** --cidfile: the id is written there (refused if it exists); removed if the create fails */
   cidfile?: string;
 }
@@ -57,7 +63,7 @@ export interface RunFlags {
 export const RUN_VALUE_FLAGS = [
   '--dns', '--dns-search', '--dns-option', '--add-host', '--shm-size', '--ulimit', '--memory-swap', '--memory-reservation',
   '--cpu-shares', '-c', '--cpuset-cpus', '--cpuset-mems', '--oom-score-adj', '--device', '--tmpfs', '--pid', '--ipc', '--uts',
-  '--sysctl', '--group-add', '--stop-signal', '--stop-timeout', '--cidfile', '--platform',
+  '--sysctl', '--group-add', '--stop-signal', '--stop-timeout', '--cidfile', '--platform', '--expose',
 ];
 
 export function runFlagOptions<T>(y: Argv<T>) {
@@ -82,6 +88,8 @@ export function runFlagOptions<T>(y: Argv<T>) {
     .option('ipc', one('IPC namespace: private | shareable | none | host | container:NAME'))
     .option('uts', one('UTS namespace: host'))
     .option('sysctl', s('KEY=VALUE of a namespaced sysctl (net.*, kernel.shm*, kernel.msg*, fs.mqueue.*)'))
+    .option('expose', s('PORT[/PROTO] or a range START-END[/PROTO] the container listens on'))
+    .option('publish-all', { alias: 'P', type: 'boolean', describe: 'publish every exposed port (the image\'s EXPOSE included) on a free host port' })
     .option('init', { type: 'boolean', describe: 'run a small init as PID 1 that reaps zombies and forwards signals' })
     .option('group-add', s('additional group (name in the image or number)'))
     .option('stop-signal', one('signal to stop the container (default the image\'s, or SIGTERM)'))
@@ -228,6 +236,15 @@ export function parseRunFlags(a: Record<string, unknown>): { flags?: RunFlags } 
     (f.sysctl ??= {})[key] = kv.slice(eq + 1);
   }
   if (a.init) f.init = true;
+  const expose = list(a.expose).flatMap((e) => {
+    const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/.exec(e);
+    const lo = Number(m?.[1]);
+    const hi = m?.[2] ? Number(m[2]) : lo;
+    if (!m || lo < 1 || hi > 65535 || hi < lo) throw bad('--expose', e, 'expected PORT[/tcp|udp] or START-END[/tcp|udp] within 1-65535');
+    return Array.from({ length: hi - lo + 1 }, (_, i) => `${lo + i}/${m[3] ?? 'tcp'}`);
+  });
+  if (expose.length) f.expose = expose;
+  if (a['publish-all']) f.publishAll = true;
   for (const g of list(a['group-add'])) if (!/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*$/.test(g)) throw bad('--group-add', g, 'expected a group name or number');
   if (list(a['group-add']).length) f.groupAdd = list(a['group-add']);
   if (a['stop-signal'] !== undefined) f.stopSignal = parseSignal('--stop-signal', String(a['stop-signal']));
@@ -348,6 +365,56 @@ function writeEtcFiles(spec: Spec, f: RunFlags, dir: string, network: string): v
   if (f.addHost?.length && existsSync(join(etc, 'hosts'))) {
     writeFileSync(join(etc, 'hosts'), readFileSync(join(etc, 'hosts'), 'utf8') + hostLines(f));
   }
+}
+
+/** The ports a container exposes: the image's EXPOSE, then --expose ("80/tcp"). */
+export function exposedPorts(imageExposed: Record<string, object> | undefined, f: RunFlags | undefined): string[] {
+  const norm = (p: string) => (p.includes('/') ? p : `${p}/tcp`);
+  return [...new Set([...Object.keys(imageExposed ?? {}).map(norm), ...(f?.expose ?? [])])];
+}
+
+/** A host port nobody listens on now (the kernel's choice), for -P. */
+async function freeHostPort(protocol: 'tcp' | 'udp'): Promise<number> {
+  if (protocol === 'udp') {
+    return new Promise((res, rej) => {
+      const s = createSocket('udp4');
+      s.once('error', rej);
+      s.bind(0, () => {
+        const p = s.address().port;
+        s.close(() => res(p));
+      });
+    });
+  }
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen({ port: 0, host: '0.0.0.0', exclusive: true }, () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => res(p));
+    });
+  });
+}
+
+/**
+ * -P: every exposed port that -p does not publish already gets a free host port. Only on a
+ * bridge network: with none or host there is nothing to publish (docker does the same).
+ */
+export async function publishAll(s: { network: string; ports: PortMapping[]; flags?: RunFlags }, imageExposed: Record<string, object> | undefined): Promise<void> {
+  if (!s.flags?.publishAll || s.network === 'none' || s.network === 'host' || s.network.startsWith('container:')) return;
+  for (const e of exposedPorts(imageExposed, s.flags)) {
+    const [port, proto] = e.split('/') as [string, 'tcp' | 'udp'];
+    const containerPort = Number(port);
+    if (s.ports.some((p) => p.containerPort === containerPort && p.protocol === proto)) continue;
+    s.ports.push({ hostPort: await freeHostPort(proto), containerPort, protocol: proto });
+  }
+}
+
+/** `lxr port`: "80/tcp -> 0.0.0.0:32768" lines, as docker prints them (optionally of one port). */
+export function portLines(ports: PortMapping[], only?: string): string[] {
+  const want = only ? (only.includes('/') ? only : `${only}/tcp`) : undefined;
+  return ports
+    .filter((p) => !want || `${p.containerPort}/${p.protocol}` === want)
+    .map((p) => (only ? `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}` : `${p.containerPort}/${p.protocol} -> ${p.hostIp ?? '0.0.0.0'}:${p.hostPort}`));
 }
 
 /** Where --init's lxr-pid1 is in the container. */

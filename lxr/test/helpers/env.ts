@@ -30,6 +30,8 @@ export interface TestImageSpec {
   entrypoint?: string[];
   env?: string[];
   stopSignal?: string;
+  /** EXPOSE: "80/tcp" ... */
+  exposedPorts?: string[];
   user?: string;
   workdir?: string;
   /** add the host's glibc (loader, libc, libstdc++ ...: enough for a dynamically linked Node) */
@@ -83,6 +85,7 @@ export function buildTestImage(layout: string, name: string, spec: TestImageSpec
       Cmd: spec.cmd ?? ['sh'],
       ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
       ...(spec.stopSignal ? { StopSignal: spec.stopSignal } : {}),
+      ...(spec.exposedPorts ? { ExposedPorts: Object.fromEntries(spec.exposedPorts.map((p) => [p, {}])) } : {}),
       ...(spec.user ? { User: spec.user } : {}),
       ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
     },

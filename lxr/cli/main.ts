@@ -292,6 +292,12 @@ async function main(): Promise<void> {
     process.exitCode = await cleanupMain(lxrContext(), argv[1]!, Number(argv[2]));
     return;
   }
+  if (argv[0] === '__health' && argv.length === 3) {
+    // the health checks of a container (containers/health.ts), started detached at each start
+    const { healthMain } = await import('../containers/health.js');
+    process.exitCode = await healthMain(lxrContext(), argv[1]!, argv[2]!);
+    return;
+  }
   const args = splitCommand(argv);
   let cli: Argv;
   try {

@@ -17,6 +17,7 @@ import {
 import { checkNetworkMode } from './network.js';
 import { checkPortFree } from './options.js';
 import { publishAll } from './run-flags.js';
+import { healthConfig, type ImageHealthcheck } from './health.js';
 import { prepareContainer, releaseContainer, spawnMonitor, type MonitorHandle } from './launch.js';
 import { prepareOverlay } from '../snapshots/overlay.js';
 
@@ -174,6 +175,9 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
   trace('create: image resolved');
   const manifest = await readManifest(ctx.imageStore, digest);
   const image = await readImageConfig(ctx.imageStore, manifest);
+  // the health check: the image's HEALTHCHECK, --health-* on top
+  const hc = healthConfig((image.config as { Healthcheck?: ImageHealthcheck } | undefined)?.Healthcheck, settings.flags?.health);
+  if (hc) (settings.flags ??= {}).healthcheck = hc;
   // -P: the exposed ports (the image's included) on free host ports
   await publishAll(settings, image.config?.ExposedPorts);
   if (platform) {

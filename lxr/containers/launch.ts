@@ -111,15 +111,21 @@ export async function launch(
     throw e;
   }
   const monitorStart = procStat(monitorPid)?.startTime ?? '';
-  await updateRecord(ctx, id, (r) => {
+  const startedAt = new Date().toISOString();
+  const after = await updateRecord(ctx, id, (r) => {
     r.status = 'running';
     r.pid = record.pid;
-    r.startedAt = new Date().toISOString();
+    r.startedAt = startedAt;
     r.monitorPid = monitorPid;
     r.monitorStart = monitorStart;
     delete r.exitCode;
     delete r.finishedAt;
   });
+  // health checks: lxr's own runner, detached (it outlives this command)
+  if (after?.settings.flags?.healthcheck) {
+    const { startHealthRunner } = await import('./health.js');
+    startHealthRunner(ctx, id, startedAt, lxrBin());
+  }
   return { pid: record.pid, child };
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { LxrContext } from '../context.js';
 import { containerDir, getRecord, listRecords, logPath, readRecordById, type ContainerRecord, type ContainerStatus } from './store.js';
 import { liveState } from './status.js';
+import { readHealth, type HealthState } from './health.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,10 +37,16 @@ export function formatPorts(r: ContainerRecord): string {
   return r.settings.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
 }
 
+/** The health-check state (docker's State.Health) of a container that has a check. */
+function healthOf(ctx: LxrContext, r: ContainerRecord): HealthState | undefined {
+  if (!r.settings.flags?.healthcheck) return undefined;
+  return readHealth(ctx, r.id) ?? { Status: 'starting', FailingStreak: 0, Log: [] };
+}
+
 export function psEntry(ctx: LxrContext, r: ContainerRecord): PsEntry {
   const live = liveState(ctx, r);
   let status: string;
-  if (live.status === 'running') status = `Up ${ago(r.startedAt)}`;
+  if (live.status === 'running') status = `Up ${ago(r.startedAt)}${healthOf(ctx, r) ? ` (${healthOf(ctx, r)!.Status})` : ''}`;
   else if (live.status === 'created') status = 'Created';
   else status = `Exited (${live.exitCode ?? 'unknown'}) ${ago(r.finishedAt)} ago${live.stale ? ' (stale)' : ''}`.replace(' ago', r.finishedAt ? ' ago' : '');
   return {
@@ -76,7 +83,10 @@ export function inspectContainer(ctx: LxrContext, ref: string): Record<string, u
   }
   return {
     Id: r.id, Name: r.name, Image: r.imageRef, ImageDigest: r.imageDigest, Created: r.created,
-    State: { Status: live.status, Running: live.status === 'running', Pid: live.pid ?? 0, ExitCode: live.exitCode ?? null, StartedAt: r.startedAt ?? null, FinishedAt: r.finishedAt ?? null, Stale: live.stale, RestartCount: r.restartCount },
+    State: {
+      Status: live.status, Running: live.status === 'running', Pid: live.pid ?? 0, ExitCode: live.exitCode ?? null, StartedAt: r.startedAt ?? null, FinishedAt: r.finishedAt ?? null, Stale: live.stale, RestartCount: r.restartCount,
+      ...(healthOf(ctx, r) ? { Health: healthOf(ctx, r) } : {}),
+    },
     Config: r.settings, StopSignal: r.stopSignal ?? 'SIGTERM',
     Rootfs: { Type: 'overlay', Layers: r.layers, UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'merged') },
     NetworkSettings: { Network: r.settings.network, IPAddress: r.ip ?? '', Ports: r.settings.ports, SandboxKey: r.netnsPath ?? '' },

@@ -13,6 +13,7 @@ import { LxrError } from '../../runtime/errors.js';
 import { sysctlNamespace } from '../../runtime/linux/sysctl.js';
 import { readFileInRoot } from '../../image-tool/bundle/user.js';
 import type { PortMapping } from './store.js';
+import { parseHealthFlags, type HealthConfig } from './health.js';
 
 export interface DeviceFlag {
   path: string;
@@ -55,6 +56,10 @@ export interface RunFlags {
   expose?: string[];
   /** -P: publish every exposed port on a free host port */
   publishAll?: boolean;
+  /** --health-*, --no-healthcheck as given */
+  health?: ReturnType<typeof parseHealthFlags>;
+  /** the check in force (the image's HEALTHCHECK with the flags on top), resolved at create */
+  healthcheck?: HealthConfig;
   /** --cidfile: the id is written there (refused if it exists); removed if the create fails */
   cidfile?: string;
 }
@@ -64,6 +69,7 @@ export const RUN_VALUE_FLAGS = [
   '--dns', '--dns-search', '--dns-option', '--add-host', '--shm-size', '--ulimit', '--memory-swap', '--memory-reservation',
   '--cpu-shares', '-c', '--cpuset-cpus', '--cpuset-mems', '--oom-score-adj', '--device', '--tmpfs', '--pid', '--ipc', '--uts',
   '--sysctl', '--group-add', '--stop-signal', '--stop-timeout', '--cidfile', '--platform', '--expose',
+  '--health-cmd', '--health-interval', '--health-timeout', '--health-retries', '--health-start-period',
 ];
 
 export function runFlagOptions<T>(y: Argv<T>) {
@@ -90,6 +96,12 @@ export function runFlagOptions<T>(y: Argv<T>) {
     .option('sysctl', s('KEY=VALUE of a namespaced sysctl (net.*, kernel.shm*, kernel.msg*, fs.mqueue.*)'))
     .option('expose', s('PORT[/PROTO] or a range START-END[/PROTO] the container listens on'))
     .option('publish-all', { alias: 'P', type: 'boolean', describe: 'publish every exposed port (the image\'s EXPOSE included) on a free host port' })
+    .option('health-cmd', one('command to run to check health (run by /bin/sh -c)'))
+    .option('health-interval', one('time between checks, e.g. 30s (default 30s)'))
+    .option('health-timeout', one('time a check may take, e.g. 30s (default 30s)'))
+    .option('health-retries', one('consecutive failures that make the container unhealthy (default 3)'))
+    .option('health-start-period', one('time failures do not count while the container starts (default 0s)'))
+    .option('no-healthcheck', { type: 'boolean', describe: 'no health check, not even the image\'s HEALTHCHECK' })
     .option('init', { type: 'boolean', describe: 'run a small init as PID 1 that reaps zombies and forwards signals' })
     .option('group-add', s('additional group (name in the image or number)'))
     .option('stop-signal', one('signal to stop the container (default the image\'s, or SIGTERM)'))
@@ -236,6 +248,8 @@ export function parseRunFlags(a: Record<string, unknown>): { flags?: RunFlags } 
     (f.sysctl ??= {})[key] = kv.slice(eq + 1);
   }
   if (a.init) f.init = true;
+  const health = parseHealthFlags(a);
+  if (health) f.health = health;
   const expose = list(a.expose).flatMap((e) => {
     const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/.exec(e);
     const lo = Number(m?.[1]);

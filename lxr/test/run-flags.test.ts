@@ -2,8 +2,8 @@
 // same check against podman (runc, pinned ulimits) in the same run when podman is installed.
 // Bad input gets docker's kind of error (exit 125) and leaves nothing behind.
 import t, { type Test } from 'tap';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, registryImage, type CliResult, type LxrEnv } from './helpers/env.js';
 import { startPodman, which, type Podman } from '../../test/engines/helpers/engines.js';
@@ -205,6 +205,30 @@ if (!BUSYBOX) {
     both(t, ['--group-add', '1000', '--group-add', 'nogroup', '-u', 'dev'], ['id', '-G'], (out, who) => t.equal(out, '1000 65534\n', `${who}: the added groups`));
     refused(t, lxr(env, ['run', '--rm', '--group-add', 'nosuchgroup', image, 'true']), /--group-add nosuchgroup: no group "nosuchgroup" in the image's \/etc\/group/, '--group-add nosuchgroup');
     refused(t, lxr(env, ['run', '--rm', '--stop-signal', 'SIGFOO', image, 'true']), /invalid argument "SIGFOO" for "--stop-signal" flag/, '--stop-signal SIGFOO');
+  });
+
+  t.test('--cidfile and --platform', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lxr-cid-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const cid = join(dir, 'cid');
+    const r = lxr(env, ['run', '-d', '--name', 'cid', '--cidfile', cid, image, 'sleep', '300']);
+    t.equal(r.status, 0, r.stderr);
+    t.equal(readFileSync(cid, 'utf8'), r.stdout.trim(), 'the file holds the id (no newline)');
+    const again = lxr(env, ['run', '-d', '--cidfile', cid, image, 'sleep', '300']);
+    t.equal(again.status, 125);
+    t.equal(again.stderr, `lxr: Container ID file found, make sure the other container isn't running or delete ${cid}\n`, "docker's words");
+    t.equal(JSON.parse(lxr(env, ['ps', '-a', '--format', 'json']).stdout).length, 1, 'no second container');
+    t.equal(readFileSync(cid, 'utf8'), r.stdout.trim(), 'the file is untouched');
+    lxr(env, ['rm', '-f', 'cid']);
+    // a create that fails removes nothing it did not write, and writes nothing
+    const cid2 = join(dir, 'cid2');
+    refused(t, lxr(env, ['run', '--rm', '--cidfile', cid2, '--device', '/dev/nonexistent', image, 'true']), /custom device/, '--cidfile with a failing create');
+    t.notOk(existsSync(cid2), 'no cidfile after a failed create');
+    const ok = lxr(env, ['run', '--rm', '--platform', 'linux/amd64', image, 'true']);
+    t.equal(ok.status, 0, `--platform linux/amd64: ${ok.stderr}`);
+    refused(t, lxr(env, ['run', '--rm', '--platform', 'linux/arm64', image, 'true']),
+      /^lxr: image with reference \S+ was found but does not match the specified platform: wanted linux\/arm64, actual: linux\/amd64$/m, '--platform linux/arm64 on an amd64 image');
+    refused(t, lxr(env, ['run', '--rm', '--platform', 'amd64', image, 'true']), /invalid argument "amd64" for "--platform" flag/, '--platform amd64');
   });
 }
 

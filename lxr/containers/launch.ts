@@ -126,6 +126,10 @@ export async function launch(
     const { startHealthRunner } = await import('./health.js');
     startHealthRunner(ctx, id, startedAt, lxrBin());
   }
+  if (after?.settings.flags?.log?.maxSize) {
+    const { startLogRotator } = await import('./logrotate.js');
+    startLogRotator(ctx, id, startedAt, lxrBin());
+  }
   return { pid: record.pid, child };
 }
 
@@ -221,7 +225,8 @@ export async function launchMain(ctx: LxrContext, id: string, restart: boolean):
       return 0;
     }
   }
-  const logFd = openSync(logPath(ctx, id), 'a', 0o640);
+  // --log-driver none: the output goes nowhere
+  const logFd = readRecordById(ctx, id)?.settings.flags?.log?.driver === 'none' ? openSync('/dev/null', 'w') : openSync(logPath(ctx, id), 'a', 0o640);
   const nullFd = openSync('/dev/null', 'r');
   try {
     let l: Launched;

@@ -5,6 +5,8 @@ import type { LxrContext } from '../context.js';
 import { containerDir, getRecord, listRecords, logPath, readRecordById, type ContainerRecord, type ContainerStatus } from './store.js';
 import { liveState } from './status.js';
 import { readHealth, type HealthState } from './health.js';
+import { rotatedLogs } from './logrotate.js';
+import { LxrError } from '../../runtime/errors.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -136,7 +138,11 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
   const r = getRecord(ctx, ref);
   const write = o.write ?? ((b: Buffer) => process.stdout.write(b));
   const path = logPath(ctx, r.id);
+  const logOpts = r.settings.flags?.log;
+  if (logOpts?.driver === 'none') throw new LxrError('configured logging driver does not support reading');
   if (!existsSync(path)) return;
+  // --log-opt max-file: the rotated files first, oldest first
+  const older = rotatedLogs(path, logOpts?.maxFile).map((f) => readFileSync(f));
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -147,11 +153,13 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
       if (n <= 0) break;
       got += n;
     }
-    write(o.tail !== undefined ? lastLines(all.subarray(0, got), o.tail) : all.subarray(0, got));
+    const text = Buffer.concat([...older, all.subarray(0, got)]);
+    write(o.tail !== undefined ? lastLines(text, o.tail) : text);
     if (!o.follow) return;
     let offset = got;
     const chunk = Buffer.alloc(65536);
     for (;;) {
+      if (fstatSync(fd).size < offset) offset = 0; // rotated (truncated)
       const n = readSync(fd, chunk, 0, chunk.length, offset);
       if (n > 0) {
         write(Buffer.from(chunk.subarray(0, n)));

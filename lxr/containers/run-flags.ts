@@ -14,6 +14,7 @@ import { sysctlNamespace } from '../../runtime/linux/sysctl.js';
 import { readFileInRoot } from '../../image-tool/bundle/user.js';
 import type { PortMapping } from './store.js';
 import { parseHealthFlags, type HealthConfig } from './health.js';
+import { parseLogFlags, type LogOptions } from './logrotate.js';
 
 export interface DeviceFlag {
   path: string;
@@ -60,6 +61,8 @@ export interface RunFlags {
   health?: ReturnType<typeof parseHealthFlags>;
   /** the check in force (the image's HEALTHCHECK with the flags on top), resolved at create */
   healthcheck?: HealthConfig;
+  /** --log-driver, --log-opt */
+  log?: LogOptions;
   /** --cidfile: the id is written there (refused if it exists); removed if the create fails */
   cidfile?: string;
 }
@@ -69,7 +72,7 @@ export const RUN_VALUE_FLAGS = [
   '--dns', '--dns-search', '--dns-option', '--add-host', '--shm-size', '--ulimit', '--memory-swap', '--memory-reservation',
   '--cpu-shares', '-c', '--cpuset-cpus', '--cpuset-mems', '--oom-score-adj', '--device', '--tmpfs', '--pid', '--ipc', '--uts',
   '--sysctl', '--group-add', '--stop-signal', '--stop-timeout', '--cidfile', '--platform', '--expose',
-  '--health-cmd', '--health-interval', '--health-timeout', '--health-retries', '--health-start-period',
+  '--log-driver', '--log-opt', '--health-cmd', '--health-interval', '--health-timeout', '--health-retries', '--health-start-period',
 ];
 
 export function runFlagOptions<T>(y: Argv<T>) {
@@ -96,6 +99,8 @@ export function runFlagOptions<T>(y: Argv<T>) {
     .option('sysctl', s('KEY=VALUE of a namespaced sysctl (net.*, kernel.shm*, kernel.msg*, fs.mqueue.*)'))
     .option('expose', s('PORT[/PROTO] or a range START-END[/PROTO] the container listens on'))
     .option('publish-all', { alias: 'P', type: 'boolean', describe: 'publish every exposed port (the image\'s EXPOSE included) on a free host port' })
+    .option('log-driver', one('json-file (the default: lxr logs reads it) | none'))
+    .option('log-opt', s('max-size=SIZE, max-file=N: rotate the log as docker\'s json-file driver'))
     .option('health-cmd', one('command to run to check health (run by /bin/sh -c)'))
     .option('health-interval', one('time between checks, e.g. 30s (default 30s)'))
     .option('health-timeout', one('time a check may take, e.g. 30s (default 30s)'))
@@ -248,6 +253,8 @@ export function parseRunFlags(a: Record<string, unknown>): { flags?: RunFlags } 
     (f.sysctl ??= {})[key] = kv.slice(eq + 1);
   }
   if (a.init) f.init = true;
+  const log = parseLogFlags(a['log-driver'], list(a['log-opt']));
+  if (log) f.log = log;
   const health = parseHealthFlags(a);
   if (health) f.health = health;
   const expose = list(a.expose).flatMap((e) => {

@@ -2,10 +2,10 @@
 // same check against podman (runc, pinned ulimits) in the same run when podman is installed.
 // Bad input gets docker's kind of error (exit 125) and leaves nothing behind.
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, registryImage, type CliResult, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, registryImage, until, type CliResult, type LxrEnv } from './helpers/env.js';
 import { startPodman, which, type Podman } from '../../test/engines/helpers/engines.js';
 
 if (!BUSYBOX) {
@@ -229,6 +229,32 @@ if (!BUSYBOX) {
     refused(t, lxr(env, ['run', '--rm', '--platform', 'linux/arm64', image, 'true']),
       /^lxr: image with reference \S+ was found but does not match the specified platform: wanted linux\/arm64, actual: linux\/amd64$/m, '--platform linux/arm64 on an amd64 image');
     refused(t, lxr(env, ['run', '--rm', '--platform', 'amd64', image, 'true']), /invalid argument "amd64" for "--platform" flag/, '--platform amd64');
+  });
+
+  t.test('--log-opt max-size/max-file rotate the log; --log-driver none', async (t) => {
+    const r = lxr(env, ['run', '-d', '--name', 'chatty', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=3', image, 'sh', '-c', 'i=0; while :; do echo line-$i; i=$((i+1)); sleep 0.01; done']);
+    t.equal(r.status, 0, r.stderr);
+    const log = join(env.root, 'containers', r.stdout.trim(), 'ctr.log');
+    const first = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').slice(0, 7) : '');
+    t.ok(await until(() => first(`${log}.2`).startsWith('line-') && first(`${log}.2`) !== 'line-0\n', 30000), 'rotated three times: the first file is dropped');
+    const logs = lxr(env, ['logs', 'chatty']).stdout;
+    const sizes = [log, `${log}.1`, `${log}.2`].map((f) => (existsSync(f) ? statSync(f).size : -1));
+    t.notOk(existsSync(`${log}.3`), 'no more than max-file files');
+    t.equal(lxr(env, ['rm', '-f', 'chatty']).status, 0);
+    t.ok(sizes[1]! >= 1024 && sizes[2]! >= 1024, `the rotated files reached max-size (${sizes})`);
+    t.ok(sizes.every((n) => n < 64 * 1024), `and stay near it (${sizes})`);
+    t.notMatch(logs, /^line-0$/m, 'lxr logs: the oldest lines are gone');
+    t.match(logs, /^line-\d+\n$/m, 'lxr logs reads the rotated files and the current one');
+    const n = lxr(env, ['run', '-d', '--name', 'quiet', '--log-driver', 'none', image, 'sh', '-c', 'echo hidden; exec sleep 300']);
+    t.equal(n.status, 0, n.stderr);
+    const ql = lxr(env, ['logs', 'quiet']);
+    t.equal(ql.status, 125);
+    t.match(ql.stderr, /configured logging driver does not support reading/);
+    t.notOk(existsSync(join(env.root, 'containers', n.stdout.trim(), 'ctr.log')) && statSync(join(env.root, 'containers', n.stdout.trim(), 'ctr.log')).size > 0, 'nothing logged');
+    lxr(env, ['rm', '-f', 'quiet']);
+    refused(t, lxr(env, ['run', '--rm', '--log-opt', 'max-size=lots', image, 'true']), /invalid argument "max-size=lots" for "--log-opt" flag/, '--log-opt max-size=lots');
+    refused(t, lxr(env, ['run', '--rm', '--log-opt', 'colour=blue', image, 'true']), /unknown log opt 'colour'/, '--log-opt colour=blue');
+    refused(t, lxr(env, ['run', '--rm', '--log-driver', 'syslog', image, 'true']), /--log-driver syslog/, '--log-driver syslog');
   });
 }
 

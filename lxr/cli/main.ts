@@ -6,7 +6,7 @@ import type { CreateOptions, EarlyMonitor } from '../containers/create.js';
 import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseIdeBind, parseRestart, parseSecurityOpts, parseVolume } from '../containers/options.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
-import { RUN_VALUE_FLAGS, parseRunFlags, runFlagOptions } from '../containers/run-flags.js';
+import { RUN_VALUE_FLAGS, groupRunHelp, parseRunFlags, runFlagOptions } from '../containers/run-flags.js';
 import { learnCommand } from '../../runtime/cli/code-cache.js';
 
 interface Globals {
@@ -127,13 +127,13 @@ export function buildCli(argv: string[]): Argv {
     .option('run-root', { type: 'string', global: true, describe: 'runtime state (default $LXR_RUN_ROOT or /run/lxr)' })
     .option('store', { type: 'string', global: true, describe: 'image store (default $LXR_IMAGE_STORE or <root>/images)' })
     .parserConfiguration({ 'greedy-arrays': false, 'populate--': false, 'boolean-negation': false })
-    .command('create <image> [command..]', 'pull the image if missing, create the container and start it in the background', (y) => createFlags(y), async (a) => {
+    .command('create <image> [command..]', 'pull the image if missing, create the container and start it in the background', (y) => groupRunHelp(createFlags(y)), async (a) => {
       const { createAndStart } = await import('../containers/create.js');
       const r = await createAndStart(ctxOf(a), { ...createOptions(a), ...earlyFor(a) });
       out(r.id);
       await printIde(r);
     })
-    .command('run <image> [command..]', 'create and start a container; in the foreground unless -d', (y) => createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false }), async (a) => {
+    .command('run <image> [command..]', 'create and start a container; in the foreground unless -d', (y) => groupRunHelp(createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false })), async (a) => {
       const { runContainer } = await import('../containers/run.js');
       const r = await runContainer(ctxOf(a), { ...createOptions(a), detach: !!a.detach, ...(a.detach ? earlyFor(a) : {}) });
       if (a.detach) {
@@ -195,10 +195,11 @@ export function buildCli(argv: string[]): Argv {
       const { inspectContainer } = await import('../containers/query.js');
       out(JSON.stringify(list(a.containers).map((c) => inspectContainer(ctxOf(a), c)), null, 2));
     })
-    .command('exec <container> [command..]', 'run a command in a running container', (y) => y.positional('container', { type: 'string' }).positional('command', { type: 'string', array: true }).option('tty', { alias: 't', type: 'boolean' }).option('interactive', { alias: 'i', type: 'boolean' }).option('env', { alias: 'e', type: 'string', array: true }).option('user', { alias: 'u', type: 'string' }).option('workdir', { alias: 'w', type: 'string' }), async (a) => {
+    .command('exec <container> [command..]', 'run a command in a running container', (y) => y.positional('container', { type: 'string' }).positional('command', { type: 'string', array: true }).option('tty', { alias: 't', type: 'boolean' }).option('interactive', { alias: 'i', type: 'boolean' }).option('env', { alias: 'e', type: 'string', array: true }).option('user', { alias: 'u', type: 'string' }).option('workdir', { alias: 'w', type: 'string' })
+      .option('env-file', { type: 'string', array: true, describe: 'file of KEY=VALUE lines' }).option('detach', { alias: 'd', type: 'boolean', describe: 'run the command in the background' }), async (a) => {
       const { execCommand } = await import('../containers/exec.js');
       process.exitCode = await execCommand(ctxOf(a), String(a.container), {
-        command: commandOf(a), tty: !!a.tty, interactive: !!a.interactive, env: parseEnv(list(a.env)),
+        command: commandOf(a), tty: !!a.tty, interactive: !!a.interactive, env: parseEnv(list(a.env), list(a['env-file'])), ...(a.detach ? { detach: true } : {}),
         ...(a.user ? { user: String(a.user) } : {}), ...(a.workdir ? { workdir: String(a.workdir) } : {}),
       });
     })

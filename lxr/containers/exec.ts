@@ -1,7 +1,7 @@
 // `lxr exec`: a new process in a running container, through the runtime library's exec. The
 // process starts from the container's own process settings (env, user, cwd, capabilities),
 // with -e, -u, -w and -t on top, as docker and podman do.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execInContainer } from '../../runtime/container/exec.js';
 import type { Process, Spec } from '../../runtime/spec/types.js';
@@ -50,5 +50,12 @@ export async function execCommand(ctx: LxrContext, ref: string, o: ExecOptions):
   if (liveState(ctx, r).status !== 'running') throw new LxrError(`cannot exec in container ${r.name}: it is not running`);
   const spec = JSON.parse(readFileSync(join(containerDir(ctx, r.id), 'bundle', 'config.json'), 'utf8')) as Spec;
   const proc = execProcess(spec, spec.root!.path, o);
-  return execInContainer(ctx.runtimeRoot, r.id, { process: proc, ...(o.detach ? { detach: true } : {}) });
+  if (!o.detach) return execInContainer(ctx.runtimeRoot, r.id, { process: proc });
+  // -d: in the background, its output nowhere (as docker exec -d), not on our stdio
+  const nul = [openSync('/dev/null', 'r'), openSync('/dev/null', 'w'), openSync('/dev/null', 'w')] as [number, number, number];
+  try {
+    return await execInContainer(ctx.runtimeRoot, r.id, { process: proc, detach: true, stdio: nul });
+  } finally {
+    nul.forEach((fd) => closeSync(fd));
+  }
 }

@@ -115,6 +115,29 @@ export function runFlagOptions<T>(y: Argv<T>) {
     .option('platform', one('OS/ARCH[/VARIANT] of the image to pull'));
 }
 
+/** `lxr run --help`: the flags in groups, by what they are about. */
+export const HELP_GROUPS: [string, string[]][] = [
+  ['Command and environment:', ['name', 'entrypoint', 'env', 'env-file', 'workdir', 'user', 'group-add', 'tty', 'interactive', 'detach', 'rm', 'init', 'cidfile', 'pull', 'platform']],
+  ['Network and names:', ['network', 'hostname', 'publish', 'publish-all', 'expose', 'dns', 'dns-search', 'dns-option', 'add-host']],
+  ['Storage and devices:', ['volume', 'tmpfs', 'read-only', 'device', 'shm-size']],
+  ['Resources:', ['memory', 'memory-swap', 'memory-reservation', 'cpus', 'cpu-shares', 'cpuset-cpus', 'cpuset-mems', 'pids-limit', 'ulimit', 'oom-score-adj']],
+  ['Namespaces:', ['pid', 'ipc', 'uts', 'sysctl']],
+  ['Security:', ['privileged', 'cap-add', 'cap-drop', 'security-opt']],
+  ['Lifecycle and health:', ['restart', 'stop-signal', 'stop-timeout', 'health-cmd', 'health-interval', 'health-timeout', 'health-retries', 'health-start-period', 'no-healthcheck']],
+  ['Logging:', ['log-driver', 'log-opt']],
+  ['IDE:', ['ide', 'ide-port', 'ide-bind']],
+];
+
+/** Put run/create's flags in HELP_GROUPS (flags a command lacks are left out). */
+export function groupRunHelp<T>(y: Argv<T>): Argv<T> {
+  const have = new Set(Object.keys((y as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key));
+  for (const [title, keys] of HELP_GROUPS) {
+    const k = keys.filter((x) => have.has(x));
+    if (k.length) y = y.group(k, title);
+  }
+  return y;
+}
+
 const bad = (flag: string, value: string, why: string) => new LxrError(`invalid argument "${value}" for "${flag}" flag: ${why}`, { exitCode: 125 });
 
 const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);

@@ -2,7 +2,7 @@
 // same check against podman (runc, pinned ulimits) in the same run when podman is installed.
 // Bad input gets docker's kind of error (exit 125) and leaves nothing behind.
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUSYBOX, cgroupsLeft, lxr, lxrEnv, mountsUnder, registryImage, until, type CliResult, type LxrEnv } from './helpers/env.js';
@@ -255,6 +255,23 @@ if (!BUSYBOX) {
     refused(t, lxr(env, ['run', '--rm', '--log-opt', 'max-size=lots', image, 'true']), /invalid argument "max-size=lots" for "--log-opt" flag/, '--log-opt max-size=lots');
     refused(t, lxr(env, ['run', '--rm', '--log-opt', 'colour=blue', image, 'true']), /unknown log opt 'colour'/, '--log-opt colour=blue');
     refused(t, lxr(env, ['run', '--rm', '--log-driver', 'syslog', image, 'true']), /--log-driver syslog/, '--log-driver syslog');
+  });
+
+  t.test('exec --env-file and -d; run --help in groups', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lxr-envf-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'env'), '# a comment\nFROM_FILE=yes\n');
+    t.equal(lxr(env, ['run', '-d', '--name', 'ex', image, 'sleep', '300']).status, 0);
+    const e = lxr(env, ['exec', '--env-file', join(dir, 'env'), 'ex', 'sh', '-c', 'echo $FROM_FILE']);
+    t.equal(e.stdout, 'yes\n', `exec --env-file: ${e.stderr}`);
+    const d = lxr(env, ['exec', '-d', 'ex', 'sh', '-c', 'echo done > /tmp/bg']);
+    t.equal(d.status, 0, d.stderr);
+    t.equal(d.stdout, '', 'exec -d prints nothing');
+    t.ok(await until(() => lxr(env, ['exec', 'ex', 'cat', '/tmp/bg']).stdout === 'done\n', 20000), 'the -d command ran');
+    lxr(env, ['rm', '-f', 'ex']);
+    const h = lxr(env, ['run', '--help']).stdout;
+    for (const g of ['Network and names:', 'Resources:', 'Namespaces:', 'Lifecycle and health:', 'Logging:']) t.match(h, `\n${g}\n`, `run --help: ${g}`);
+    t.match(h, /Resources:\n(?:.*\n)*?\s+--ulimit /, '--ulimit is under Resources');
   });
 }
 

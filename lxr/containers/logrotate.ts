@@ -74,6 +74,7 @@ export async function logRotateMain(ctx: LxrContext, id: string, startedAt: stri
   const o = rec?.settings.flags?.log;
   if (!o?.maxSize) return 0;
   const path = logPath(ctx, id);
+  if (!existsSync(path)) return 0; // a foreground run writes to the terminal, not the log
   const current = () => {
     const r = readRecordById(ctx, id);
     return !!r && r.startedAt === startedAt && liveState(ctx, r).status === 'running';

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The whole build, run by `npm install` (native) and `npm run build` / prepare (all):
 //   native   compile native/ with the system cc: liblxr.so (lib.c, netns.c: loaded by Node),
-//            lxr-init (executor.c: the static plan executor), lxr-monitor (monitor.c); their
+//            lxr-init (executor.c: the static plan executor), lxr-monitor (monitor.c), lxr-pid1
+//            (pid1.c: the static init of `lxr run --init`); their
 //            shared constants come from native/abi.json through the generated build/abi.h
 //   schemas  compile the vendored OCI JSON schemas into standalone ajv validators
 //   bundle   bundle each CLI into one file in dist/, with a V8 code cache (start-up time is the product)
@@ -38,6 +39,8 @@ function buildNative() {
   compileC(cc, ['lib.c', 'netns.c'], 'liblxr.so', ['-fPIC', '-shared'], abi);
   compileC(cc, ['executor.c'], 'lxr-init', ['-static', '-Os'], abi);
   compileC(cc, ['monitor.c'], 'lxr-monitor', [], abi);
+  // `lxr run --init`: the container's PID 1 (reaps, forwards signals), bind-mounted read-only
+  compileC(cc, ['pid1.c'], 'lxr-pid1', ['-static', '-Os'], []);
 }
 
 /**

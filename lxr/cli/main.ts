@@ -6,6 +6,7 @@ import type { CreateOptions, EarlyMonitor } from '../containers/create.js';
 import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseIdeBind, parseRestart, parseSecurityOpts, parseVolume } from '../containers/options.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
 import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
+import { RUN_VALUE_FLAGS, groupRunHelp, parseRunFlags, runFlagOptions } from '../containers/run-flags.js';
 import { learnCommand } from '../../runtime/cli/code-cache.js';
 
 interface Globals {
@@ -26,7 +27,7 @@ const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) 
 const commandOf = (a: Record<string, unknown>): string[] => [...list(a.command), ...list(a._).slice(1)];
 
 function createFlags<T>(y: Argv<T>) {
-  return y
+  return runFlagOptions(y)
     .positional('image', { type: 'string', demandOption: true, describe: 'image reference' })
     .positional('command', { type: 'string', array: true, describe: 'command and arguments (default: the image\'s)' })
     .option('name', { type: 'string', describe: 'container name (unique)' })
@@ -75,6 +76,7 @@ function createOptions(a: Record<string, unknown>): CreateOptions {
     interactive: !!a.interactive,
     autoRemove: !!a.rm,
     pull: a.pull as CreateOptions['pull'],
+    ...parseRunFlags(a),
   };
   if (a.name !== undefined) o.name = String(a.name);
   if (a.workdir) o.workdir = String(a.workdir);
@@ -124,14 +126,14 @@ export function buildCli(argv: string[]): Argv {
     .option('root', { type: 'string', global: true, describe: 'state directory (default $LXR_ROOT or /var/lib/lxr)' })
     .option('run-root', { type: 'string', global: true, describe: 'runtime state (default $LXR_RUN_ROOT or /run/lxr)' })
     .option('store', { type: 'string', global: true, describe: 'image store (default $LXR_IMAGE_STORE or <root>/images)' })
-    .parserConfiguration({ 'greedy-arrays': false, 'populate--': false })
-    .command('create <image> [command..]', 'pull the image if missing, create the container and start it in the background', (y) => createFlags(y), async (a) => {
+    .parserConfiguration({ 'greedy-arrays': false, 'populate--': false, 'boolean-negation': false })
+    .command('create <image> [command..]', 'pull the image if missing, create the container and start it in the background', (y) => groupRunHelp(createFlags(y)), async (a) => {
       const { createAndStart } = await import('../containers/create.js');
       const r = await createAndStart(ctxOf(a), { ...createOptions(a), ...earlyFor(a) });
       out(r.id);
       await printIde(r);
     })
-    .command('run <image> [command..]', 'create and start a container; in the foreground unless -d', (y) => createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false }), async (a) => {
+    .command('run <image> [command..]', 'create and start a container; in the foreground unless -d', (y) => groupRunHelp(createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false })), async (a) => {
       const { runContainer } = await import('../containers/run.js');
       const r = await runContainer(ctxOf(a), { ...createOptions(a), detach: !!a.detach, ...(a.detach ? earlyFor(a) : {}) });
       if (a.detach) {
@@ -148,17 +150,17 @@ export function buildCli(argv: string[]): Argv {
         out(c);
       }
     })
-    .command('stop <containers..>', 'send the image\'s StopSignal, then SIGKILL after -t seconds', (y) => y.positional('containers', { type: 'string', array: true }).option('time', { alias: 't', type: 'number', default: 10 }), async (a) => {
+    .command('stop <containers..>', 'send the image\'s StopSignal, then SIGKILL after -t seconds', (y) => y.positional('containers', { type: 'string', array: true }).option('time', { alias: 't', type: 'number', describe: 'seconds before SIGKILL (default: the container\'s --stop-timeout, or 10)' }), async (a) => {
       const { stopContainer } = await import('../containers/manage.js');
       for (const c of list(a.containers)) {
-        await stopContainer(ctxOf(a), c, a.time as number);
+        await stopContainer(ctxOf(a), c, a.time as number | undefined);
         out(c);
       }
     })
-    .command('restart <containers..>', 'stop then start', (y) => y.positional('containers', { type: 'string', array: true }).option('time', { alias: 't', type: 'number', default: 10 }), async (a) => {
+    .command('restart <containers..>', 'stop then start', (y) => y.positional('containers', { type: 'string', array: true }).option('time', { alias: 't', type: 'number' }), async (a) => {
       const { restartContainer } = await import('../containers/manage.js');
       for (const c of list(a.containers)) {
-        await restartContainer(ctxOf(a), c, a.time as number);
+        await restartContainer(ctxOf(a), c, a.time as number | undefined);
         out(c);
       }
     })
@@ -193,12 +195,19 @@ export function buildCli(argv: string[]): Argv {
       const { inspectContainer } = await import('../containers/query.js');
       out(JSON.stringify(list(a.containers).map((c) => inspectContainer(ctxOf(a), c)), null, 2));
     })
-    .command('exec <container> [command..]', 'run a command in a running container', (y) => y.positional('container', { type: 'string' }).positional('command', { type: 'string', array: true }).option('tty', { alias: 't', type: 'boolean' }).option('interactive', { alias: 'i', type: 'boolean' }).option('env', { alias: 'e', type: 'string', array: true }).option('user', { alias: 'u', type: 'string' }).option('workdir', { alias: 'w', type: 'string' }), async (a) => {
+    .command('exec <container> [command..]', 'run a command in a running container', (y) => y.positional('container', { type: 'string' }).positional('command', { type: 'string', array: true }).option('tty', { alias: 't', type: 'boolean' }).option('interactive', { alias: 'i', type: 'boolean' }).option('env', { alias: 'e', type: 'string', array: true }).option('user', { alias: 'u', type: 'string' }).option('workdir', { alias: 'w', type: 'string' })
+      .option('env-file', { type: 'string', array: true, describe: 'file of KEY=VALUE lines' }).option('detach', { alias: 'd', type: 'boolean', describe: 'run the command in the background' }), async (a) => {
       const { execCommand } = await import('../containers/exec.js');
       process.exitCode = await execCommand(ctxOf(a), String(a.container), {
-        command: commandOf(a), tty: !!a.tty, interactive: !!a.interactive, env: parseEnv(list(a.env)),
+        command: commandOf(a), tty: !!a.tty, interactive: !!a.interactive, env: parseEnv(list(a.env), list(a['env-file'])), ...(a.detach ? { detach: true } : {}),
         ...(a.user ? { user: String(a.user) } : {}), ...(a.workdir ? { workdir: String(a.workdir) } : {}),
       });
+    })
+    .command('port <container> [port]', 'the container\'s published ports: CONTAINERPORT/PROTO -> HOSTIP:HOSTPORT', (y) => y.positional('container', { type: 'string' }).positional('port', { type: 'string' }), async (a) => {
+      const [{ getRecord }, { portLines }] = await Promise.all([import('../containers/store.js'), import('../containers/run-flags.js')]);
+      const lines = portLines(getRecord(ctxOf(a), String(a.container)).settings.ports, a.port === undefined ? undefined : String(a.port));
+      if (a.port !== undefined && !lines.length) throw new LxrError(`no public port '${String(a.port)}' published for ${String(a.container)}`);
+      lines.forEach((l) => out(l));
     })
     .command('pull <image>', 'pull an image into the store', (y) => y.positional('image', { type: 'string' }).option('quiet', { alias: 'q', type: 'boolean', default: false }), async (a) => {
       const { pull } = await import('../images.js');
@@ -273,7 +282,7 @@ export function buildCli(argv: string[]): Argv {
 const VALUE_FLAGS = new Set([
   '--name', '-e', '--env', '--env-file', '-p', '--publish', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname',
   '--network', '--net', '-m', '--memory', '--cpus', '--pids-limit', '--cap-add', '--cap-drop', '--restart', '--entrypoint', '--pull',
-  '--root', '--run-root', '--store', '--ide-port', '--security-opt', '--ide-bind',
+  '--root', '--run-root', '--store', '--ide-port', '--security-opt', '--ide-bind', ...RUN_VALUE_FLAGS,
 ]);
 
 export function splitCommand(argv: string[]): string[] {
@@ -311,13 +320,35 @@ async function main(): Promise<void> {
     process.exitCode = await cleanupMain(lxrContext(), argv[1]!, Number(argv[2]));
     return;
   }
+  if (argv[0] === '__logrotate' && argv.length === 3) {
+    const { logRotateMain } = await import('../containers/logrotate.js');
+    process.exitCode = await logRotateMain(lxrContext(), argv[1]!, argv[2]!);
+    return;
+  }
+  if (argv[0] === '__health' && argv.length === 3) {
+    // the health checks of a container (containers/health.ts), started detached at each start
+    const { healthMain } = await import('../containers/health.js');
+    process.exitCode = await healthMain(lxrContext(), argv[1]!, argv[2]!);
+    return;
+  }
   const args = splitCommand(argv);
+  let cli: Argv;
+  try {
+    // an unknown flag is refused before anything starts (flags.ts)
+    cli = buildCli(args);
+    const { checkFlags } = await import('./flags.js');
+    checkFlags(cli, args);
+  } catch (e) {
+    process.stderr.write(`lxr: ${errorMessage(e)}\n`);
+    process.exitCode = 125;
+    return;
+  }
   if (startsBackgroundContainer(args)) {
     const { startMonitorEarly } = await import('../containers/create.js');
     early = startMonitorEarly(lxrContext());
   }
   try {
-    await skipHelpCache(buildCli(args)).parseAsync();
+    await skipHelpCache(cli).parseAsync();
   } catch (e) {
     process.stderr.write(`lxr: ${errorMessage(e)}\n`);
     process.exitCode = e instanceof LxrError ? (e.exitCode === 1 ? 125 : e.exitCode) : 125;

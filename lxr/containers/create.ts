@@ -2,7 +2,7 @@
 // snapshots, mount the overlay, write the bundle and start the container. Every step that
 // fails undoes what the earlier ones made (record, mount, runtime state, cgroup, network).
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PullProgress } from '../../image-tool/registry/pull.js';
 import { describeName, resolveImage } from '../../image-tool/layout/images.js';
@@ -16,6 +16,8 @@ import {
 } from './store.js';
 import { checkNetworkMode } from './network.js';
 import { checkPortFree } from './options.js';
+import { publishAll } from './run-flags.js';
+import { healthConfig, type ImageHealthcheck } from './health.js';
 import { prepareContainer, releaseContainer, spawnMonitor, type MonitorHandle } from './launch.js';
 import { prepareOverlay } from '../snapshots/overlay.js';
 import { withStartCode } from './exit-codes.js';
@@ -105,25 +107,26 @@ export function defaultSettings(o: CreateOptions): CreateSettings {
     ...(o.ide ? { ide: true } : {}),
     ...(o.ideBind ? { ideBind: o.ideBind } : {}),
     ...(o.idePort ? { idePort: o.idePort } : {}),
+    ...(o.flags ? { flags: o.flags } : {}),
   };
 }
 
 /** The image's manifest digest in the store, pulling it first if needed. */
-export async function ensureImage(ctx: LxrContext, image: string, pull: CreateOptions['pull'] = 'missing', onProgress?: (e: PullProgress) => void): Promise<{ ref: string; digest: string }> {
+export async function ensureImage(ctx: LxrContext, image: string, pull: CreateOptions['pull'] = 'missing', onProgress?: (e: PullProgress) => void, platform?: string): Promise<{ ref: string; digest: string }> {
   let ref: string;
   try {
     ref = normalizeReference(image);
   } catch (e) {
     throw new LxrError(`invalid image reference "${image}": ${errorMessage(e)}`);
   }
-  let digest = pull === 'always' ? undefined : await resolveImage(ctx.imageStore, image);
+  let digest = pull === 'always' ? undefined : await resolveImage(ctx.imageStore, image, platform);
   if (!digest) {
     if (pull === 'never') throw new LxrError(`image ${describeName(image)} is not in store ${ctx.imageStore}`);
     failPoint('pull');
     try {
       // the registry client (undici) is loaded only when a pull is needed
       const { pullImage } = await import('../../image-tool/registry/pull.js');
-      const r = await pullImage({ reference: image, store: ctx.imageStore, ...(onProgress ? { onProgress } : {}) });
+      const r = await pullImage({ reference: image, store: ctx.imageStore, ...(onProgress ? { onProgress } : {}), ...(platform ? { platform } : {}) });
       ref = r.reference;
       digest = r.manifestDigest;
     } catch (e) {
@@ -174,18 +177,34 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
   if (o.name !== undefined && !NAME_RE.test(o.name)) throw new LxrError(`invalid container name "${o.name}": use letters, digits and "_.-", starting with a letter or digit`);
   await checkNetworkMode(ctx, settings.network, settings.ports);
   for (const p of settings.ports) await checkPortFree(p);
+  // docker's words: an existing --cidfile may belong to a running container
+  const cidfile = settings.flags?.cidfile;
+  if (cidfile && existsSync(cidfile)) throw new LxrError(`Container ID file found, make sure the other container isn't running or delete ${cidfile}`, { exitCode: 125 });
   trace('create: checked flags');
-  const { ref, digest } = await ensureImage(ctx, o.image, o.pull, o.onPullProgress);
+  const platform = settings.flags?.platform;
+  const { ref, digest } = await ensureImage(ctx, o.image, o.pull, o.onPullProgress, platform);
   trace('create: image resolved');
   const manifest = await readManifest(ctx.imageStore, digest);
   const image = await readImageConfig(ctx.imageStore, manifest);
+  // the health check: the image's HEALTHCHECK, --health-* on top
+  const hc = healthConfig((image.config as { Healthcheck?: ImageHealthcheck } | undefined)?.Healthcheck, settings.flags?.health);
+  if (hc) (settings.flags ??= {}).healthcheck = hc;
+  // -P: the exposed ports (the image's included) on free host ports
+  await publishAll(settings, image.config?.ExposedPorts);
+  if (platform) {
+    const [os, arch, variant] = platform.split('/');
+    const actual = `${image.os}/${image.architecture}${image.variant ? `/${image.variant}` : ''}`;
+    if (image.os !== os || image.architecture !== arch || (variant && image.variant !== variant)) {
+      throw new LxrError(`image with reference ${o.image} was found but does not match the specified platform: wanted ${platform}, actual: ${actual}`, { exitCode: 125 });
+    }
+  }
   const layers = image.rootfs!.diff_ids.map((d) => join(ctx.snapshots, snapshotDirName(d)));
   const id = o.early?.id ?? newId();
   const name = o.name ?? `lxr_${id.slice(0, 12)}`;
   const rec: ContainerRecord = {
     id, name, image: o.image, imageRef: ref, imageDigest: digest, created: new Date().toISOString(),
     settings, layers, status: 'created', restartCount: 0,
-    ...(image.config?.StopSignal ? { stopSignal: image.config.StopSignal } : {}),
+    ...(settings.flags?.stopSignal ?? image.config?.StopSignal ? { stopSignal: settings.flags?.stopSignal ?? image.config!.StopSignal! } : {}),
   };
   await withStoreLock(ctx, () => {
     const clash = listRecords(ctx).find((r) => r.name === name);
@@ -204,6 +223,7 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
     trace('create: snapshots ready');
     prepareOverlay(containerDir(ctx, id), layers);
     await prepareContainer(ctx, rec);
+    if (cidfile) writeCidfile(cidfile, id);
     trace('create: prepared');
   } catch (e) {
     await discard(ctx, rec);
@@ -212,9 +232,25 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
   return readRecordById(ctx, id) ?? rec;
 }
 
+function writeCidfile(file: string, id: string): void {
+  try {
+    writeFileSync(file, id, { flag: 'wx', mode: 0o644 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new LxrError(`Container ID file found, make sure the other container isn't running or delete ${file}`, { exitCode: 125 });
+    throw new LxrError(`--cidfile ${file}: cannot write it (${code})`, { exitCode: 125 });
+  }
+}
+
 /** Undo a create that failed half-way. */
 export async function discard(ctx: LxrContext, rec: ContainerRecord): Promise<void> {
   await releaseContainer(ctx, rec).catch(() => {});
+  const cidfile = rec.settings.flags?.cidfile;
+  try {
+    if (cidfile && readFileSync(cidfile, 'utf8') === rec.id) rmSync(cidfile, { force: true });
+  } catch {
+    /* not written */
+  }
   await withStoreLock(ctx, () => rmSync(containerDir(ctx, rec.id), { recursive: true, force: true }));
 }
 

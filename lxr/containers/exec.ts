@@ -1,7 +1,7 @@
 // `lxr exec`: a new process in a running container, through the runtime library's exec. The
 // process starts from the container's own process settings (env, user, cwd, capabilities),
 // with -e, -u, -w and -t on top, as docker and podman do.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execInContainer } from '../../runtime/container/exec.js';
 import type { Process, Spec } from '../../runtime/spec/types.js';
@@ -70,9 +70,13 @@ export async function execCommand(ctx: LxrContext, ref: string, o: ExecOptions):
     }
   }
   const proc = execProcess(spec, spec.root!.path, { ...o, keepHome });
+  // -d: in the background, its output nowhere (as docker exec -d), not on our stdio
+  const nul = o.detach ? [openSync('/dev/null', 'r'), openSync('/dev/null', 'w'), openSync('/dev/null', 'w')] as [number, number, number] : undefined;
   try {
-    return await execInContainer(ctx.runtimeRoot, r.id, { process: proc, ...(o.detach ? { detach: true } : {}) });
+    return await execInContainer(ctx.runtimeRoot, r.id, { process: proc, ...(nul ? { detach: true, stdio: nul } : {}) });
   } catch (e) {
     throw withStartCode(e);
+  } finally {
+    nul?.forEach((fd) => closeSync(fd));
   }
 }

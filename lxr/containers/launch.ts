@@ -20,6 +20,9 @@ import { IDE_CONTAINER_PORT, containerDir, logPath, readRecordById, updateRecord
 import { mountOverlay, unmountOverlay } from '../snapshots/overlay.js';
 import { setupNetwork, teardownNetwork } from './network.js';
 import { buildSpec, writeBundle } from './spec.js';
+import { findRecord } from './store.js';
+import { liveState } from './status.js';
+import type { NamespaceOf } from './run-flags.js';
 import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
 
 export { logPath };
@@ -48,7 +51,7 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   failPoint('spec');
   const spec = buildSpec({
     id: rec.id, name: rec.name, image, rootfs, settings: rec.settings, dir, volumesRoot: ctx.volumes,
-    ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts,
+    ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts, nsOf: namespaceOf(ctx),
   });
   const bundle = writeBundle(dir, spec);
   await updateRecord(ctx, rec.id, (r) => {
@@ -57,6 +60,16 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
     if (net.netnsPath) r.netnsPath = net.netnsPath;
   });
   return bundle;
+}
+
+/** --pid/--ipc container:NAME: the namespace of that container's running init. */
+function namespaceOf(ctx: LxrContext): NamespaceOf {
+  return (c, type) => {
+    const r = findRecord(ctx, c);
+    if (!r) throw new LxrError(`--${type} container:${c}: no such container`, { exitCode: 125 });
+    if (liveState(ctx, r).status !== 'running' || !r.pid) throw new LxrError(`--${type} container:${c}: the container is not running`, { exitCode: 125 });
+    return `/proc/${r.pid}/ns/${type}`;
+  };
 }
 
 /** Undo prepareContainer and forget the runtime's container. Safe to call more than once. */
@@ -98,15 +111,25 @@ export async function launch(
     throw e;
   }
   const monitorStart = procStat(monitorPid)?.startTime ?? '';
-  await updateRecord(ctx, id, (r) => {
+  const startedAt = new Date().toISOString();
+  const after = await updateRecord(ctx, id, (r) => {
     r.status = 'running';
     r.pid = record.pid;
-    r.startedAt = new Date().toISOString();
+    r.startedAt = startedAt;
     r.monitorPid = monitorPid;
     r.monitorStart = monitorStart;
     delete r.exitCode;
     delete r.finishedAt;
   });
+  // health checks: lxr's own runner, detached (it outlives this command)
+  if (after?.settings.flags?.healthcheck) {
+    const { startHealthRunner } = await import('./health.js');
+    startHealthRunner(ctx, id, startedAt, lxrBin());
+  }
+  if (after?.settings.flags?.log?.maxSize) {
+    const { startLogRotator } = await import('./logrotate.js');
+    startLogRotator(ctx, id, startedAt, lxrBin());
+  }
   return { pid: record.pid, child };
 }
 
@@ -203,8 +226,9 @@ export async function launchMain(ctx: LxrContext, id: string, restart: boolean):
     }
   }
   // lxr-monitor passes the pipes its log thread reads on fds 5 and 6 (stdout, stderr), which
-  // keeps the two streams apart in the log; without them, both go to the log file as they are
-  const logFd = openSync(logPath(ctx, id), 'a', 0o640);
+  // keeps the two streams apart in the log; without them, both go to the log file as they are.
+  // --log-driver none: the output goes nowhere
+  const logFd = readRecordById(ctx, id)?.settings.flags?.log?.driver === 'none' ? openSync('/dev/null', 'w') : openSync(logPath(ctx, id), 'a', 0o640);
   const nullFd = openSync('/dev/null', 'r');
   const piped = isFifo(5) && isFifo(6);
   const [outFd, errFd] = piped ? [5, 6] : [logFd, logFd];

@@ -52,9 +52,13 @@ export async function startContainer(ctx: LxrContext, ref: string): Promise<Cont
   return readRecordById(ctx, r.id)!;
 }
 
-/** The image's StopSignal (default SIGTERM), then SIGKILL to every process after `timeout` seconds. */
-export async function stopContainer(ctx: LxrContext, ref: string, timeout = 10): Promise<ContainerRecord> {
+/**
+ * --stop-signal or the image's StopSignal (default SIGTERM), then SIGKILL to every process
+ * after `timeout` seconds (default: --stop-timeout, or 10; -1 waits for ever).
+ */
+export async function stopContainer(ctx: LxrContext, ref: string, time?: number): Promise<ContainerRecord> {
   const r = getRecord(ctx, ref);
+  const timeout = time ?? r.settings.flags?.stopTimeout ?? 10;
   const live = liveState(ctx, r);
   if (live.stale) {
     await repairStale(ctx, r);
@@ -70,7 +74,7 @@ export async function stopContainer(ctx: LxrContext, ref: string, timeout = 10):
   } catch {
     /* already stopped */
   }
-  if (!(await waitExited(ctx, r.id, timeout * 1000))) {
+  if (!(await waitExited(ctx, r.id, timeout < 0 ? 2 ** 31 - 1 : timeout * 1000))) {
     try {
       await rtKill(ctx.runtimeRoot, r.id, 'SIGKILL', true);
     } catch {
@@ -93,7 +97,7 @@ export async function stopContainer(ctx: LxrContext, ref: string, timeout = 10):
   return readRecordById(ctx, r.id) ?? r;
 }
 
-export async function restartContainer(ctx: LxrContext, ref: string, timeout = 10): Promise<ContainerRecord> {
+export async function restartContainer(ctx: LxrContext, ref: string, timeout?: number): Promise<ContainerRecord> {
   await stopContainer(ctx, ref, timeout);
   return startContainer(ctx, ref);
 }

@@ -73,7 +73,13 @@ export async function setupNetwork(ctx: LxrContext, rec: ContainerRecord): Promi
     }
     const att = await attachContainer({ ...o, containerId: rec.id, name: rec.name, netnsPath, network, ports: rec.settings.ports });
     failPoint('dns');
-    const files = await dnsFiles({ ...o, containerId: rec.id, name: rec.name, hostname: rec.settings.hostname ?? rec.id.slice(0, 12) });
+    const f = rec.settings.flags;
+    const files = await dnsFiles({
+      ...o, containerId: rec.id, name: rec.name, hostname: rec.settings.hostname ?? rec.id.slice(0, 12),
+      // --dns, --dns-search, --dns-option, --add-host
+      dns: { ...(f?.dns ? { servers: f.dns } : {}), ...(f?.dnsSearch ? { search: f.dnsSearch } : {}), ...(f?.dnsOption ? { options: f.dnsOption } : {}) },
+      ...(f?.addHost ? { extraHosts: f.addHost.map((h) => ({ ip: h.ip, names: [h.name] })) } : {}),
+    });
     const bind = (source: string, destination: string): Mount => ({ destination, type: 'bind', source, options: ['rbind', 'rprivate'] });
     return {
       netnsPath,

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type { LxrContext } from '../context.js';
 import { containerDir, getRecord, listBroken, listRecords, logPath, readRecordById, type BrokenRecord, type ContainerRecord, type ContainerStatus } from './store.js';
 import { liveState } from './status.js';
+import { readHealth, type HealthState } from './health.js';
+import { rotatedLogs } from './logrotate.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -37,10 +39,19 @@ export function formatPorts(r: ContainerRecord): string {
   return r.settings.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
 }
 
+/** The health-check state (docker's State.Health) of a container that has a check. */
+function healthOf(ctx: LxrContext, r: ContainerRecord): HealthState | undefined {
+  if (!r.settings.flags?.healthcheck) return undefined;
+  return readHealth(ctx, r.id) ?? { Status: 'starting', FailingStreak: 0, Log: [] };
+}
+
 export function psEntry(ctx: LxrContext, r: ContainerRecord): PsEntry {
   const live = liveState(ctx, r);
   let status: string;
-  if (live.status === 'running') status = `Up ${ago(r.startedAt)}${live.monitorLost ? ' (monitor gone)' : ''}`;
+  if (live.status === 'running') {
+    const health = healthOf(ctx, r);
+    status = `Up ${ago(r.startedAt)}${health ? ` (${health.Status})` : ''}${live.monitorLost ? ' (monitor gone)' : ''}`;
+  }
   else if (live.status === 'created') status = 'Created';
   else status = `Exited (${live.exitCode ?? 'unknown'}) ${ago(r.finishedAt)} ago${live.stale ? ' (stale)' : ''}`.replace(' ago', r.finishedAt ? ' ago' : '');
   return {
@@ -99,7 +110,10 @@ export function inspectContainer(ctx: LxrContext, ref: string): Record<string, u
   }
   return {
     Id: r.id, Name: r.name, Image: r.imageRef, ImageDigest: r.imageDigest, Created: r.created,
-    State: { Status: live.status, Running: live.status === 'running', Pid: live.pid ?? 0, ExitCode: live.exitCode ?? null, StartedAt: r.startedAt ?? null, FinishedAt: r.finishedAt ?? null, Stale: live.stale, RestartCount: r.restartCount },
+    State: {
+      Status: live.status, Running: live.status === 'running', Pid: live.pid ?? 0, ExitCode: live.exitCode ?? null, StartedAt: r.startedAt ?? null, FinishedAt: r.finishedAt ?? null, Stale: live.stale, RestartCount: r.restartCount,
+      ...(healthOf(ctx, r) ? { Health: healthOf(ctx, r) } : {}),
+    },
     Config: r.settings, StopSignal: r.stopSignal ?? 'SIGTERM',
     Rootfs: { Type: 'overlay', Layers: r.layers, UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'merged') },
     NetworkSettings: { Network: r.settings.network, IPAddress: r.ip ?? '', Ports: r.settings.ports, SandboxKey: r.netnsPath ?? '' },
@@ -225,7 +239,11 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
     }
   };
   const path = logPath(ctx, r.id);
+  const logOpts = r.settings.flags?.log;
+  if (logOpts?.driver === 'none') throw new LxrError('configured logging driver does not support reading');
   if (!existsSync(path)) return;
+  // --log-opt max-file: the rotated files first, oldest first
+  const older = rotatedLogs(path, logOpts?.maxFile).map((f) => readFileSync(f));
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -238,13 +256,14 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
     }
     // only whole lines: the monitor writes each record in one write, a torn end is still coming
     const whole = all.lastIndexOf(0x0a, got - 1) + 1;
-    const recs = parseRecords(all.subarray(0, whole));
+    const recs = parseRecords(Buffer.concat([...older, all.subarray(0, whole)]));
     emit(o.tail !== undefined ? lastLineRecords(recs, o.tail) : recs);
     if (!o.follow) return;
     let offset = whole;
     let pending = Buffer.alloc(0);
     const chunk = Buffer.alloc(65536);
     const readMore = (): boolean => {
+      if (fstatSync(fd).size < offset) offset = 0; // rotated (truncated)
       const n = readSync(fd, chunk, 0, chunk.length, offset);
       if (n <= 0) return false;
       offset += n;

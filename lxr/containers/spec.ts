@@ -13,6 +13,7 @@ import { prepareNamedVolume } from './volumes.js';
 import { hostTerminalSize } from '../../runtime/console.js';
 import type { CreateSettings } from './store.js';
 import { DEFAULT_PROFILE, buildSeccomp } from '../security/seccomp.js';
+import { applyRunFlags, type NamespaceOf } from './run-flags.js';
 
 /**
  * podman's default capability set (docker's 14 without AUDIT_WRITE, MKNOD and NET_RAW):
@@ -39,6 +40,8 @@ export interface SpecInputs {
   netnsPath?: string;
   /** extra mounts (e.g. from the network's DNS files or the IDE) */
   extraMounts?: Mount[];
+  /** another container's namespace, for --pid/--ipc container:NAME */
+  nsOf?: NamespaceOf;
 }
 
 /** The container's capabilities: the defaults (all of them with --privileged), --cap-drop, then --cap-add. */
@@ -215,6 +218,10 @@ export function buildSpec(i: SpecInputs): Spec {
   }
   mounts.push(...(i.extraMounts ?? []));
   spec.mounts = mounts;
+  applyRunFlags(spec, s.flags, {
+    dir: i.dir, rootfs: i.rootfs, network: s.network,
+    nsOf: i.nsOf ?? ((c) => { throw new LxrError(`container:${c}: no such container`); }),
+  });
   return spec;
 }
 

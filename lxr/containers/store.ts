@@ -8,6 +8,7 @@ import { LxrError } from '../../runtime/errors.js';
 import { writeFileAtomic } from '../../runtime/container/state.js';
 import type { LxrContext } from '../context.js';
 import type { SeccompProfile } from '../security/profile.js';
+import type { RunFlags } from './run-flags.js';
 
 export type RestartPolicy = 'no' | 'on-failure' | 'always';
 
@@ -64,6 +65,8 @@ export interface CreateSettings {
   /** --ide: the host port code-server is published on, and its login password */
   idePort?: number;
   idePassword?: string;
+  /** docker run's other flags (run-flags.ts) */
+  flags?: RunFlags;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'exited';

@@ -537,6 +537,8 @@ export interface DnsFilesOptions extends NetworkOptions {
   dns?: ResolvOptions;
   /** the host resolv.conf to start from (default /etc/resolv.conf) */
   hostResolvConf?: string;
+  /** lines of its own for the hosts file (docker's --add-host), kept across refreshes */
+  extraHosts?: HostEntry[];
 }
 
 export interface DnsFiles {
@@ -562,6 +564,12 @@ function hostsFor(containerId: string, name: string, hostname: string | undefine
       others.push({ ip: r.ip, names: [r.name] });
     }
   }
+  // --add-host entries, written by dnsFiles (extra-hosts) and kept by every refresh
+  try {
+    others.push(...(JSON.parse(readFileSync(join(containerDir(o, containerId), 'extra-hosts'), 'utf8')) as HostEntry[]));
+  } catch {
+    /* none */
+  }
   return hostsContent(self, others);
 }
 
@@ -581,6 +589,7 @@ export async function dnsFiles(o: DnsFilesOptions): Promise<DnsFiles> {
   if (!dns.servers?.length && result?.dns?.nameservers?.length) dns.servers = result.dns.nameservers;
   mkdirSync(dir, { recursive: true });
   writeFileAtomic(join(dir, 'name'), `${o.name}\n${hostname}\n`);
+  if (o.extraHosts?.length) writeFileAtomic(join(dir, 'extra-hosts'), JSON.stringify(o.extraHosts));
   rewriteInPlace(paths.hostnamePath, `${hostname}\n`);
   rewriteInPlace(paths.resolvConfPath, resolvConfContent(hostResolvConf(o.hostResolvConf), dns));
   const nets = [...new Set(allRecords(o).filter((r) => r.containerId === o.containerId).map((r) => r.network))];

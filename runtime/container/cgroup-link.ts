@@ -58,8 +58,10 @@ const ALWAYS_ALLOWED: DeviceCgroup[] = [
  * config that forgets the rules does not let the container open every device on the host.
  */
 export function withDefaultDevices(resources: Resources | undefined, devices: Device[] | undefined): Resources {
+  // a node the config has a rule of its own for keeps that rule (docker's --device /dev/x:r)
+  const ruled = (d: Device) => (resources?.devices ?? []).some((r) => r.allow && r.type === d.type && r.major === d.major && r.minor === d.minor);
   const fromDevices: DeviceCgroup[] = (devices ?? [])
-    .filter((d) => d.type === 'c' || d.type === 'b')
+    .filter((d) => (d.type === 'c' || d.type === 'b') && !ruled(d))
     .map((d) => ({ allow: true, type: d.type as 'c' | 'b', major: d.major!, minor: d.minor!, access: 'rwm' }));
   return { ...resources, devices: [...(resources?.devices ?? []), ...ALWAYS_ALLOWED, ...fromDevices] };
 }

@@ -62,8 +62,10 @@ export function planRlimits(rlimits: Rlimit[] | undefined): RlimitStep[] {
     if (resource === undefined) throw new LxrError(`${where}.type: unknown rlimit "${r.type}"`);
     if (seen.has(r.type)) throw new LxrError(`${where}.type: rlimit "${r.type}" is set twice`);
     seen.add(r.type);
-    const soft = BigInt(r.soft);
-    const h = BigInt(r.hard);
+    // 18446744073709551615 (RLIM_INFINITY) comes out of JSON.parse as 2^64: clamp it
+    const clamp = (n: number) => (BigInt(n) > UNLIMITED ? UNLIMITED : BigInt(n));
+    const soft = clamp(r.soft);
+    const h = clamp(r.hard);
     if (soft > h) throw new LxrError(`${where}: soft limit ${r.soft} is above the hard limit ${r.hard}`);
     const cur = hard[r.type];
     if (!canRaise && cur !== undefined && h > cur) {

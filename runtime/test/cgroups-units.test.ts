@@ -134,4 +134,7 @@ t.test('pids.limit and the default device rules the runtime adds', async (t) => 
   t.same(own.memory, { limit: 1 << 20 }, 'other fields kept');
   t.same(own.devices![0], { allow: true, type: 'b', major: 8, minor: 0, access: 'r' }, "the spec's rules first");
   t.same(own.devices!.at(-1), { allow: true, type: 'c', major: 10, minor: 229, access: 'rwm' }, 'linux.devices allowed last');
+  // a node with a rule of its own keeps it (docker's --device /dev/x:r): no rwm added after it
+  const ruled = withDefaultDevices({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 237, access: 'r' }] }, [{ path: '/dev/lc', type: 'c', major: 10, minor: 237 }]);
+  t.same(ruled.devices!.filter((d) => d.major === 10 && d.minor === 237), [{ allow: true, type: 'c', major: 10, minor: 237, access: 'r' }], 'the r rule is the only one for 10:237');
 });

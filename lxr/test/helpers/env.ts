@@ -30,6 +30,10 @@ export interface TestImageSpec {
   entrypoint?: string[];
   env?: string[];
   stopSignal?: string;
+  /** HEALTHCHECK, as docker writes it in the config (durations in nanoseconds) */
+  healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
+  /** EXPOSE: "80/tcp" ... */
+  exposedPorts?: string[];
   user?: string;
   workdir?: string;
   /** add the host's glibc (loader, libc, libstdc++ ...: enough for a dynamically linked Node) */
@@ -83,6 +87,8 @@ export function buildTestImage(layout: string, name: string, spec: TestImageSpec
       Cmd: spec.cmd ?? ['sh'],
       ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
       ...(spec.stopSignal ? { StopSignal: spec.stopSignal } : {}),
+      ...(spec.healthcheck ? { Healthcheck: spec.healthcheck } : {}),
+      ...(spec.exposedPorts ? { ExposedPorts: Object.fromEntries(spec.exposedPorts.map((p) => [p, {}])) } : {}),
       ...(spec.user ? { User: spec.user } : {}),
       ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
     },

@@ -38,11 +38,16 @@ export function knownFlags(cli: Argv, command: string | undefined): KnownFlags |
   const name = handlers[command] ? command : cmds.aliasMap?.[command];
   const h = name ? handlers[name] : undefined;
   if (!h) return undefined;
-  if (typeof h.builder === 'function') {
+  const addBuilder = (builder: unknown, depth: number): void => {
+    if (typeof builder !== 'function' || depth > 3) return;
     const y = yargs([]);
-    (h.builder as (y: Argv) => unknown)(y);
+    (builder as (y: Argv) => unknown)(y);
     add((y as unknown as { getOptions(): YOptions }).getOptions());
-  }
+    // a command with subcommands (`system check --repair`): their flags count too
+    const sub = (y as unknown as { getInternalMethods?: () => { getCommandInstance?: () => CommandInternals } }).getInternalMethods?.().getCommandInstance?.();
+    for (const sh of Object.values(sub?.getCommandHandlers() ?? {})) addBuilder(sh.builder, depth + 1);
+  };
+  addBuilder(h.builder, 0);
   return known;
 }
 

@@ -228,9 +228,10 @@ export async function launchMain(ctx: LxrContext, id: string, restart: boolean):
   // lxr-monitor passes the pipes its log thread reads on fds 5 and 6 (stdout, stderr), which
   // keeps the two streams apart in the log; without them, both go to the log file as they are.
   // --log-driver none: the output goes nowhere
-  const logFd = readRecordById(ctx, id)?.settings.flags?.log?.driver === 'none' ? openSync('/dev/null', 'w') : openSync(logPath(ctx, id), 'a', 0o640);
+  const noLog = readRecordById(ctx, id)?.settings.flags?.log?.driver === 'none';
+  const logFd = noLog ? openSync('/dev/null', 'w') : openSync(logPath(ctx, id), 'a', 0o640);
   const nullFd = openSync('/dev/null', 'r');
-  const piped = isFifo(5) && isFifo(6);
+  const piped = !noLog && isFifo(5) && isFifo(6);
   const [outFd, errFd] = piped ? [5, 6] : [logFd, logFd];
   try {
     let l: Launched;

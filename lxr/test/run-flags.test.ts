@@ -235,7 +235,8 @@ if (!BUSYBOX) {
     const r = lxr(env, ['run', '-d', '--name', 'chatty', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=3', image, 'sh', '-c', 'i=0; while :; do echo line-$i; i=$((i+1)); sleep 0.01; done']);
     t.equal(r.status, 0, r.stderr);
     const log = join(env.root, 'containers', r.stdout.trim(), 'ctr.log');
-    const first = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').slice(0, 7) : '');
+    // the first line's text (the log holds k8s-file records: TIME STREAM F|P TEXT)
+    const first = (f: string) => (existsSync(f) ? `${readFileSync(f, 'utf8').split('\n')[0]!.replace(/^\S+ (stdout|stderr) [FP] /, '')}\n`.slice(0, 7) : '');
     t.ok(await until(() => first(`${log}.2`).startsWith('line-') && first(`${log}.2`) !== 'line-0\n', 30000), 'rotated three times: the first file is dropped');
     const logs = lxr(env, ['logs', 'chatty']).stdout;
     const sizes = [log, `${log}.1`, `${log}.2`].map((f) => (existsSync(f) ? statSync(f).size : -1));

@@ -63,7 +63,7 @@ export function buildCli(argv: string[]): Argv {
     .middleware((a) => learnCommand(a._[0]))
     .scriptName('lxr-image')
     .usage('$0 <command> [options]')
-    .option('store', { type: 'string', describe: 'image store (OCI layout); default $LXR_IMAGE_STORE or /var/lib/lxr/images', global: true })
+    .option('store', { type: 'string', describe: 'image store (OCI layout); default $LXR_IMAGE_STORE or /var/lib/lxr/images (~/.local/share/lxr/images as a user)', global: true })
     .option('registries-config', { type: 'string', describe: 'registries config file (default /etc/lxr/registries.json)', global: true })
     .option('insecure-registry', { type: 'string', array: true, describe: 'allow plain HTTP to this host:port (repeatable)', global: true })
     .option('registry-mirror', { type: 'string', array: true, describe: 'mirror to try first for docker.io (repeatable)', global: true })

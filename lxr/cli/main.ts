@@ -121,8 +121,8 @@ export function buildCli(argv: string[]): Argv {
   return yargs(argv)
     .scriptName('lxr')
     .usage('$0 <command> [options]')
-    .option('root', { type: 'string', global: true, describe: 'state directory (default $LXR_ROOT or /var/lib/lxr)' })
-    .option('run-root', { type: 'string', global: true, describe: 'runtime state (default $LXR_RUN_ROOT or /run/lxr)' })
+    .option('root', { type: 'string', global: true, describe: 'state directory (default $LXR_ROOT, /var/lib/lxr, or ~/.local/share/lxr as a user)' })
+    .option('run-root', { type: 'string', global: true, describe: 'runtime state (default $LXR_RUN_ROOT, /run/lxr, or $XDG_RUNTIME_DIR/lxr as a user)' })
     .option('store', { type: 'string', global: true, describe: 'image store (default $LXR_IMAGE_STORE or <root>/images)' })
     .parserConfiguration({ 'greedy-arrays': false, 'populate--': false })
     .command('create <image> [command..]', 'pull the image if missing, create the container and start it in the background', (y) => createFlags(y), async (a) => {

@@ -225,6 +225,7 @@ export function buildCli(argv: string[]): Argv {
       for (const e of n.errors) process.stderr.write(`lxr: gc: ${e}\n`);
       if (n.errors.length) process.exitCode = 1;
     })
+    .command('unshare [command..]', 'run a command (default $SHELL) as root of your user namespace, where your /etc/subuid ids are mapped (as podman unshare)', () => {}, () => {})
     .middleware(async (a) => {
       // containers with --restart that a host restart stopped run again when lxr next runs
       trace('cli: parsed');
@@ -282,6 +283,23 @@ async function main(): Promise<void> {
     learnCommand('__cleanup');
     const { cleanupMain } = await import('../containers/launch.js');
     process.exitCode = await cleanupMain(lxrContext(), argv[1]!, Number(argv[2]));
+    return;
+  }
+  // rootless: the layer unpacker, run by lxr itself inside the user's namespace
+  if (argv[0] === '__unpack' && argv.length === 4) {
+    const { unpackMain } = await import('../rootless/index.js');
+    process.exitCode = await unpackMain(argv[1]!, argv[2]!, argv[3]!);
+    return;
+  }
+  // `lxr unshare CMD...`: everything after it is the command (podman unshare)
+  if (argv[0] === 'unshare' && !['--help', '-h'].includes(argv[1] ?? '')) {
+    try {
+      const { unshare } = await import('../rootless/index.js');
+      process.exitCode = await unshare(lxrContext(), argv.slice(argv[1] === '--' ? 2 : 1));
+    } catch (e) {
+      process.stderr.write(`lxr: ${errorMessage(e)}\n`);
+      process.exitCode = 125;
+    }
     return;
   }
   const args = splitCommand(argv);

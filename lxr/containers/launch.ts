@@ -28,7 +28,9 @@ export { logPath };
 export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): Promise<string> {
   const dir = containerDir(ctx, rec.id);
   failPoint('mount');
-  const rootfs = mountOverlay(dir, rec.layers, rec.settings.autoRemove);
+  // rootless: the container's own plan mounts the overlay, inside its user namespace
+  const rootless = ctx.rootless ? await import('../rootless/index.js') : undefined;
+  const rootfs = rootless ? join(dir, 'merged') : mountOverlay(dir, rec.layers, rec.settings.autoRemove);
   trace('prepare: overlay mounted');
   failPoint('network');
   const net = await setupNetwork(ctx, rec);
@@ -39,7 +41,7 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   if (rec.settings.ide) {
     // code-server and its Node come from the host (installed once, bind-mounted read-only)
     const ide = await import('../ide/index.js');
-    const problem = ide.ideRootfsProblem(rootfs, rec.imageRef);
+    const problem = ide.ideRootfsProblem(rootless ? rootless.filesRoot(dir, rec.layers, '/lib') : rootfs, rec.imageRef);
     if (problem) throw new LxrError(problem);
     const dataDir = process.env.LXR_IDE_DIR || join(ctx.root, 'ide');
     const install = await ide.ensureCodeServer(dataDir, { onProgress: (p) => process.stderr.write(`lxr: --ide: ${p.message}\n`) });
@@ -49,7 +51,9 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   const spec = buildSpec({
     id: rec.id, name: rec.name, image, rootfs, settings: rec.settings, dir, volumesRoot: ctx.volumes,
     ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts,
+    ...(rootless ? { filesRoot: rootless.filesRoot(dir, rec.layers) } : {}),
   });
+  if (rootless) rootless.rootlessSpec(spec, dir, rec.layers.length, rec.settings.network, rootless.userIdMaps());
   const bundle = writeBundle(dir, spec);
   await updateRecord(ctx, rec.id, (r) => {
     if (net.ip) r.ip = net.ip;
@@ -88,6 +92,10 @@ export async function launch(
   trace('launch: runtime create');
   const { record, child } = await rtCreate({ root: ctx.runtimeRoot, id, bundle, stdio, ...(consoleFd !== undefined ? { consoleFd } : {}) });
   try {
+    if (ctx.rootless) {
+      const rec = readRecordById(ctx, id);
+      if (rec) await (await import('../rootless/network.js')).startUserNetwork(ctx, rec, record.pid);
+    }
     failPoint('start');
     trace('launch: runtime start');
     await rtStart(ctx.runtimeRoot, id);

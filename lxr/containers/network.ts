@@ -38,6 +38,7 @@ export const netnsName = (id: string) => `${process.env.LXR_NETNS_PREFIX || 'lxr
 
 /** Checked before anything is made. */
 export async function checkNetworkMode(ctx: LxrContext, network: string, ports: unknown[]): Promise<void> {
+  if (ctx.rootless) return (await import('../rootless/network.js')).checkRootlessNetwork(network, ports as never);
   if (!isBridge(network)) {
     if (ports.length && network === 'none') throw new LxrError('-p: publishing ports needs a bridge network (--network none has no interfaces)');
     return;
@@ -53,6 +54,8 @@ export async function checkNetworkMode(ctx: LxrContext, network: string, ports: 
 export async function setupNetwork(ctx: LxrContext, rec: ContainerRecord): Promise<NetworkSetup> {
   const mode = rec.settings.network;
   if (mode === 'host') return { mounts: [] };
+  // rootless: a network namespace of the container's own user namespace (made by the runtime)
+  if (ctx.rootless) return { mounts: (await import('../rootless/network.js')).rootlessNetworkMounts(join(ctx.containers, rec.id), mode) };
   const name = netnsName(rec.id);
   removeNetns(name); // left over from a run whose clean-up never came (kill -9)
   const netnsPath = createNetns(name);
@@ -89,6 +92,7 @@ export async function setupNetwork(ctx: LxrContext, rec: ContainerRecord): Promi
 export async function teardownNetwork(ctx: LxrContext, rec: ContainerRecord): Promise<void> {
   const mode = rec.settings.network;
   if (mode === 'host') return;
+  if (ctx.rootless) return (await import('../rootless/network.js')).stopUserNetwork(ctx, rec.id);
   const name = netnsName(rec.id);
   if (isBridge(mode)) {
     try {
@@ -107,6 +111,7 @@ export async function teardownNetwork(ctx: LxrContext, rec: ContainerRecord): Pr
  * rules, DNS files) and their network namespaces. Created and running containers keep theirs.
  */
 export async function gcContainerNetworks(ctx: LxrContext): Promise<{ removed: string[]; errors: string[] }> {
+  if (ctx.rootless) return { removed: [], errors: [] }; // no CNI state: slirp4netns/pasta end with their container
   const keep = new Set(listRecords(ctx).filter((r) => ['created', 'running'].includes(liveState(ctx, r).status)).map((r) => r.id));
   const removed = new Set<string>();
   const errors: string[] = [];

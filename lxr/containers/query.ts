@@ -78,12 +78,25 @@ export function inspectContainer(ctx: LxrContext, ref: string): Record<string, u
     Id: r.id, Name: r.name, Image: r.imageRef, ImageDigest: r.imageDigest, Created: r.created,
     State: { Status: live.status, Running: live.status === 'running', Pid: live.pid ?? 0, ExitCode: live.exitCode ?? null, StartedAt: r.startedAt ?? null, FinishedAt: r.finishedAt ?? null, Stale: live.stale, RestartCount: r.restartCount },
     Config: r.settings, StopSignal: r.stopSignal ?? 'SIGTERM',
-    Rootfs: { Type: 'overlay', Layers: r.layers, UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'merged') },
+    Rootfs: { Type: 'overlay', ...rootfsDriver(ctx, spec), Layers: r.layers, UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'merged') },
     NetworkSettings: { Network: r.settings.network, IPAddress: r.ip ?? '', Ports: r.settings.ports, SandboxKey: r.netnsPath ?? '' },
     LogPath: logPath(ctx, r.id),
     Security: securityOf(r, spec),
     Spec: spec,
   };
+}
+
+/**
+ * How the rootfs is mounted: root mounts the kernel's overlay on the host; rootless, the
+ * container's plan mounts it inside the user namespace (the spec's mount on "/"), with the
+ * kernel's overlay or fuse-overlayfs, and the user's id maps.
+ */
+function rootfsDriver(ctx: LxrContext, spec: unknown): Record<string, unknown> {
+  if (!ctx.rootless) return { Driver: 'overlay', Rootless: false };
+  const sp = spec as { mounts?: { destination: string; type?: string }[]; linux?: { uidMappings?: unknown; gidMappings?: unknown } } | undefined;
+  const root = sp?.mounts?.find((m) => m.destination === '/');
+  const driver = root?.type === 'overlay' ? 'overlay' : root?.type === 'fuse.fuse-overlayfs' || root?.type === 'fuse-overlayfs' ? 'fuse-overlayfs' : (root?.type ?? 'unknown');
+  return { Driver: driver, Rootless: true, MountedIn: 'the container\'s user namespace', UidMappings: sp?.linux?.uidMappings ?? [], GidMappings: sp?.linux?.gidMappings ?? [] };
 }
 
 /** What protects the container: its seccomp profile ("default", "unconfined" or the file), capabilities, no_new_privs. */

@@ -35,6 +35,8 @@ export interface SpecInputs {
   volumesRoot: string;
   /** network namespace path to join (bridge); undefined: a new one (none) */
   netnsPath?: string;
+  /** where the image's /etc/passwd is read on the host, when rootfs is not mounted here (rootless) */
+  filesRoot?: string;
   /** extra mounts (e.g. from the network's DNS files or the IDE) */
   extraMounts?: Mount[];
 }
@@ -146,7 +148,7 @@ export function buildSpec(i: SpecInputs): Spec {
   if (s.workdir) proc.cwd = s.workdir;
   if (s.user) {
     try {
-      const u = resolveUser(i.rootfs, s.user);
+      const u = resolveUser(i.filesRoot ?? i.rootfs, s.user);
       proc.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) };
     } catch (e) {
       throw new LxrError(`-u ${s.user}: ${(e as Error).message}`);
@@ -196,7 +198,7 @@ export function buildSpec(i: SpecInputs): Spec {
   }
   for (const v of s.volumes) {
     let src = v.source;
-    if (v.named) src = prepareNamedVolume(i.volumesRoot, v.source, i.rootfs, v.destination, v.nocopy);
+    if (v.named) src = prepareNamedVolume(i.volumesRoot, v.source, i.filesRoot ?? i.rootfs, v.destination, v.nocopy || !!i.filesRoot);
     mounts.push(bind(src, v.destination, v.readonly));
   }
   mounts.push(...(i.extraMounts ?? []));

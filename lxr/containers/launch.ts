@@ -53,7 +53,7 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
     ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts,
     ...(rootless ? { filesRoot: rootless.filesRoot(dir, rec.layers) } : {}),
   });
-  if (rootless) rootless.rootlessSpec(spec, dir, rec.layers.length, rec.settings.network, rootless.userIdMaps());
+  if (rootless) rootless.rootlessSpec(spec, dir, rec.layers.length, rec.settings.network, rootless.userIdMaps(), net.usernsPath);
   const bundle = writeBundle(dir, spec);
   await updateRecord(ctx, rec.id, (r) => {
     if (net.ip) r.ip = net.ip;
@@ -92,10 +92,6 @@ export async function launch(
   trace('launch: runtime create');
   const { record, child } = await rtCreate({ root: ctx.runtimeRoot, id, bundle, stdio, ...(consoleFd !== undefined ? { consoleFd } : {}) });
   try {
-    if (ctx.rootless) {
-      const rec = readRecordById(ctx, id);
-      if (rec) await (await import('../rootless/network.js')).startUserNetwork(ctx, rec, record.pid);
-    }
     failPoint('start');
     trace('launch: runtime start');
     await rtStart(ctx.runtimeRoot, id);

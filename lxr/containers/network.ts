@@ -22,6 +22,8 @@ import { liveState } from './status.js';
 
 export interface NetworkSetup {
   netnsPath?: string;
+  /** rootless: the user namespace that owns netnsPath, which the container joins too */
+  usernsPath?: string;
   ip?: string;
   mounts: Mount[];
 }
@@ -55,7 +57,7 @@ export async function setupNetwork(ctx: LxrContext, rec: ContainerRecord): Promi
   const mode = rec.settings.network;
   if (mode === 'host') return { mounts: [] };
   // rootless: a network namespace of the container's own user namespace (made by the runtime)
-  if (ctx.rootless) return { mounts: (await import('../rootless/network.js')).rootlessNetworkMounts(join(ctx.containers, rec.id), mode) };
+  if (ctx.rootless) return (await import('../rootless/network.js')).setupRootlessNetwork(ctx, rec);
   const name = netnsName(rec.id);
   removeNetns(name); // left over from a run whose clean-up never came (kill -9)
   const netnsPath = createNetns(name);

@@ -93,10 +93,14 @@ export function inspectContainer(ctx: LxrContext, ref: string): Record<string, u
  */
 function rootfsDriver(ctx: LxrContext, spec: unknown): Record<string, unknown> {
   if (!ctx.rootless) return { Driver: 'overlay', Rootless: false };
-  const sp = spec as { mounts?: { destination: string; type?: string }[]; linux?: { uidMappings?: unknown; gidMappings?: unknown } } | undefined;
+  const sp = spec as { mounts?: { destination: string; type?: string }[]; linux?: { uidMappings?: unknown; gidMappings?: unknown }; annotations?: Record<string, string> } | undefined;
+  const maps = (k: 'uidMappings' | 'gidMappings'): unknown => {
+    const a = sp?.annotations?.[`io.lxr.rootless.${k}`];
+    return sp?.linux?.[k] ?? (a ? JSON.parse(a) : []);
+  };
   const root = sp?.mounts?.find((m) => m.destination === '/');
   const driver = root?.type === 'overlay' ? 'overlay' : root?.type === 'fuse.fuse-overlayfs' || root?.type === 'fuse-overlayfs' ? 'fuse-overlayfs' : (root?.type ?? 'unknown');
-  return { Driver: driver, Rootless: true, MountedIn: 'the container\'s user namespace', UidMappings: sp?.linux?.uidMappings ?? [], GidMappings: sp?.linux?.gidMappings ?? [] };
+  return { Driver: driver, Rootless: true, MountedIn: 'the container\'s user namespace', UidMappings: maps('uidMappings'), GidMappings: maps('gidMappings') };
 }
 
 /** What protects the container: its seccomp profile ("default", "unconfined" or the file), capabilities, no_new_privs. */

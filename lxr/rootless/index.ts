@@ -108,18 +108,26 @@ export function overlayRootMount(dir: string, layers: number): Mount {
 }
 
 /** Turn a container's spec into a rootless one: the user's maps, no cgroup, the overlay on "/". */
-export function rootlessSpec(spec: Spec, dir: string, layers: number, network: string, maps: UserIdMaps): void {
+export function rootlessSpec(spec: Spec, dir: string, layers: number, network: string, maps: UserIdMaps, usernsPath?: string): void {
   const linux = (spec.linux ??= {});
   let ns = (linux.namespaces ?? []).filter((n) => n.type !== 'user' && n.type !== 'cgroup');
-  ns.push({ type: 'user' });
+  // a user-mode network's namespaces are held by a process of their own (rootless/network.ts)
+  ns.push(usernsPath ? { type: 'user', path: usernsPath } : { type: 'user' });
   if (network === 'host') ns = ns.filter((n) => n.type !== 'network');
-  else ns = ns.map((n) => (n.type === 'network' ? { type: 'network' } : n));
+  else if (!usernsPath) ns = ns.map((n) => (n.type === 'network' ? { type: 'network' } : n));
   linux.namespaces = ns;
   // ping without NET_RAW for every group the namespace maps (the kernel refuses unmapped ones)
   if (linux.sysctl?.['net.ipv4.ping_group_range']) linux.sysctl['net.ipv4.ping_group_range'] = `0 ${maps.gidCount - 1}`;
   if (!ns.some((n) => n.type === 'network') && linux.sysctl) delete linux.sysctl['net.ipv4.ping_group_range'];
-  linux.uidMappings = maps.uidMappings;
-  linux.gidMappings = maps.gidMappings;
+  if (usernsPath) {
+    // joined: the holder's namespace has these maps (kept for lxr inspect)
+    delete linux.uidMappings;
+    delete linux.gidMappings;
+    spec.annotations = { ...spec.annotations, 'io.lxr.rootless.uidMappings': JSON.stringify(maps.uidMappings), 'io.lxr.rootless.gidMappings': JSON.stringify(maps.gidMappings) };
+  } else {
+    linux.uidMappings = maps.uidMappings;
+    linux.gidMappings = maps.gidMappings;
+  }
   // limits stay only where checkRootlessLimits found a delegated cgroup v2 subtree
   if (linux.resources) delete linux.resources.devices;
   if (!linux.resources || !Object.keys(linux.resources).length) {

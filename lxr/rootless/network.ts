@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { LxrError } from '../../runtime/errors.js';
 import { procStat } from '../../runtime/container/state.js';
 import { findTool } from '../../runtime/linux/namespaces.js';
+import { native } from '../../native/index.js';
 import type { Mount } from '../../runtime/spec/types.js';
 import type { LxrContext } from '../context.js';
 import type { ContainerRecord, PortMapping } from '../containers/store.js';
@@ -64,6 +65,72 @@ interface UserNetProcess {
   start: string;
 }
 
+interface UserNetState {
+  /** the process that holds the user and network namespaces the container joins */
+  holder?: UserNetProcess;
+  /** slirp4netns or pasta */
+  helper?: UserNetProcess;
+}
+
+function readState(ctx: LxrContext, id: string): UserNetState {
+  try {
+    return JSON.parse(readFileSync(stateFile(ctx, id), 'utf8')) as UserNetState;
+  } catch {
+    return {};
+  }
+}
+
+function writeState(ctx: LxrContext, id: string, st: UserNetState): void {
+  writeFileSync(stateFile(ctx, id), JSON.stringify(st));
+}
+
+function processOf(pid: number): UserNetProcess {
+  return { pid, start: procStat(pid)?.startTime ?? '' };
+}
+
+export interface RootlessNetworkSetup {
+  netnsPath?: string;
+  usernsPath?: string;
+  mounts: Mount[];
+}
+
+/**
+ * Before the container is created: for slirp4netns and pasta, a holder process (sleep, run by
+ * lxr-init in a new user namespace with the user's maps and a new network namespace) whose
+ * namespaces the container joins, with the user-mode network attached to it. The container's
+ * own init cannot be the target: it is not dumpable until it execs, so the helper could not
+ * open its namespaces (podman keeps such namespaces in its pause process for the same reason).
+ */
+export async function setupRootlessNetwork(ctx: LxrContext, rec: ContainerRecord): Promise<RootlessNetworkSetup> {
+  const mode = rec.settings.network;
+  const dir = join(ctx.containers, rec.id);
+  const mounts = rootlessNetworkMounts(dir, mode);
+  if (!USER_NETWORKS.includes(mode)) return { mounts };
+  await stopUserNetwork(ctx, rec.id); // left over from a run whose clean-up never came
+  const { spawnInUserns } = await import('./userns.js');
+  const { CLONE } = await import('../../runtime/linux/namespaces.js');
+  const nullFd = openSync('/dev/null', 'r+');
+  let holder: number;
+  try {
+    holder = await spawnInUserns({ argv: ['sleep', 'infinity'], env: [], stdio: [nullFd, nullFd, nullFd], extraFlags: CLONE.NEWNET });
+  } finally {
+    closeSync(nullFd);
+  }
+  // reaped by whoever outlives us (init, or lxr-monitor, a subreaper): we never wait for it
+  writeState(ctx, rec.id, { holder: processOf(holder) });
+  try {
+    await startUserNetwork(ctx, rec, holder);
+  } catch (e) {
+    await stopUserNetwork(ctx, rec.id);
+    throw e;
+  }
+  return { netnsPath: `/proc/${holder}/ns/net`, usernsPath: `/proc/${holder}/ns/user`, mounts };
+}
+
+function apiSocket(ctx: LxrContext, id: string): string {
+  return join(ctx.runRoot, `slirp4netns-${id.slice(0, 12)}.sock`);
+}
+
 function stateFile(ctx: LxrContext, id: string): string {
   return join(ctx.containers, id, 'usernet.json');
 }
@@ -85,8 +152,8 @@ async function apiCall(sock: string, request: object): Promise<Record<string, un
   });
 }
 
-/** Attach the user-mode network to the container whose init is `pid` (its namespaces exist). */
-export async function startUserNetwork(ctx: LxrContext, rec: ContainerRecord, pid: number): Promise<void> {
+/** Attach the user-mode network to the namespaces of `pid`. */
+async function startUserNetwork(ctx: LxrContext, rec: ContainerRecord, pid: number): Promise<void> {
   const mode = rec.settings.network;
   if (!USER_NETWORKS.includes(mode)) return;
   const tool = findTool(mode);
@@ -94,7 +161,8 @@ export async function startUserNetwork(ctx: LxrContext, rec: ContainerRecord, pi
   const dir = join(ctx.containers, rec.id);
   const logFd = openSync(join(dir, `${mode}.log`), 'a', 0o600);
   let child;
-  const api = join(dir, 'slirp.sock');
+  // a unix socket path has at most 107 bytes: under the run dir, by the short id
+  const api = apiSocket(ctx, rec.id);
   try {
     if (mode === 'slirp4netns') {
       rmSync(api, { force: true });
@@ -114,9 +182,8 @@ export async function startUserNetwork(ctx: LxrContext, rec: ContainerRecord, pi
   child.unref();
   const cpid = child.pid;
   if (!cpid) throw new LxrError(`--network ${mode}: cannot start ${tool}`);
-  const me: UserNetProcess = { pid: cpid, start: procStat(cpid)?.startTime ?? '' };
-  writeFileSync(stateFile(ctx, rec.id), JSON.stringify(me));
-  try {
+  writeState(ctx, rec.id, { ...readState(ctx, rec.id), helper: processOf(cpid) });
+  {
     if (mode === 'slirp4netns') {
       // --ready-fd: it writes "1" once tap0 is configured
       const ready = child.stdio[3] as Socket;
@@ -126,7 +193,7 @@ export async function startUserNetwork(ctx: LxrContext, rec: ContainerRecord, pi
           clearTimeout(timer);
           ready.destroy();
           if (ok) resolve();
-          else reject(new LxrError(`slirp4netns exited before it was ready (see ${join(dir, 'slirp4netns.log')})`));
+          else reject(new LxrError(`slirp4netns exited before it was ready: ${whyFailed(join(dir, 'slirp4netns.log'))}`));
         };
         ready.once('data', () => done(true));
         ready.once('close', () => done(false));
@@ -137,29 +204,42 @@ export async function startUserNetwork(ctx: LxrContext, rec: ContainerRecord, pi
         if (r.error) throw new LxrError(`-p ${p.hostPort}:${p.containerPort}: slirp4netns: ${JSON.stringify(r.error)}`);
       }
     }
-  } catch (e) {
-    stopUserNetwork(ctx, rec.id);
-    throw e;
   }
 }
 
-/** Stop the container's slirp4netns or pasta, if it still runs. Safe to call twice. */
-export function stopUserNetwork(ctx: LxrContext, id: string): void {
-  const f = stateFile(ctx, id);
-  let p: UserNetProcess;
-  try {
-    p = JSON.parse(readFileSync(f, 'utf8'));
-  } catch {
-    return;
-  }
-  // the same process (pid and start time), never a later one that reuses the pid
-  if (procStat(p.pid)?.startTime === p.start) {
-    try {
-      process.kill(p.pid, 'SIGTERM');
-    } catch {
-      /* gone */
+/** Stop the container's slirp4netns or pasta and its namespace holder, if they still run. Safe to call twice. */
+export async function stopUserNetwork(ctx: LxrContext, id: string): Promise<void> {
+  const st = readState(ctx, id);
+  for (const p of [st.helper, st.holder]) {
+    // the same process (pid and start time), never a later one that reuses the pid
+    if (p && procStat(p.pid)?.startTime === p.start) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      // ours (a foreground run, or a failed create): reap it, so that no zombie is left
+      if (parentOf(p.pid) === process.pid) await native().wait(p.pid);
     }
   }
-  rmSync(f, { force: true });
-  rmSync(join(ctx.containers, id, 'slirp.sock'), { force: true });
+  rmSync(stateFile(ctx, id), { force: true });
+  rmSync(apiSocket(ctx, id), { force: true });
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    return Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function whyFailed(file: string): string {
+  try {
+    // slirp4netns says why first, then how it ends
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    return lines.find((l) => /too long|failed|error|cannot|No such/i.test(l)) ?? (lines.pop() || '(no output)');
+  } catch {
+    return '(no output)';
+  }
 }

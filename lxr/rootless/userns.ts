@@ -90,17 +90,17 @@ export interface UsernsRunOptions {
 }
 
 /**
- * Run argv as uid 0 of the user's namespace (a new one with the user's maps) and wait for it.
- * Returns the raw wait status.
+ * Start argv as uid 0 of a new user namespace with the user's maps (plus the namespaces of
+ * `extraFlags`). Resolves with its pid once it has exec'd; the caller reaps it.
  */
-export async function runInUserns(o: UsernsRunOptions): Promise<number> {
+export async function spawnInUserns(o: UsernsRunOptions & { extraFlags?: number }): Promise<number> {
   const maps = o.maps ?? userIdMaps();
   const up = usernsPlan(maps);
   const chan = openChannel();
   const plan = new Plan();
   // newuidmap may write /proc/PID/uid_map only of a dumpable process
   plan.add(Op.DUMPABLE, 'let newuidmap write the user namespace maps', 1);
-  plan.add(Op.UNSHARE, 'create a user namespace', CLONE.NEWUSER | (o.mountNamespace ? CLONE.NEWNS : 0));
+  plan.add(Op.UNSHARE, 'create a user namespace', CLONE.NEWUSER | (o.mountNamespace ? CLONE.NEWNS : 0) | (o.extraFlags ?? 0));
   plan.add(Op.SYNC, 'wait for the user namespace maps', chan.childFd, abi.sync.USERNS);
   plan.add(Op.SETRESGID, 'become root in the user namespace', 0);
   plan.add(Op.SETRESUID, 'become root in the user namespace', 0);
@@ -126,6 +126,12 @@ export async function runInUserns(o: UsernsRunOptions): Promise<number> {
     throw e;
   }
   child.detach();
-  const [, status] = await native().wait(child.pid);
+  return child.pid;
+}
+
+/** Run argv as uid 0 of a new user namespace with the user's maps, and wait: the raw wait status. */
+export async function runInUserns(o: UsernsRunOptions): Promise<number> {
+  const pid = await spawnInUserns(o);
+  const [, status] = await native().wait(pid);
   return status;
 }

@@ -30,6 +30,7 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   failPoint('mount');
   // rootless: the container's own plan mounts the overlay, inside its user namespace
   const rootless = ctx.rootless ? await import('../rootless/index.js') : undefined;
+  if (rootless) await rootless.checkRootfsDriver(ctx);
   const rootfs = rootless ? join(dir, 'merged') : mountOverlay(dir, rec.layers, rec.settings.autoRemove);
   trace('prepare: overlay mounted');
   failPoint('network');

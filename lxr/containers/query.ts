@@ -89,7 +89,7 @@ export function inspectContainer(ctx: LxrContext, ref: string): Record<string, u
 /**
  * How the rootfs is mounted: root mounts the kernel's overlay on the host; rootless, the
  * container's plan mounts it inside the user namespace (the spec's mount on "/"), with the
- * kernel's overlay or fuse-overlayfs, and the user's id maps.
+ * kernel's overlay, and the user's id maps.
  */
 function rootfsDriver(ctx: LxrContext, spec: unknown): Record<string, unknown> {
   if (!ctx.rootless) return { Driver: 'overlay', Rootless: false };
@@ -98,8 +98,7 @@ function rootfsDriver(ctx: LxrContext, spec: unknown): Record<string, unknown> {
     const a = sp?.annotations?.[`io.lxr.rootless.${k}`];
     return sp?.linux?.[k] ?? (a ? JSON.parse(a) : []);
   };
-  const root = sp?.mounts?.find((m) => m.destination === '/');
-  const driver = root?.type === 'overlay' ? 'overlay' : root?.type === 'fuse.fuse-overlayfs' || root?.type === 'fuse-overlayfs' ? 'fuse-overlayfs' : (root?.type ?? 'unknown');
+  const driver = sp?.annotations?.['io.lxr.rootless.rootfs'] ?? sp?.mounts?.find((m) => m.destination === '/')?.type ?? 'unknown';
   return { Driver: driver, Rootless: true, MountedIn: 'the container\'s user namespace', UidMappings: maps('uidMappings'), GidMappings: maps('gidMappings') };
 }
 

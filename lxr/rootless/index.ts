@@ -1,7 +1,7 @@
 // lxr as an ordinary user (rootless, as podman): layers unpacked in the user's namespace,
 // the rootfs an overlay mounted by the container's own plan inside that namespace, the
 // container's spec mapped with the user's ids, and `lxr unshare`.
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync, existsSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LxrError } from '../../runtime/errors.js';
 import type { Mount, Spec } from '../../runtime/spec/types.js';
@@ -143,6 +143,44 @@ export function rootlessSpec(spec: Spec, dir: string, layers: number, network: s
     for (const m of mounts) if (m.type === 'devpts') m.options = (m.options ?? []).filter((o) => o !== 'gid=5');
   }
   spec.mounts = [overlayRootMount(dir, layers), ...mounts];
+  spec.annotations = { ...spec.annotations, 'io.lxr.rootless.rootfs': 'overlay' };
+}
+
+/**
+ * Can the kernel's overlayfs be mounted in a user namespace (Linux 5.11+)? Found out once per
+ * boot (a trial mount in a throw-away user and mount namespace), kept in the run dir. Where
+ * it cannot, podman falls back to fuse-overlayfs; lxr does not yet (see checkRootfsDriver).
+ */
+export async function rootfsDriver(ctx: LxrContext): Promise<'overlay' | 'fuse-overlayfs'> {
+  const cache = join(ctx.runRoot, 'rootfs-driver');
+  try {
+    const v = readFileSync(cache, 'utf8').trim();
+    if (v === 'overlay' || v === 'fuse-overlayfs') return v;
+  } catch {
+    /* not probed yet */
+  }
+  mkdirSync(ctx.root, { recursive: true });
+  const probe = mkdtempSync(join(ctx.root, '.overlay-probe-'));
+  let driver: 'overlay' | 'fuse-overlayfs';
+  try {
+    for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(probe, d));
+    const nullFd = openSync('/dev/null', 'r+');
+    let status: number;
+    try {
+      status = await runInUserns({
+        argv: ['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${probe}/lower,upperdir=${probe}/upper,workdir=${probe}/work,userxattr`, `${probe}/merged`],
+        env: [`PATH=${process.env.PATH ?? '/usr/bin:/bin'}`], stdio: [nullFd, nullFd, nullFd], mountNamespace: true,
+      });
+    } finally {
+      closeSync(nullFd);
+    }
+    driver = status === 0 ? 'overlay' : 'fuse-overlayfs';
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+  mkdirSync(ctx.runRoot, { recursive: true, mode: 0o700 });
+  writeFileSync(cache, `${driver}\n`);
+  return driver;
 }
 
 /** The host's cgroup layout, for the message of a rootless --memory/--cpus/--pids-limit. */
@@ -191,4 +229,15 @@ export function rootlessNetwork(): string {
   if (findTool('pasta')) return 'pasta';
   if (findTool('slirp4netns')) return 'slirp4netns';
   throw new LxrError('a rootless container needs user-mode networking: install passt (pasta) or slirp4netns, or use --network none or host');
+}
+
+/**
+ * The kernel's overlayfs, or a clear error where this kernel refuses it in a user namespace.
+ * fuse-overlayfs is not a fallback yet: a daemon serving the rootfs in the container's own
+ * mount namespace would have its root moved by the container's pivot_root, and lxr-runtime
+ * cannot yet take a pre-opened /dev/fuse for the mount (podman's route).
+ */
+export async function checkRootfsDriver(ctx: LxrContext): Promise<void> {
+  if ((await rootfsDriver(ctx)) === 'overlay') return;
+  throw new LxrError('this kernel refuses overlayfs in a user namespace (it needs Linux 5.11 or later): rootless lxr has no fuse-overlayfs fallback yet; run lxr as root, or on a newer kernel');
 }

@@ -182,6 +182,21 @@ t.test('lxr as an ordinary user', async (t) => {
     giveSubIds(u, START, SIZE);
   });
 
+  await t.test('without XDG_RUNTIME_DIR: a private 0700 run dir of the user', async (t) => {
+    const tmp = join(u.home, 'tmp');
+    t.equal(asUser(u, ['mkdir', '-m', '1777', tmp]).status, 0);
+    const r = lxrAsUser(u, ['run', '--rm', '--network', 'none', image, 'true'], { env: { XDG_RUNTIME_DIR: undefined, TMPDIR: tmp } });
+    t.equal(r.status, 0, r.stderr);
+    const st = statSync(join(tmp, `lxr-run-${u.uid}`));
+    t.equal(st.mode & 0o777, 0o700);
+    t.equal(st.uid, u.uid);
+    t.equal(asUser(u, ['chmod', '755', join(tmp, `lxr-run-${u.uid}`)]).status, 0);
+    const bad = lxrAsUser(u, ['ps'], { env: { XDG_RUNTIME_DIR: undefined, TMPDIR: tmp } });
+    t.equal(bad.status, 125);
+    t.match(bad.stderr, /is not a private \(0700\) directory of uid \d+: remove it, or set XDG_RUNTIME_DIR/, 'a run dir others could use is refused');
+    t.equal(readFileSync(join(u.runDir, 'lxr', 'rootfs-driver'), 'utf8'), 'overlay\n', 'the kernel\'s overlayfs works in a user namespace here (found out once, kept in the run dir)');
+  });
+
   await t.test('nothing left behind', async (t) => {
     t.same(userProcesses(u), [], 'no process of the user');
     t.same(hostMountsUnder(u.home), [], 'no mount under the home');

@@ -213,7 +213,10 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
 /** Undo a create that failed half-way. */
 export async function discard(ctx: LxrContext, rec: ContainerRecord): Promise<void> {
   await releaseContainer(ctx, rec).catch(() => {});
-  await withStoreLock(ctx, () => rmSync(containerDir(ctx, rec.id), { recursive: true, force: true }));
+  await withStoreLock(ctx, async () => {
+    if (ctx.rootless) await (await import('../rootless/index.js')).removeTree(containerDir(ctx, rec.id));
+    else rmSync(containerDir(ctx, rec.id), { recursive: true, force: true });
+  });
 }
 
 /** `lxr create` and `lxr run -d`: create, then start in the background under a monitor. */

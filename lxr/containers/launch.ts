@@ -154,8 +154,10 @@ export async function finish(ctx: LxrContext, id: string): Promise<void> {
 
 /** Remove the container's directory (upper layer, logs, record). The snapshots stay. */
 export async function removeFiles(ctx: LxrContext, id: string): Promise<void> {
-  await withStoreLock(ctx, () => {
+  await withStoreLock(ctx, async () => {
     const dir = containerDir(ctx, id);
+    // rootless: the upper layer holds files of the user's subordinate ids
+    if (ctx.rootless) return (await import('../rootless/index.js')).removeTree(dir);
     unmountOverlay(dir);
     rmSync(dir, { recursive: true, force: true });
   });

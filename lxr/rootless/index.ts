@@ -241,3 +241,30 @@ export async function checkRootfsDriver(ctx: LxrContext): Promise<void> {
   if ((await rootfsDriver(ctx)) === 'overlay') return;
   throw new LxrError('this kernel refuses overlayfs in a user namespace (it needs Linux 5.11 or later): rootless lxr has no fuse-overlayfs fallback yet; run lxr as root, or on a newer kernel');
 }
+
+/**
+ * Remove trees that hold files of the user's subordinate ids (snapshots, a container's upper
+ * layer): the user cannot, root of the user namespace can. `rm -rf` run there by lxr-init.
+ */
+export async function removeInUserns(paths: string[]): Promise<void> {
+  if (!paths.length) return;
+  const nullFd = openSync('/dev/null', 'r+');
+  let status: number;
+  try {
+    status = await runInUserns({ argv: ['rm', '-rf', '--', ...paths], env: [`PATH=${process.env.PATH ?? '/usr/bin:/bin'}`], stdio: [nullFd, nullFd, 2] });
+  } finally {
+    closeSync(nullFd);
+  }
+  if (status !== 0) throw new LxrError(`removing ${paths.join(', ')} in your user namespace failed (exit status ${exitCodeOf(status)})`);
+}
+
+/** rmSync, and where the user may not (files of their subordinate ids), rm -rf in the user namespace. */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw e;
+    await removeInUserns([path]);
+  }
+}

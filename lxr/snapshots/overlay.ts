@@ -100,21 +100,21 @@ export function unmountOverlay(dir: string): void {
   }
 }
 
-/** Snapshot directories under `snapshots` that no image or container in `keep` uses are removed. */
-export function removeUnusedSnapshots(snapshots: string, keep: Set<string>): string[] {
+/** Snapshot directories under `snapshots` that no image or container in `keep` uses. */
+export function unusedSnapshots(snapshots: string, keep: Set<string>): string[] {
   let names: string[];
   try {
     names = readdirSync(snapshots);
   } catch {
     return [];
   }
-  const removed: string[] = [];
-  for (const n of names) {
-    if (n.startsWith('.')) continue; // locks and in-progress unpacks
-    const p = join(snapshots, n);
-    if (keep.has(p)) continue;
-    rmSync(p, { recursive: true, force: true });
-    removed.push(p);
-  }
+  // not locks and in-progress unpacks (dot files)
+  return names.filter((n) => !n.startsWith('.')).map((n) => join(snapshots, n)).filter((p) => !keep.has(p));
+}
+
+/** Snapshot directories under `snapshots` that no image or container in `keep` uses are removed. */
+export function removeUnusedSnapshots(snapshots: string, keep: Set<string>): string[] {
+  const removed = unusedSnapshots(snapshots, keep);
+  for (const p of removed) rmSync(p, { recursive: true, force: true });
   return removed;
 }

@@ -93,7 +93,7 @@ t.test('lxr as an ordinary user', async (t) => {
 
   await t.test('run -d with -p, exec, logs, ps, inspect, stop, start, rm', async (t) => {
     const port = 20000 + (process.pid % 20000);
-    const d = lxrAsUser(u, ['run', '-d', '--name', 'web', '-p', `${port}:8080`, image, 'sh', '-c', 'echo started; echo hello > /tmp/index.html; exec httpd -f -p 8080 -h /tmp']);
+    const d = lxrAsUser(u, ['run', '-d', '--name', 'web', '-p', `${port}:8080`, image, 'sh', '-c', 'echo started; touch /owned/new; echo hello > /tmp/index.html; exec httpd -f -p 8080 -h /tmp']);
     t.equal(d.status, 0, d.stderr);
     t.teardown(() => lxrAsUser(u, ['rm', '-f', 'web']));
     t.equal(await httpGet(port, '/index.html'), 'hello\n', '-p: the published port answers on the host\'s loopback (slirp4netns)');
@@ -123,7 +123,7 @@ t.test('lxr as an ordinary user', async (t) => {
     t.equal(rm.status, 0, rm.stderr);
     await until(() => userProcesses(u).length === 0, 10000);
     t.same(userProcesses(u), [], 'rm left no process of the user (monitor, slirp4netns, holder, container)');
-    t.same(userState(u).containers, [], 'rm removed the container\'s files');
+    t.same(userState(u).containers, [], 'rm removed the container\'s files (its upper layer holds /owned, a directory of a subordinate uid)');
   });
 
   await t.test('-v: a directory of the user, written by the container', async (t) => {
@@ -195,6 +195,19 @@ t.test('lxr as an ordinary user', async (t) => {
     t.equal(bad.status, 125);
     t.match(bad.stderr, /is not a private \(0700\) directory of uid \d+: remove it, or set XDG_RUNTIME_DIR/, 'a run dir others could use is refused');
     t.equal(readFileSync(join(u.runDir, 'lxr', 'rootfs-driver'), 'utf8'), 'overlay\n', 'the kernel\'s overlayfs works in a user namespace here (found out once, kept in the run dir)');
+  });
+
+  await t.test('rmi and gc remove snapshots that hold files of subordinate ids', async (t) => {
+    const snaps = join(u.home, '.local', 'share', 'lxr', 'snapshots');
+    t.ok(readdirSync(snaps).some((n) => n.startsWith('sha256-')), 'there are snapshots');
+    for (const img of [image, plain]) {
+      const r = await lxrAsUserAsync(u, ['rmi', img]);
+      t.equal(r.status, 0, r.stderr);
+    }
+    const gc = await lxrAsUserAsync(u, ['gc']);
+    t.equal(gc.status, 0, gc.stderr);
+    t.same(readdirSync(snaps).filter((n) => !n.startsWith('.')), [], 'no snapshot left');
+    t.notMatch(lxrAsUser(u, ['images']).stdout, /rootless\//, 'no image left');
   });
 
   await t.test('nothing left behind', async (t) => {

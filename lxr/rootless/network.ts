@@ -52,11 +52,11 @@ export function checkRootlessNetwork(network: string, ports: PortMapping[]): voi
 
 /** /etc/resolv.conf and the rest, before the spec is written. */
 export function rootlessNetworkMounts(dir: string, network: string): Mount[] {
-  if (network !== 'slirp4netns') return [];
+  if (!USER_NETWORKS.includes(network)) return [];
   const etc = join(dir, 'etc');
   mkdirSync(etc, { recursive: true });
-  // slirp4netns's built-in DNS forwarder
-  writeFileSync(join(etc, 'resolv.conf'), 'nameserver 10.0.2.3\n');
+  // slirp4netns's built-in DNS forwarder, or the address pasta forwards to the host's resolver
+  writeFileSync(join(etc, 'resolv.conf'), `nameserver ${network === 'pasta' ? PASTA_DNS : '10.0.2.3'}\n`);
   return [{ destination: '/etc/resolv.conf', type: 'bind', source: join(etc, 'resolv.conf'), options: ['rbind', 'rprivate'] }];
 }
 
@@ -170,11 +170,7 @@ async function startUserNetwork(ctx: LxrContext, rec: ContainerRecord, pid: numb
         detached: true, stdio: ['ignore', logFd, logFd, 'pipe'],
       });
     } else {
-      const ports = rec.settings.ports.flatMap((p) => [p.protocol === 'udp' ? '-u' : '-t', `${p.hostIp ? `${p.hostIp}/` : ''}${p.hostPort}:${p.containerPort}`]);
-      // pasta forks into the background once the namespace is configured; -f keeps it ours
-      child = spawn(tool, ['--config-net', '--quiet', '-f', ...(ports.some((p) => p === '-t') ? [] : ['-t', 'none']), ...ports, ...(ports.some((p) => p === '-u') ? [] : ['-u', 'none']), '-T', 'none', '-U', 'none', String(pid)], {
-        detached: true, stdio: ['ignore', logFd, logFd],
-      });
+      return await startPasta(ctx, rec, tool, pid, logFd);
     }
   } finally {
     closeSync(logFd);
@@ -205,6 +201,38 @@ async function startUserNetwork(ctx: LxrContext, rec: ContainerRecord, pid: numb
       }
     }
   }
+}
+
+/** The address in the container that pasta answers DNS queries on (podman 5's). */
+const PASTA_DNS = '169.254.1.1';
+
+/**
+ * pasta, as podman 5 starts it: it configures the namespace, forks into the background and
+ * then exits, so its exit says it is ready; --pid names the process that stays.
+ */
+async function startPasta(ctx: LxrContext, rec: ContainerRecord, tool: string, pid: number, logFd: number): Promise<void> {
+  const dir = join(ctx.containers, rec.id);
+  const pidFile = join(dir, 'pasta.pid');
+  rmSync(pidFile, { force: true });
+  const ports = rec.settings.ports.flatMap((p) => [p.protocol === 'udp' ? '-u' : '-t', `${p.hostIp ? `${p.hostIp}/` : ''}${p.hostPort}:${p.containerPort}`]);
+  const args = [
+    '--config-net', '--quiet', '--pid', pidFile, '--dns-forward', PASTA_DNS, '--no-map-gw',
+    ...(ports.includes('-t') ? [] : ['-t', 'none']), ...(ports.includes('-u') ? [] : ['-u', 'none']), ...ports, '-T', 'none', '-U', 'none', String(pid),
+  ];
+  const child = spawn(tool, args, { stdio: ['ignore', logFd, logFd] });
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('exit', (c) => resolve(c));
+    child.once('error', () => resolve(-1));
+  });
+  let daemon = NaN;
+  try {
+    daemon = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    /* none */
+  }
+  if (Number.isInteger(daemon) && daemon > 0) writeState(ctx, rec.id, { ...readState(ctx, rec.id), helper: processOf(daemon) });
+  if (code !== 0) throw new LxrError(`--network pasta: pasta ${args.join(' ')} failed (exit status ${code}): ${whyFailed(join(dir, 'pasta.log'))}`);
+  if (!(daemon > 0)) throw new LxrError(`--network pasta: pasta wrote no pid to ${pidFile}`);
 }
 
 /** Stop the container's slirp4netns or pasta and its namespace holder, if they still run. Safe to call twice. */

@@ -7,10 +7,10 @@ import t from 'tap';
 import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { registryImage, until } from './helpers/env.js';
+import { REPO, registryImage, until } from './helpers/env.js';
 import { dropSubIds, giveSubIds, lxrAsUser, lxrAsUserAsync, makeUser, rootOwnedUnder, rootlessProblem, userProcesses, asUser, type User } from './helpers/rootless.js';
 
-const problem = rootlessProblem();
+const problem = rootlessProblem() ?? (['/usr/bin/pasta', '/usr/bin/slirp4netns'].every((p) => existsSync(p)) ? undefined : 'pasta and slirp4netns are needed (scripts/setup-debian.sh: passt slirp4netns)');
 if (problem) t.fail(problem);
 
 const START = 1700000000;
@@ -65,6 +65,9 @@ t.test('lxr as an ordinary user', async (t) => {
     t.ok(existsSync(join(u.home, '.local', 'share', 'lxr', 'images', 'index.json')), 'the store is ~/.local/share/lxr/images');
     const imgs = lxrAsUser(u, ['images']);
     t.match(imgs.stdout, /rootless\/owners/, 'lxr images lists it');
+    const li = asUser(u, [process.execPath, join(REPO, 'bin', 'lxr-image.js'), 'images']);
+    t.equal(li.status, 0, li.stderr);
+    t.match(li.stdout, /rootless\/owners/, 'lxr-image uses the same per-user store by default');
     const r2 = await lxrAsUserAsync(u, ['pull', plain]);
     t.equal(r2.status, 0, r2.stderr);
   });
@@ -93,7 +96,7 @@ t.test('lxr as an ordinary user', async (t) => {
 
   await t.test('run -d with -p, exec, logs, ps, inspect, stop, start, rm', async (t) => {
     const port = 20000 + (process.pid % 20000);
-    const d = lxrAsUser(u, ['run', '-d', '--name', 'web', '-p', `${port}:8080`, image, 'sh', '-c', 'echo started; touch /owned/new; echo hello > /tmp/index.html; exec httpd -f -p 8080 -h /tmp']);
+    const d = lxrAsUser(u, ['run', '-d', '--name', 'web', '--network', 'slirp4netns', '-p', `${port}:8080`, image, 'sh', '-c', 'echo started; touch /owned/new; echo hello > /tmp/index.html; exec httpd -f -p 8080 -h /tmp']);
     t.equal(d.status, 0, d.stderr);
     t.teardown(() => lxrAsUser(u, ['rm', '-f', 'web']));
     t.equal(await httpGet(port, '/index.html'), 'hello\n', '-p: the published port answers on the host\'s loopback (slirp4netns)');
@@ -110,7 +113,7 @@ t.test('lxr as an ordinary user', async (t) => {
     t.equal(c.Rootfs.Driver, 'overlay', 'the kernel\'s overlay');
     t.equal(c.Rootfs.Rootless, true);
     t.same(c.Rootfs.UidMappings, [{ containerID: 0, hostID: u.uid, size: 1 }, { containerID: 1, hostID: START, size: SIZE }]);
-    t.equal(c.NetworkSettings.Network, 'slirp4netns', 'the default network of a rootless container');
+    t.equal(c.NetworkSettings.Network, 'slirp4netns');
     t.same(hostMountsUnder(u.home), [], 'the rootfs is not mounted on the host');
     t.ok(userProcesses(u).some((p) => /slirp4netns/.test(p.cmd)), 'slirp4netns runs');
 
@@ -124,6 +127,21 @@ t.test('lxr as an ordinary user', async (t) => {
     await until(() => userProcesses(u).length === 0, 10000);
     t.same(userProcesses(u), [], 'rm left no process of the user (monitor, slirp4netns, holder, container)');
     t.same(userState(u).containers, [], 'rm removed the container\'s files (its upper layer holds /owned, a directory of a subordinate uid)');
+  });
+
+  await t.test('the default network is pasta (podman 5), -p reachable on loopback', async (t) => {
+    const port = 20001 + (process.pid % 20000);
+    const d = lxrAsUser(u, ['run', '-d', '--name', 'pweb', '-p', `127.0.0.1:${port}:8080`, image, 'sh', '-c', 'echo pasta > /tmp/index.html; cat /etc/resolv.conf; exec httpd -f -p 8080 -h /tmp']);
+    t.equal(d.status, 0, d.stderr);
+    t.teardown(() => lxrAsUser(u, ['rm', '-f', 'pweb']));
+    t.equal(await httpGet(port, '/index.html'), 'pasta\n', 'the published port answers on 127.0.0.1');
+    const insp = JSON.parse(lxrAsUser(u, ['inspect', 'pweb']).stdout);
+    t.equal((Array.isArray(insp) ? insp[0] : insp).NetworkSettings.Network, 'pasta', 'pasta is the default where it is installed');
+    t.match(lxrAsUser(u, ['logs', 'pweb']).stdout, /nameserver 169\.254\.1\.1/, 'DNS through pasta\'s forwarder');
+    t.ok(userProcesses(u).some((p) => /pasta/.test(p.cmd)), 'pasta runs');
+    t.equal(lxrAsUser(u, ['rm', '-f', 'pweb']).status, 0);
+    await until(() => userProcesses(u).length === 0, 10000);
+    t.same(userProcesses(u), [], 'rm left no pasta, holder or container process');
   });
 
   await t.test('-v: a directory of the user, written by the container', async (t) => {

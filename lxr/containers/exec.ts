@@ -47,8 +47,10 @@ export function execProcess(spec: Spec, rootfs: string, o: ExecOptions): Process
 export async function execCommand(ctx: LxrContext, ref: string, o: ExecOptions): Promise<number> {
   if (!o.command.length) throw new LxrError('exec: give a command to run');
   const r = getRecord(ctx, ref);
-  if (liveState(ctx, r).status !== 'running') throw new LxrError(`cannot exec in container ${r.name}: it is not running`);
+  const live = liveState(ctx, r);
+  if (live.status !== 'running') throw new LxrError(`cannot exec in container ${r.name}: it is not running`);
   const spec = JSON.parse(readFileSync(join(containerDir(ctx, r.id), 'bundle', 'config.json'), 'utf8')) as Spec;
-  const proc = execProcess(spec, spec.root!.path, o);
+  // rootless: the rootfs is mounted only in the container's namespace; its init's root shows it
+  const proc = execProcess(spec, ctx.rootless && live.pid ? `/proc/${live.pid}/root` : spec.root!.path, o);
   return execInContainer(ctx.runtimeRoot, r.id, { process: proc, ...(o.detach ? { detach: true } : {}) });
 }

@@ -16,22 +16,28 @@ if (problem) t.fail(problem);
 const START = 1700000000;
 const SIZE = 4000000; // covers uid 3000000
 
-/** GET http://127.0.0.1:port/path, with a deadline (the server in the container may still be starting). */
+/** One GET of http://127.0.0.1:port/path: the body of a 200, else undefined. */
+function getOnce(port: number, path: string): Promise<string | undefined> {
+  return new Promise<string | undefined>((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path, timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+/** GET until it answers, with a deadline (the server in the container may still be starting). */
 async function httpGet(port: number, path: string): Promise<string | undefined> {
-  return until(
-    () =>
-      new Promise<string | undefined>((resolve) => {
-        const req = request({ host: '127.0.0.1', port, path, timeout: 2000 }, (res) => {
-          let body = '';
-          res.on('data', (d) => (body += d));
-          res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
-        });
-        req.on('error', () => resolve(undefined));
-        req.on('timeout', () => req.destroy());
-        req.end();
-      }),
-    15000,
-  ) as Promise<string | undefined>;
+  const end = Date.now() + 15000;
+  for (;;) {
+    const body = await getOnce(port, path);
+    if (body !== undefined || Date.now() > end) return body;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 const ownersLayer = [
@@ -108,6 +114,11 @@ t.test('lxr as an ordinary user', async (t) => {
     t.equal(ex.status, 0, ex.stderr);
     t.match(ex.stdout, /^0\n3000000\n/, 'exec joins the user namespace');
     t.match(ex.stdout, /10\.0\.2\.100/, 'slirp4netns gave tap0 its address');
+    const exu = lxrAsUser(u, ['exec', '-u', 'nobody', 'web', 'id']);
+    t.equal(exu.status, 0, exu.stderr);
+    t.match(exu.stdout, /^uid=65534\(nobody\) gid=65534\(nogroup\)/, 'exec -u NAME: the image\'s /etc/passwd, read through the running container');
+    const ru = lxrAsUser(u, ['run', '--rm', '--network', 'none', '-u', 'dev', image, 'id', '-u']);
+    t.equal(ru.stdout, '1000\n', `run -u NAME: ${ru.stderr}`);
     const insp = JSON.parse(lxrAsUser(u, ['inspect', 'web']).stdout);
     const c = Array.isArray(insp) ? insp[0] : insp;
     t.equal(c.Rootfs.Driver, 'overlay', 'the kernel\'s overlay');

@@ -240,12 +240,19 @@ export function buildCli(argv: string[]): Argv {
         y
           .positional('image', { type: 'string', demandOption: true })
           .positional('bundle', { type: 'string', demandOption: true })
-          .option('rootless', { type: 'boolean' })
+          .option('rootless', { type: 'boolean', describe: 'no chown: every file belongs to you (umoci --rootless); without it an ordinary user unpacks in a user namespace mapped with /etc/subuid, owners shifted' })
           .option('platform', { type: 'string' }),
       async (a) => {
         const s = store(a);
         const manifest = await resolveImage(s, a.image, a.platform);
         if (!manifest) throw new ImageError('NOT_FOUND', `image ${describeName(a.image)} is not in store ${s}`);
+        if ((process.geteuid?.() ?? 0) !== 0 && !a.rootless) {
+          // an ordinary user: unpack as root of the user namespace mapped with their
+          // /etc/subuid ranges (owners shifted), then map config.json the same way
+          const { unpackBundleInUserns } = await import('../../lxr/rootless/bundle.js');
+          await unpackBundleInUserns({ store: s, image: a.image, bundle: a.bundle, ...(a.platform ? { platform: a.platform } : {}) });
+          return;
+        }
         const opts: Parameters<typeof import('../unpack/index.js').unpackBundle>[0] = { layout: s, manifest, bundle: a.bundle };
         if (a.rootless) opts.rootless = true;
         const { unpackBundle } = await import('../unpack/index.js');

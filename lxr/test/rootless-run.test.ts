@@ -4,7 +4,7 @@
 // the network is slirp4netns (-p reachable on the host's loopback) or none, and nothing is
 // left behind: no process, no mount, no file owned by root in the user's home.
 import t from 'tap';
-import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { REPO, registryImage, until } from './helpers/env.js';
@@ -224,6 +224,26 @@ t.test('lxr as an ordinary user', async (t) => {
     t.equal(bad.status, 125);
     t.match(bad.stderr, /is not a private \(0700\) directory of uid \d+: remove it, or set XDG_RUNTIME_DIR/, 'a run dir others could use is refused');
     t.equal(readFileSync(join(u.runDir, 'lxr', 'rootfs-driver'), 'utf8'), 'overlay\n', 'the kernel\'s overlayfs works in a user namespace here (found out once, kept in the run dir)');
+  });
+
+  await t.test('lxr-image unpack as the user: owners shifted, config.json mapped to match', async (t) => {
+    const bundle = join(u.home, 'bundle');
+    const r = asUser(u, [process.execPath, join(REPO, 'bin', 'lxr-image.js'), 'unpack', image, bundle]);
+    t.equal(r.status, 0, r.stderr);
+    t.equal(lstatSync(join(bundle, 'rootfs', 'owned', 'big')).uid, START + 2999999, 'uid 3000000 is shifted into the subuid range');
+    t.equal(lstatSync(join(bundle, 'rootfs', 'owned', 'nobody')).gid, START + 65533);
+    const cfgFile = join(bundle, 'config.json');
+    const cfg = JSON.parse(readFileSync(cfgFile, 'utf8'));
+    t.same(cfg.linux.uidMappings, [{ containerID: 0, hostID: u.uid, size: 1 }, { containerID: 1, hostID: START, size: SIZE }]);
+    t.ok(cfg.linux.namespaces.some((n: { type: string }) => n.type === 'user'));
+    cfg.process.args = ['sh', '-c', 'stat -c %u /owned/big'];
+    cfg.process.terminal = false;
+    writeFileSync(cfgFile, JSON.stringify(cfg));
+    const run = asUser(u, [process.execPath, join(REPO, 'bin', 'lxr-runtime.js'), '--root', join(u.runDir, 'rt'), 'run', '-b', bundle, 'unpacked']);
+    t.equal(run.status, 0, run.stderr);
+    t.equal(run.stdout, '3000000\n', 'lxr-runtime, rootless, shows the image\'s owner');
+    t.equal(lxrAsUser(u, ['unshare', 'rm', '-rf', bundle]).status, 0);
+    t.notOk(existsSync(bundle));
   });
 
   await t.test('rmi and gc remove snapshots that hold files of subordinate ids', async (t) => {

@@ -6,8 +6,9 @@
 //   pasta         podman 5's default (Debian package passt): the host's addresses copied in,
 //                 -p as pasta's -t/-u options
 //   none, host    as for root
-// The helper is started once the container's namespaces exist (after the runtime's create,
-// before start), is recorded with its /proc start time, and killed when the container stops.
+// The helper is attached, before the container is created, to a holder process whose user and
+// network namespaces the container then joins (setupRootlessNetwork); both are recorded with
+// their /proc start times and killed when the container stops.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, rmSync, openSync, closeSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -179,27 +180,23 @@ async function startUserNetwork(ctx: LxrContext, rec: ContainerRecord, pid: numb
   const cpid = child.pid;
   if (!cpid) throw new LxrError(`--network ${mode}: cannot start ${tool}`);
   writeState(ctx, rec.id, { ...readState(ctx, rec.id), helper: processOf(cpid) });
-  {
-    if (mode === 'slirp4netns') {
-      // --ready-fd: it writes "1" once tap0 is configured
-      const ready = child.stdio[3] as Socket;
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new LxrError(`slirp4netns was not ready within 10 s (see ${join(dir, 'slirp4netns.log')})`)), 10000);
-        const done = (ok: boolean) => {
-          clearTimeout(timer);
-          ready.destroy();
-          if (ok) resolve();
-          else reject(new LxrError(`slirp4netns exited before it was ready: ${whyFailed(join(dir, 'slirp4netns.log'))}`));
-        };
-        ready.once('data', () => done(true));
-        ready.once('close', () => done(false));
-        ready.once('error', () => done(false));
-      });
-      for (const p of rec.settings.ports) {
-        const r = await apiCall(api, { execute: 'add_hostfwd', arguments: { proto: p.protocol, host_addr: p.hostIp ?? '0.0.0.0', host_port: p.hostPort, guest_port: p.containerPort } });
-        if (r.error) throw new LxrError(`-p ${p.hostPort}:${p.containerPort}: slirp4netns: ${JSON.stringify(r.error)}`);
-      }
-    }
+  // --ready-fd: it writes "1" once tap0 is configured
+  const ready = child.stdio[3] as Socket;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new LxrError(`slirp4netns was not ready within 10 s (see ${join(dir, 'slirp4netns.log')})`)), 10000);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      ready.destroy();
+      if (ok) resolve();
+      else reject(new LxrError(`slirp4netns exited before it was ready: ${whyFailed(join(dir, 'slirp4netns.log'))}`));
+    };
+    ready.once('data', () => done(true));
+    ready.once('close', () => done(false));
+    ready.once('error', () => done(false));
+  });
+  for (const p of rec.settings.ports) {
+    const r = await apiCall(api, { execute: 'add_hostfwd', arguments: { proto: p.protocol, host_addr: p.hostIp ?? '0.0.0.0', host_port: p.hostPort, guest_port: p.containerPort } });
+    if (r.error) throw new LxrError(`-p ${p.hostPort}:${p.containerPort}: slirp4netns: ${JSON.stringify(r.error)}`);
   }
 }
 

@@ -225,6 +225,10 @@ export function buildCli(argv: string[]): Argv {
       for (const e of n.errors) process.stderr.write(`lxr: gc: ${e}\n`);
       if (n.errors.length) process.exitCode = 1;
     })
+    .command('info', 'where the state lives, rootless or not, the rootfs driver and the default network', () => {}, async (a) => {
+      const { info } = await import('../rootless/index.js');
+      out(JSON.stringify(await info(ctxOf(a)), null, 2));
+    })
     .command('unshare [command..]', 'run a command (default $SHELL) as root of your user namespace, where your /etc/subuid ids are mapped (as podman unshare)', () => {}, () => {})
     .middleware(async (a) => {
       // containers with --restart that a host restart stopped run again when lxr next runs

@@ -268,3 +268,20 @@ export async function removeTree(path: string): Promise<void> {
     await removeInUserns([path]);
   }
 }
+
+/** `lxr info`: where this user's state lives and how their containers are made. */
+export async function info(ctx: LxrContext): Promise<Record<string, unknown>> {
+  const base = { Rootless: ctx.rootless, Uid: process.geteuid?.() ?? 0, Root: ctx.root, RunRoot: ctx.runRoot, ImageStore: ctx.imageStore };
+  if (!ctx.rootless) return { ...base, RootfsDriver: 'overlay', DefaultNetwork: process.env.LXR_NETWORK || 'bridge' };
+  const maps = userIdMaps();
+  let network: string;
+  try {
+    network = process.env.LXR_NETWORK || rootlessNetwork();
+  } catch (e) {
+    network = `none available (${(e as Error).message})`;
+  }
+  return {
+    ...base, User: maps.user, RootfsDriver: await rootfsDriver(ctx), DefaultNetwork: network,
+    UidMappings: maps.uidMappings, GidMappings: maps.gidMappings, ...(maps.single ? { Warning: `no /etc/subuid range: ${subIdAdvice(maps.user)}` } : {}),
+  };
+}

@@ -224,6 +224,8 @@ t.test('lxr as an ordinary user', async (t) => {
     t.equal(bad.status, 125);
     t.match(bad.stderr, /is not a private \(0700\) directory of uid \d+: remove it, or set XDG_RUNTIME_DIR/, 'a run dir others could use is refused');
     t.equal(readFileSync(join(u.runDir, 'lxr', 'rootfs-driver'), 'utf8'), 'overlay\n', 'the kernel\'s overlayfs works in a user namespace here (found out once, kept in the run dir)');
+    const inf = JSON.parse(lxrAsUser(u, ['info']).stdout);
+    t.match(inf, { Rootless: true, Uid: u.uid, Root: join(u.home, '.local', 'share', 'lxr'), RunRoot: join(u.runDir, 'lxr'), RootfsDriver: 'overlay', DefaultNetwork: 'pasta' }, 'lxr info');
   });
 
   await t.test('lxr-image unpack as the user: owners shifted, config.json mapped to match', async (t) => {

@@ -1,5 +1,8 @@
 // Where lxr keeps things. Persistent state under LXR_ROOT (default /var/lib/lxr), state that
 // must not survive a host restart under LXR_RUN_ROOT (default /run/lxr, a tmpfs).
+// An ordinary user (rootless, as podman) gets a store of their own: $XDG_DATA_HOME/lxr
+// (~/.local/share/lxr) and $XDG_RUNTIME_DIR/lxr, or a private 0700 $TMPDIR/lxr-run-UID
+// when XDG_RUNTIME_DIR is unset (podman: $TMPDIR/podman-run-UID).
 //
 //   $LXR_ROOT/images/            the OCI image layout store (image-tool)
 //   $LXR_ROOT/snapshots/         one directory per image layer (overlay lowerdirs), shared
@@ -8,7 +11,10 @@
 //   $LXR_ROOT/volumes/<name>/_data   named volumes
 //   $LXR_RUN_ROOT/runtime/       lxr-runtime's state (gone after a reboot: that is how a
 //                                stale "running" container is recognised)
+import { lstatSync, mkdirSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { LxrError } from '../runtime/errors.js';
 
 export interface LxrContext {
   root: string;
@@ -18,6 +24,8 @@ export interface LxrContext {
   containers: string;
   volumes: string;
   runtimeRoot: string;
+  /** not root: containers run in a user namespace mapped with the user's /etc/subuid ranges */
+  rootless: boolean;
 }
 
 export interface ContextOptions {
@@ -26,10 +34,48 @@ export interface ContextOptions {
   imageStore?: string;
 }
 
+/** Is this process an ordinary user (not root)? */
+export function isRootless(): boolean {
+  return (process.geteuid?.() ?? 0) !== 0;
+}
+
+/** The default store of an ordinary user: $XDG_DATA_HOME/lxr, else ~/.local/share/lxr. */
+export function userDataRoot(): string {
+  const xdg = process.env.XDG_DATA_HOME;
+  if (xdg && xdg.startsWith('/')) return join(xdg, 'lxr');
+  const home = process.env.HOME || homedir();
+  if (!home || home === '/') throw new LxrError('lxr as an ordinary user keeps its images in ~/.local/share/lxr, but HOME is not set: set HOME or XDG_DATA_HOME (or --root)');
+  return join(home, '.local', 'share', 'lxr');
+}
+
+/**
+ * The default run dir of an ordinary user: $XDG_RUNTIME_DIR/lxr, else $TMPDIR/lxr-run-UID,
+ * made 0700 and refused unless it is a directory the user owns (another user could have
+ * made it first in a shared /tmp).
+ */
+export function userRunRoot(): string {
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  if (xdg && xdg.startsWith('/')) return join(xdg, 'lxr');
+  const uid = process.geteuid!();
+  const dir = join(tmpdir(), `lxr-run-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new LxrError(`cannot make the run directory ${dir}: ${(e as NodeJS.ErrnoException).code} (set XDG_RUNTIME_DIR or --run-root)`);
+  }
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new LxrError(`the run directory ${dir} is not a private (0700) directory of uid ${uid}: remove it, or set XDG_RUNTIME_DIR or --run-root`);
+  }
+  return dir;
+}
+
 export function lxrContext(o: ContextOptions = {}): LxrContext {
-  const root = resolve(o.root || process.env.LXR_ROOT || '/var/lib/lxr');
-  const runRoot = resolve(o.runRoot || process.env.LXR_RUN_ROOT || '/run/lxr');
+  const rootless = isRootless();
+  const root = resolve(o.root || process.env.LXR_ROOT || (rootless ? userDataRoot() : '/var/lib/lxr'));
+  const runRoot = resolve(o.runRoot || process.env.LXR_RUN_ROOT || (rootless ? userRunRoot() : '/run/lxr'));
   return {
+    rootless,
     root,
     runRoot,
     imageStore: resolve(o.imageStore || process.env.LXR_IMAGE_STORE || join(root, 'images')),

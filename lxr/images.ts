@@ -6,7 +6,7 @@ import { snapshotName } from '../image-tool/unpack/snapshots.js';
 import { LxrError, errorMessage } from '../runtime/errors.js';
 import type { LxrContext } from './context.js';
 import { listRecords, withStoreLock } from './containers/store.js';
-import { removeUnusedSnapshots } from './snapshots/overlay.js';
+import { removeUnusedSnapshots, unusedSnapshots } from './snapshots/overlay.js';
 
 export async function pull(ctx: LxrContext, reference: string, onProgress?: (e: PullProgress) => void): Promise<PullResult> {
   return pullImage({ reference, store: ctx.imageStore, ...(onProgress ? { onProgress } : {}) });
@@ -58,7 +58,11 @@ export async function gc(ctx: LxrContext): Promise<LxrGcResult> {
   const snapshots = await withStoreLock(ctx, async () => {
     const keep = await imageSnapshots(ctx);
     for (const r of listRecords(ctx)) for (const l of r.layers) keep.add(l);
-    return removeUnusedSnapshots(ctx.snapshots, keep);
+    if (!ctx.rootless) return removeUnusedSnapshots(ctx.snapshots, keep);
+    // an ordinary user's snapshots hold files of their subordinate ids: removed in the user namespace
+    const unused = unusedSnapshots(ctx.snapshots, keep);
+    await (await import('./rootless/index.js')).removeInUserns(unused);
+    return unused;
   });
   return { images: imagesGc, snapshots };
 }

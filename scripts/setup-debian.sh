@@ -11,6 +11,8 @@ run=(
   libseccomp2                    # linux.seccomp (loaded through koffi)
   iproute2 iptables              # container networking
   uidmap                         # newuidmap/newgidmap for rootless containers with /etc/subuid ranges
+  passt slirp4netns              # rootless networks: pasta (podman 5's default), else slirp4netns (podman 4's)
+  fuse-overlayfs                 # rootless rootfs where the kernel refuses overlayfs in a user namespace (< 5.11)
   ca-certificates
 )
 test=(

@@ -63,7 +63,7 @@ export function buildCli(argv: string[]): Argv {
     .middleware((a) => learnCommand(a._[0]))
     .scriptName('lxr-image')
     .usage('$0 <command> [options]')
-    .option('store', { type: 'string', describe: 'image store (OCI layout); default $LXR_IMAGE_STORE or /var/lib/lxr/images', global: true })
+    .option('store', { type: 'string', describe: 'image store (OCI layout); default $LXR_IMAGE_STORE or /var/lib/lxr/images (~/.local/share/lxr/images as a user)', global: true })
     .option('registries-config', { type: 'string', describe: 'registries config file (default /etc/lxr/registries.json)', global: true })
     .option('insecure-registry', { type: 'string', array: true, describe: 'allow plain HTTP to this host:port (repeatable)', global: true })
     .option('registry-mirror', { type: 'string', array: true, describe: 'mirror to try first for docker.io (repeatable)', global: true })
@@ -290,12 +290,19 @@ export function buildCli(argv: string[]): Argv {
         y
           .positional('image', { type: 'string', demandOption: true })
           .positional('bundle', { type: 'string', demandOption: true })
-          .option('rootless', { type: 'boolean' })
+          .option('rootless', { type: 'boolean', describe: 'no chown: every file belongs to you (umoci --rootless); without it an ordinary user unpacks in a user namespace mapped with /etc/subuid, owners shifted' })
           .option('platform', { type: 'string' }),
       async (a) => {
         const s = store(a);
         const manifest = await resolveImage(s, a.image, a.platform);
         if (!manifest) throw new ImageError('NOT_FOUND', `image ${describeName(a.image)} is not in store ${s}`);
+        if ((process.geteuid?.() ?? 0) !== 0 && !a.rootless) {
+          // an ordinary user: unpack as root of the user namespace mapped with their
+          // /etc/subuid ranges (owners shifted), then map config.json the same way
+          const { unpackBundleInUserns } = await import('../../lxr/rootless/bundle.js');
+          await unpackBundleInUserns({ store: s, image: a.image, bundle: a.bundle, ...(a.platform ? { platform: a.platform } : {}) });
+          return;
+        }
         const opts: Parameters<typeof import('../unpack/index.js').unpackBundle>[0] = { layout: s, manifest, bundle: a.bundle };
         if (a.rootless) opts.rootless = true;
         const { unpackBundle } = await import('../unpack/index.js');

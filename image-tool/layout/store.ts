@@ -8,6 +8,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants as FS, createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ImageError, storeError } from '../registry/errors.js';
 import { isDigest } from '../reference.js';
@@ -18,9 +19,20 @@ import { lockFd, withExclusiveLock, withSharedLock } from '../../native/lock.js'
 export const DEFAULT_STORE = '/var/lib/lxr/images';
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
-/** The store path: explicit value, else $LXR_IMAGE_STORE, else /var/lib/lxr/images. */
+/**
+ * The store path: explicit value, else $LXR_IMAGE_STORE, else /var/lib/lxr/images for root
+ * and, for an ordinary user, the per-user store lxr uses too: $XDG_DATA_HOME/lxr/images
+ * (~/.local/share/lxr/images), as podman's per-user storage.
+ */
 export function defaultStorePath(explicit?: string): string {
-  return explicit || process.env.LXR_IMAGE_STORE || DEFAULT_STORE;
+  return explicit || process.env.LXR_IMAGE_STORE || ((process.geteuid?.() ?? 0) !== 0 ? userStorePath() : DEFAULT_STORE);
+}
+
+function userStorePath(): string {
+  const xdg = process.env.XDG_DATA_HOME;
+  if (xdg && xdg.startsWith('/')) return join(xdg, 'lxr', 'images');
+  const home = process.env.HOME || homedir();
+  return join(home, '.local', 'share', 'lxr', 'images');
 }
 
 /** A source of blob bytes starting at `offset`; `offset` in the answer is where the body really starts (0 if Range was ignored). */

@@ -16,6 +16,7 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readFileSync,
   readdirSync,
   rmSync,
   symlinkSync,
@@ -53,7 +54,35 @@ export interface ApplyOptions {
 
 const WH = '.wh.';
 const OPAQUE = '.wh..wh..opq';
-const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
+/**
+ * In a user namespace (an ordinary user's unpack, run by lxr inside the namespace mapped with
+ * their /etc/subuid ranges), as containers/storage does there: owners are set (the namespace
+ * shifts them), device nodes cannot be made and are skipped, trusted.* xattrs cannot be set,
+ * so an opaque directory is marked with user.overlay.opaque, which overlayfs reads when it is
+ * mounted with "userxattr" (as the rootless mount of lxr is).
+ */
+export const IN_USERNS = inUserNamespace();
+function inUserNamespace(): boolean {
+  try {
+    return readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') !== '0 0 4294967295';
+  } catch {
+    return false;
+  }
+}
+const OVERLAY_OPAQUE = IN_USERNS ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
+
+/** chown that says which image owner the user namespace does not map (EINVAL). */
+function chownOrExplain(set: () => void, uid: number, gid: number): void {
+  try {
+    set();
+  } catch (err) {
+    if (IN_USERNS && errCode(err) === 'EINVAL') {
+      const hint = process.env.LXR_IDMAP_HINT ? `: ${process.env.LXR_IDMAP_HINT}` : '';
+      throw new PathError(`its owner uid ${uid} (gid ${gid}) is outside your user namespace${hint}`);
+    }
+    throw err;
+  }
+}
 const CREATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** Nanoseconds since the epoch: PAX times and the lower layers' times are kept exactly. */
@@ -283,7 +312,7 @@ class LayerApplier {
       case 'char':
       case 'block':
         this.removeExisting(host, e);
-        if (this.opts.rootless) {
+        if (this.opts.rootless || IN_USERNS) {
           this.skipped.add(this.rel(real)); // an unprivileged user cannot make device nodes
           return;
         }
@@ -312,7 +341,7 @@ class LayerApplier {
       await this.tar.readBody((chunk) => {
         for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
       });
-      if (!this.opts.rootless) fchownSync(fd, e.uid, e.gid);
+      if (!this.opts.rootless) chownOrExplain(() => fchownSync(fd, e.uid, e.gid), e.uid, e.gid);
       fchmodSync(fd, e.mode); // after chown, which clears setuid/setgid bits
       this.xattrs(host, e);
       setFdTimesNs(fd, host, e.atimeNs ?? e.mtimeNs, e.mtimeNs);
@@ -347,7 +376,7 @@ class LayerApplier {
       } catch (err) {
         const code = errCode(err);
         if (code === 'EOPNOTSUPP') continue; // the filesystem has no xattrs of that namespace
-        if (code === 'EPERM' && (this.opts.rootless || e.type === 'symlink')) continue; // trusted.*, security.* as non-root; user.* on symlinks
+        if (code === 'EPERM' && (this.opts.rootless || IN_USERNS || e.type === 'symlink')) continue; // trusted.*, security.* as non-root; user.* on symlinks
         throw err;
       }
     }
@@ -355,7 +384,7 @@ class LayerApplier {
 
   private metadata(host: string, e: TarEntry): void {
     const isDir = e.type === 'dir';
-    if (!this.opts.rootless) lchownSync(host, e.uid, e.gid);
+    if (!this.opts.rootless) chownOrExplain(() => lchownSync(host, e.uid, e.gid), e.uid, e.gid);
     // After chown, which clears setuid/setgid bits.
     if (e.type !== 'symlink') {
       if (isDir && this.opts.rootless) {

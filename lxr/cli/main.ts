@@ -123,8 +123,8 @@ export function buildCli(argv: string[]): Argv {
   return yargs(argv)
     .scriptName('lxr')
     .usage('$0 <command> [options]')
-    .option('root', { type: 'string', global: true, describe: 'state directory (default $LXR_ROOT or /var/lib/lxr)' })
-    .option('run-root', { type: 'string', global: true, describe: 'runtime state (default $LXR_RUN_ROOT or /run/lxr)' })
+    .option('root', { type: 'string', global: true, describe: 'state directory (default $LXR_ROOT, /var/lib/lxr, or ~/.local/share/lxr as a user)' })
+    .option('run-root', { type: 'string', global: true, describe: 'runtime state (default $LXR_RUN_ROOT, /run/lxr, or $XDG_RUNTIME_DIR/lxr as a user)' })
     .option('store', { type: 'string', global: true, describe: 'image store (default $LXR_IMAGE_STORE or <root>/images)' })
     .parserConfiguration({ 'greedy-arrays': false, 'populate--': false, 'boolean-negation': false })
     .command('create <image> [command..]', 'pull the image if missing, create the container and start it in the background', (y) => groupRunHelp(createFlags(y)), async (a) => {
@@ -258,6 +258,11 @@ export function buildCli(argv: string[]): Argv {
         if (found.some((f) => !f.repaired)) process.exitCode = 1;
       })
       .demandCommand(1, 'give a system command (check)'), () => {})
+    .command('info', 'where the state lives, rootless or not, the rootfs driver and the default network', () => {}, async (a) => {
+      const { info } = await import('../rootless/index.js');
+      out(JSON.stringify(await info(ctxOf(a)), null, 2));
+    })
+    .command('unshare [command..]', 'run a command (default $SHELL) as root of your user namespace, where your /etc/subuid ids are mapped (as podman unshare)', () => {}, () => {})
     .middleware(async (a) => {
       // containers with --restart that a host restart stopped run again when lxr next runs
       trace('cli: parsed');
@@ -329,6 +334,23 @@ async function main(): Promise<void> {
     // the health checks of a container (containers/health.ts), started detached at each start
     const { healthMain } = await import('../containers/health.js');
     process.exitCode = await healthMain(lxrContext(), argv[1]!, argv[2]!);
+    return;
+  }
+  // rootless: the layer unpacker, run by lxr itself inside the user's namespace
+  if (argv[0] === '__unpack' && argv.length === 4) {
+    const { unpackMain } = await import('../rootless/index.js');
+    process.exitCode = await unpackMain(argv[1]!, argv[2]!, argv[3]!);
+    return;
+  }
+  // `lxr unshare CMD...`: everything after it is the command (podman unshare)
+  if (argv[0] === 'unshare' && !['--help', '-h'].includes(argv[1] ?? '')) {
+    try {
+      const { unshare } = await import('../rootless/index.js');
+      process.exitCode = await unshare(lxrContext(), argv.slice(argv[1] === '--' ? 2 : 1));
+    } catch (e) {
+      process.stderr.write(`lxr: ${errorMessage(e)}\n`);
+      process.exitCode = 125;
+    }
     return;
   }
   const args = splitCommand(argv);

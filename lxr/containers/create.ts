@@ -173,6 +173,11 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
     const { readProfile } = await import('../security/profile.js');
     settings.seccompProfile = readProfile(settings.seccomp);
   }
+  if (ctx.rootless) {
+    const { checkRootlessLimits, rootlessNetwork } = await import('../rootless/index.js');
+    checkRootlessLimits(settings);
+    if (o.network === undefined && !process.env.LXR_NETWORK) settings.network = rootlessNetwork();
+  }
   if (settings.ide) await planIde(settings);
   if (o.name !== undefined && !NAME_RE.test(o.name)) throw new LxrError(`invalid container name "${o.name}": use letters, digits and "_.-", starting with a letter or digit`);
   await checkNetworkMode(ctx, settings.network, settings.ports);
@@ -215,7 +220,11 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
   try {
     hooks.reserved?.(rec);
     failPoint('snapshots');
-    if (!layers.every((l) => existsSync(l))) {
+    if (!layers.every((l) => existsSync(l)) && ctx.rootless) {
+      // in the user's namespace, so that files keep their (shifted) owners
+      const { unpackInUserns } = await import('../rootless/index.js');
+      await unpackInUserns(ctx, digest);
+    } else if (!layers.every((l) => existsSync(l))) {
       // the unpacker (tar, zstd, xattrs) is loaded only when a layer is not unpacked yet
       const { unpackSnapshots } = await import('../../image-tool/unpack/snapshots.js');
       await unpackSnapshots({ layout: ctx.imageStore, manifest: digest, snapshots: ctx.snapshots });
@@ -251,7 +260,10 @@ export async function discard(ctx: LxrContext, rec: ContainerRecord): Promise<vo
   } catch {
     /* not written */
   }
-  await withStoreLock(ctx, () => rmSync(containerDir(ctx, rec.id), { recursive: true, force: true }));
+  await withStoreLock(ctx, async () => {
+    if (ctx.rootless) await (await import('../rootless/index.js')).removeTree(containerDir(ctx, rec.id));
+    else rmSync(containerDir(ctx, rec.id), { recursive: true, force: true });
+  });
 }
 
 /** `lxr create` and `lxr run -d`: create, then start in the background under a monitor. */

@@ -59,7 +59,8 @@ export function execProcess(spec: Spec, rootfs: string, o: ExecOptions): Process
 export async function execCommand(ctx: LxrContext, ref: string, o: ExecOptions): Promise<number> {
   if (!o.command.length) throw new LxrError('exec: give a command to run');
   const r = getRecord(ctx, ref);
-  if (liveState(ctx, r).status !== 'running') throw new LxrError(`cannot exec in container ${r.name}: it is not running`);
+  const live = liveState(ctx, r);
+  if (live.status !== 'running') throw new LxrError(`cannot exec in container ${r.name}: it is not running`);
   const spec = JSON.parse(readFileSync(join(containerDir(ctx, r.id), 'bundle', 'config.json'), 'utf8')) as Spec;
   let keepHome = o.keepHome ?? hasEnv(r.settings.env, 'HOME');
   if (o.user && !keepHome) {
@@ -69,7 +70,8 @@ export async function execCommand(ctx: LxrContext, ref: string, o: ExecOptions):
       /* the image is gone from the store: HOME follows the user */
     }
   }
-  const proc = execProcess(spec, spec.root!.path, { ...o, keepHome });
+  // rootless: the rootfs is mounted only in the container's namespace; its init's root shows it
+  const proc = execProcess(spec, ctx.rootless && live.pid ? `/proc/${live.pid}/root` : spec.root!.path, { ...o, keepHome });
   // -d: in the background, its output nowhere (as docker exec -d), not on our stdio
   const nul = o.detach ? [openSync('/dev/null', 'r'), openSync('/dev/null', 'w'), openSync('/dev/null', 'w')] as [number, number, number] : undefined;
   try {

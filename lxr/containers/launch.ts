@@ -31,7 +31,10 @@ export { logPath };
 export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): Promise<string> {
   const dir = containerDir(ctx, rec.id);
   failPoint('mount');
-  const rootfs = mountOverlay(dir, rec.layers, rec.settings.autoRemove);
+  // rootless: the container's own plan mounts the overlay, inside its user namespace
+  const rootless = ctx.rootless ? await import('../rootless/index.js') : undefined;
+  if (rootless) await rootless.checkRootfsDriver(ctx);
+  const rootfs = rootless ? join(dir, 'merged') : mountOverlay(dir, rec.layers, rec.settings.autoRemove);
   trace('prepare: overlay mounted');
   failPoint('network');
   const net = await setupNetwork(ctx, rec);
@@ -42,7 +45,7 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   if (rec.settings.ide) {
     // code-server and its Node come from the host (installed once, bind-mounted read-only)
     const ide = await import('../ide/index.js');
-    const problem = ide.ideRootfsProblem(rootfs, rec.imageRef);
+    const problem = ide.ideRootfsProblem(rootless ? rootless.filesRoot(dir, rec.layers, '/lib') : rootfs, rec.imageRef);
     if (problem) throw new LxrError(problem);
     const dataDir = process.env.LXR_IDE_DIR || join(ctx.root, 'ide');
     const install = await ide.ensureCodeServer(dataDir, { onProgress: (p) => process.stderr.write(`lxr: --ide: ${p.message}\n`) });
@@ -52,7 +55,9 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   const spec = buildSpec({
     id: rec.id, name: rec.name, image, rootfs, settings: rec.settings, dir, volumesRoot: ctx.volumes,
     ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts, nsOf: namespaceOf(ctx),
+    ...(rootless ? { filesRoot: rootless.filesRoot(dir, rec.layers) } : {}),
   });
+  if (rootless) rootless.rootlessSpec(spec, dir, rec.layers.length, rec.settings.network, rootless.userIdMaps(), net.usernsPath);
   const bundle = writeBundle(dir, spec);
   await updateRecord(ctx, rec.id, (r) => {
     if (net.ip) r.ip = net.ip;
@@ -172,8 +177,10 @@ export async function finish(ctx: LxrContext, id: string): Promise<void> {
 
 /** Remove the container's directory (upper layer, logs, record). The snapshots stay. */
 export async function removeFiles(ctx: LxrContext, id: string): Promise<void> {
-  await withStoreLock(ctx, () => {
+  await withStoreLock(ctx, async () => {
     const dir = containerDir(ctx, id);
+    // rootless: the upper layer holds files of the user's subordinate ids
+    if (ctx.rootless) return (await import('../rootless/index.js')).removeTree(dir);
     unmountOverlay(dir);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -21,6 +21,8 @@ import { liveState } from './status.js';
 
 export interface NetworkSetup {
   netnsPath?: string;
+  /** rootless: the user namespace that owns netnsPath, which the container joins too */
+  usernsPath?: string;
   ip?: string;
   mounts: Mount[];
 }
@@ -40,6 +42,7 @@ export const netnsName = (id: string) => `${process.env.LXR_NETNS_PREFIX || 'lxr
 
 /** Checked before anything is made. */
 export async function checkNetworkMode(ctx: LxrContext, network: string, ports: unknown[]): Promise<void> {
+  if (ctx.rootless) return (await import('../rootless/network.js')).checkRootlessNetwork(network, ports as never);
   if (!isBridge(network)) {
     if (ports.length && network === 'none') throw new LxrError('-p: publishing ports needs a bridge network (--network none has no interfaces)');
     return;
@@ -55,6 +58,8 @@ export async function checkNetworkMode(ctx: LxrContext, network: string, ports: 
 export async function setupNetwork(ctx: LxrContext, rec: ContainerRecord): Promise<NetworkSetup> {
   const mode = rec.settings.network;
   if (mode === 'host') return { mounts: [] };
+  // rootless: a network namespace of the container's own user namespace (made by the runtime)
+  if (ctx.rootless) return (await import('../rootless/network.js')).setupRootlessNetwork(ctx, rec);
   const name = netnsName(rec.id);
   removeNetns(name); // left over from a run whose clean-up never came (kill -9)
   const netnsPath = createNetns(name);
@@ -97,6 +102,7 @@ export async function setupNetwork(ctx: LxrContext, rec: ContainerRecord): Promi
 export async function teardownNetwork(ctx: LxrContext, rec: ContainerRecord): Promise<void> {
   const mode = rec.settings.network;
   if (mode === 'host') return;
+  if (ctx.rootless) return (await import('../rootless/network.js')).stopUserNetwork(ctx, rec.id);
   const name = netnsName(rec.id);
   if (isBridge(mode)) {
     try {
@@ -115,6 +121,7 @@ export async function teardownNetwork(ctx: LxrContext, rec: ContainerRecord): Pr
  * rules, DNS files) and their network namespaces. Created and running containers keep theirs.
  */
 export async function gcContainerNetworks(ctx: LxrContext): Promise<{ removed: string[]; errors: string[] }> {
+  if (ctx.rootless) return { removed: [], errors: [] }; // no CNI state: slirp4netns/pasta end with their container
   const records = listRecords(ctx);
   const keep = new Set(records.filter((r) => ['created', 'running'].includes(liveState(ctx, r).status)).map((r) => r.id));
   // a broken record's container may still run: rm -f is what removes it

@@ -115,12 +115,28 @@ export function inspectContainer(ctx: LxrContext, ref: string): Record<string, u
       ...(healthOf(ctx, r) ? { Health: healthOf(ctx, r) } : {}),
     },
     Config: r.settings, StopSignal: r.stopSignal ?? 'SIGTERM',
-    Rootfs: { Type: 'overlay', Layers: r.layers, UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'merged') },
+    Rootfs: { Type: 'overlay', ...rootfsDriver(ctx, spec), Layers: r.layers, UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'merged') },
     NetworkSettings: { Network: r.settings.network, IPAddress: r.ip ?? '', Ports: r.settings.ports, SandboxKey: r.netnsPath ?? '' },
     LogPath: logPath(ctx, r.id),
     Security: securityOf(r, spec),
     Spec: spec,
   };
+}
+
+/**
+ * How the rootfs is mounted: root mounts the kernel's overlay on the host; rootless, the
+ * container's plan mounts it inside the user namespace (the spec's mount on "/"), with the
+ * kernel's overlay, and the user's id maps.
+ */
+function rootfsDriver(ctx: LxrContext, spec: unknown): Record<string, unknown> {
+  if (!ctx.rootless) return { Driver: 'overlay', Rootless: false };
+  const sp = spec as { mounts?: { destination: string; type?: string }[]; linux?: { uidMappings?: unknown; gidMappings?: unknown }; annotations?: Record<string, string> } | undefined;
+  const maps = (k: 'uidMappings' | 'gidMappings'): unknown => {
+    const a = sp?.annotations?.[`io.lxr.rootless.${k}`];
+    return sp?.linux?.[k] ?? (a ? JSON.parse(a) : []);
+  };
+  const driver = sp?.annotations?.['io.lxr.rootless.rootfs'] ?? sp?.mounts?.find((m) => m.destination === '/')?.type ?? 'unknown';
+  return { Driver: driver, Rootless: true, MountedIn: 'the container\'s user namespace', UidMappings: maps('uidMappings'), GidMappings: maps('gidMappings') };
 }
 
 /** What protects the container: its seccomp profile ("default", "unconfined" or the file), capabilities, no_new_privs. */

@@ -38,6 +38,8 @@ export interface SpecInputs {
   volumesRoot: string;
   /** network namespace path to join (bridge); undefined: a new one (none) */
   netnsPath?: string;
+  /** where the image's /etc/passwd is read on the host, when rootfs is not mounted here (rootless) */
+  filesRoot?: string;
   /** extra mounts (e.g. from the network's DNS files or the IDE) */
   extraMounts?: Mount[];
   /** another container's namespace, for --pid/--ipc container:NAME */
@@ -155,7 +157,7 @@ export function buildSpec(i: SpecInputs): Spec {
   makeWorkdir(i.rootfs, proc.cwd ?? '/');
   if (s.user) {
     try {
-      const u = resolveUser(i.rootfs, s.user);
+      const u = resolveUser(i.filesRoot ?? i.rootfs, s.user);
       proc.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) };
       // HOME follows the user the process runs as (its /etc/passwd home, "/" without an entry),
       // unless the image's Env sets it, as podman and docker do; -e HOME wins below
@@ -213,7 +215,7 @@ export function buildSpec(i: SpecInputs): Spec {
   }
   for (const v of s.volumes) {
     let src = v.source;
-    if (v.named) src = prepareNamedVolume(i.volumesRoot, v.source, i.rootfs, v.destination, v.nocopy);
+    if (v.named) src = prepareNamedVolume(i.volumesRoot, v.source, i.filesRoot ?? i.rootfs, v.destination, v.nocopy || !!i.filesRoot);
     mounts.push(bind(src, v.destination, v.readonly));
   }
   mounts.push(...(i.extraMounts ?? []));

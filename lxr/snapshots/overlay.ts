@@ -101,8 +101,8 @@ export function unmountOverlay(dir: string): void {
   }
 }
 
-/** Snapshot directories under `snapshots` that no image or container in `keep` uses are removed. */
-export function removeUnusedSnapshots(snapshots: string, keep: Set<string>): string[] {
+/** Snapshot directories under `snapshots` that no image or container in `keep` uses. */
+export function unusedSnapshots(snapshots: string, keep: Set<string>): string[] {
   let names: string[];
   try {
     names = readdirSync(snapshots);
@@ -110,15 +110,25 @@ export function removeUnusedSnapshots(snapshots: string, keep: Set<string>): str
     return [];
   }
   const removed: string[] = [];
-  for (const n of names) {
-    if (n.startsWith('.')) continue; // locks and in-progress unpacks
-    const p = join(snapshots, n);
-    if (keep.has(p)) continue;
-    rmSync(p, { recursive: true, force: true });
-    removed.push(p);
+  // not locks and in-progress unpacks (dot files)
+  for (const n of names) if (!n.startsWith('.') && !keep.has(join(snapshots, n))) removed.push(join(snapshots, n));
+  return removed;
+}
+
+/**
+ * Snapshot directories under `snapshots` that no image or container in `keep` uses are
+ * removed, with the per-layer lock files (.NAME.lock) nobody holds: only an unpack needs one,
+ * and it makes it again.
+ */
+export function removeUnusedSnapshots(snapshots: string, keep: Set<string>): string[] {
+  const removed = unusedSnapshots(snapshots, keep);
+  for (const p of removed) rmSync(p, { recursive: true, force: true });
+  let names: string[] = [];
+  try {
+    names = readdirSync(snapshots);
+  } catch {
+    /* gone */
   }
-  // the per-layer lock files (.NAME.lock): only an unpack needs one, and it makes it again;
-  // one that an unpack holds stays
   for (const n of names) if (/^\..+\.lock$/.test(n)) removeUnusedLockFile(join(snapshots, n));
   return removed;
 }

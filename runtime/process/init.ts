@@ -259,7 +259,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
       if (!isAbsolute(p)) throw new LxrError(`linux.maskedPaths[${i}]: "${p}" must be an absolute path`);
       plan.add(Op.OPEN_TREE, `clone the host's /dev/null to mask "${p}" (linux.maskedPaths[${i}])`, plan.str('/dev/null'), 0, MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID | MOUNT_ATTR.NOEXEC, maskSlot0 + i);
     });
-    planDevices(plan, linux.devices, { defaults: devMounted, bindDevices: newUserns, rootReg: ROOT });
+    planDevices(plan, linux.devices, { defaults: devMounted, bindDevices: inUserns, rootReg: ROOT });
     plan.add(Op.SYNC, 'run the createRuntime and createContainer hooks', o.chanFd, Sync.HOOKS);
     if (!hasMountNs) {
       plan.add(Op.CHROOT, `chroot to "${o.rootfs}" (no mount namespace)`, plan.str(o.rootfs));

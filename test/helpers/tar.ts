@@ -2,13 +2,16 @@
 // fixed mtime, for the images the front-end and engine tests build.
 export interface TarEntry {
   path: string;
-  type: 'file' | 'dir' | 'symlink';
+  type: 'file' | 'dir' | 'symlink' | 'char';
   data?: Buffer | string;
   /** symlink target */
   link?: string;
   mode?: number;
   uid?: number;
   gid?: number;
+  /** char: the device numbers */
+  devmajor?: number;
+  devminor?: number;
 }
 
 function octal(n: number, width: number): string {
@@ -28,7 +31,11 @@ export function tarOf(entries: TarEntry[]): Buffer {
     h.write(octal(data.length, 12), 124);
     h.write(octal(1_600_000_000, 12), 136);
     h.write('        ', 148);
-    h.write(e.type === 'dir' ? '5' : e.type === 'symlink' ? '2' : '0', 156);
+    h.write(e.type === 'dir' ? '5' : e.type === 'symlink' ? '2' : e.type === 'char' ? '3' : '0', 156);
+    if (e.type === 'char') {
+      h.write(octal(e.devmajor ?? 0, 8), 329);
+      h.write(octal(e.devminor ?? 0, 8), 337);
+    }
     if (e.link) h.write(e.link, 157, 'utf8');
     h.write('ustar\0', 257);
     h.write('00', 263);

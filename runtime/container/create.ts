@@ -232,7 +232,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         await sendSeccompListener(seccompPair![0], spec, ociState(record, 'creating'), child.pid);
       } else if (msg.id === Sync.READY) {
         writeRecord(o.root, record);
-        if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), 0o644);
+        if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), 0o644, false); // a pid: atomic, never fsynced (runc neither)
         child.release();
         break;
       }

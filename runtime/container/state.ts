@@ -91,7 +91,9 @@ export function readRecord(root: string, id: string): ContainerRecord {
 }
 
 export function writeRecord(root: string, rec: ContainerRecord): void {
-  writeFileAtomic(join(containerDir(root, rec.id), 'state.json'), JSON.stringify(rec));
+  // Atomic, not durable (no fsync), as runc writes its state.json: the state describes
+  // processes, which do not outlive a crash either, and it lives on a tmpfs (/run) anyway.
+  writeFileAtomic(join(containerDir(root, rec.id), 'state.json'), JSON.stringify(rec), 0o600, false);
 }
 
 export function listIds(root: string): string[] {

@@ -179,6 +179,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         ...(seccompPair ? { seccompSocketFd: seccompPair[1] } : {}),
         spec, id: o.id, noNewKeyring: !!o.noNewKeyring, bundle: loaded.bundle, rootfs: loaded.rootfs, chanFd: chan.childFd, fifoFd, stdio,
         noPivot: o.noPivot, preserveFds: o.preserveFds, rootless,
+        seccompCacheDir: join(o.root, '@seccomp'),
         ...(record.cgroup ? { cgroupDirs: record.cgroup as CgroupPaths } : {}),
         ...(consoleFd !== undefined ? { consoleFd } : {}),
       });

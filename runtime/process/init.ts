@@ -59,6 +59,8 @@ export interface InitOptions {
   rootless?: boolean;
   /** the container's cgroup directories, for "cgroup" mounts */
   cgroupDirs?: { layout: 'v1' | 'hybrid' | 'v2'; dirs: Record<string, string> };
+  /** where compiled seccomp programs are kept (runtime/linux/seccomp-cache.ts); none: no cache */
+  seccompCacheDir?: string;
 }
 
 export interface InitPlan {
@@ -309,7 +311,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     // seccomp profile that may not allow close_range is loaded.
     const preserve = o.preserveFds ?? 0;
     plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
-    const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp) : undefined;
+    const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp, 'linux.seccomp', o.seccompCacheDir) : undefined;
     const listener = seccomp?.notify && o.seccompSocketFd !== undefined ? { socketFd: o.seccompSocketFd, chanFd: o.chanFd } : undefined;
     planLinuxAttrs(plan, linux);
     planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}), ...(listener ? { listener } : {}) });

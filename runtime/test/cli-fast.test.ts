@@ -15,13 +15,19 @@ t.test('the command lines taken without yargs, and those left to it', async (t) 
     [['--systemd-cgroup', 'ls', '-q'], { command: 'list', args: [] }],
     [['list', '--format', 'json'], { command: 'list', format: 'json' }],
     [['list', '-f', 'table'], { command: 'list', format: 'table' }],
+    [['create', '-b', '/b', '--pid-file', '/p', 'c1'], { command: 'create', values: { bundle: '/b', 'pid-file': '/p' }, args: ['c1'] }],
+    [['run', '-d', '--keep', '--preserve-fds', '2', '--console-socket=/s', 'c1'], { command: 'run', values: { 'preserve-fds': '2', 'console-socket': '/s' }, args: ['c1'] }],
+    [['create', '--no-pivot', '--no-new-keyring', 'c1'], { command: 'create', args: ['c1'] }],
   ];
   for (const [argv, want] of fast) t.match(parseFast(argv), want, argv.join(' '));
   t.ok(parseFast(['delete', '-f', 'c1'])!.flags.has('force'), 'delete -f is --force');
   t.ok(parseFast(['kill', '-a', 'c1'])!.flags.has('all'), 'kill -a is --all');
+  t.ok(parseFast(['run', '-d', 'c1'])!.flags.has('detach'), 'run -d is --detach');
+  t.ok(parseFast(['create', '--no-pivot', 'c1'])!.flags.has('no-pivot'), '--no-pivot is a flag of its own');
   const toYargs = [
     [], ['--help'], ['state', '--help'], ['--version'], ['state'], ['state', 'a', 'b'], ['start', '--bogus', 'c1'],
-    ['create', 'c1'], ['run', 'c1'], ['exec', 'c1', 'true'], ['list', '-f', 'yaml'], ['--log-format', 'xml', 'list'],
+    ['create', '--preserve-fds', 'x', 'c1'], ['run', '--preserve-fds', '1.5', 'c1'], ['run', '--bundle', 'c1'], ['create', '--detach', 'c1'],
+    ['create', '--pivot', 'c1'], ['run', '-b', '/b', '-b', '/c', 'c1'], ['exec', 'c1', 'true'], ['list', '-f', 'yaml'], ['--log-format', 'xml', 'list'],
     ['delete', '--force=true', 'c1'], ['delete', '--force', 'false', 'c1'], ['delete', '-f', '-f', 'c1'], ['-f', 'list'],
     ['list', 'extra'], ['state', '1e3'], ['state', '--', 'c1'], ['--root', '', 'list'], ['--root'], ['kill', '-af', 'c1'],
     ['delete', '--logFormat', 'json', 'c1'], ['nosuchcommand'],
@@ -54,6 +60,13 @@ t.test('without yargs and with it, the same answers', async (t) => {
   t.match(same(['start', id], 'start of a missing container').stderr, /does not exist/);
   t.match(same(['delete', id], 'delete of a missing container').stderr, /does not exist/);
   t.equal(same(['delete', '-f', id], 'delete -f of a missing container').status, 0);
+
+  const echo = makeBundle((s) => (s.process!.args = ['sh', '-c', 'echo hi; exit 3']));
+  t.teardown(() => echo.cleanup());
+  const ran = same(['run', '--bundle', echo.dir, uniqueId('fast-run')], 'run');
+  t.equal(ran.status, 3, 'run: the container\'s exit code');
+  t.equal(ran.stdout, 'hi\n');
+  t.match(same(['create', '--bundle', '/nonexistent-bundle', id], 'create with a missing bundle').stderr, /nonexistent-bundle/);
 
   const c = runtime(root, ['create', '--bundle', b.dir, id]);
   t.equal(c.status, 0, c.stderr);

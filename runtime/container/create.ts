@@ -235,6 +235,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         writeRecord(o.root, record);
         if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), 0o644, false); // a pid: atomic, never fsynced (runc neither)
         child.release();
+        built.keepSeccomp?.();
         break;
       }
       child.release();

@@ -122,11 +122,16 @@ export interface CompiledSeccomp {
   flags: number;
   /** some rule uses SCMP_ACT_NOTIFY: the listener fd goes to listenerPath */
   notify: boolean;
+  /**
+   * Store the program in the cache (compiled now, with a cache dir): called by the caller
+   * once its command succeeded, since a failed command leaves nothing behind.
+   */
+  keep?: () => void;
 }
 
 /**
  * `cacheDir`: where compiled programs are kept (seccomp-cache.ts), keyed by the profile; a
- * profile compiled before is not compiled again.
+ * profile compiled before is not compiled again. A new one is stored by `keep()`.
  */
 export function compileSeccomp(sc: Seccomp, where = 'linux.seccomp', cacheDir?: string): CompiledSeccomp {
   let flags = 0;
@@ -190,8 +195,7 @@ export function compileSeccomp(sc: Seccomp, where = 'linux.seccomp', cacheDir?: 
       if (r < 0) throw new LxrError(`${where}: exporting the filter failed: errno ${-r}`);
       const program = readFileSync(`/proc/self/fd/${fd}`);
       if (program.length === 0 || program.length % 8 !== 0) throw new LxrError(`${where}: libseccomp produced an invalid program`);
-      if (key) writeCached(cacheDir!, key, { program, debug });
-      return { program, flags, notify };
+      return { program, flags, notify, ...(key ? { keep: () => writeCached(cacheDir!, key, { program, debug }) } : {}) };
     } finally {
       closeSync(fd);
     }

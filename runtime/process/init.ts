@@ -71,6 +71,8 @@ export interface InitPlan {
   newUserns: boolean;
   /** idmapped mounts the parent must send at Sync.IDMAP (sendIdmappedMounts) */
   idmapped: IdmapRequest[];
+  /** keep the seccomp program just compiled in the cache: call once the create succeeded */
+  keepSeccomp?: () => void;
 }
 
 /** Where execve should look for process.args[0], inside the container. */
@@ -327,7 +329,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     if (preserve) plan.add(Op.CLEAR_CLOEXEC, 'pass --preserve-fds', 3, preserve);
     if (seccomp && !seccomp.notify && proc.noNewPrivileges) planSeccomp(plan, seccomp);
     plan.add(Op.EXEC, `exec "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 0);
-    return { plan, cloneFlags, namespaces: ns, newUserns, idmapped };
+    return { plan, cloneFlags, namespaces: ns, newUserns, idmapped, ...(seccomp?.keep ? { keepSeccomp: seccomp.keep } : {}) };
   } catch (e) {
     closeNamespaceFds(ns);
     throw e;

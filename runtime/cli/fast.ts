@@ -12,6 +12,8 @@ import { defaultRoot } from '../container/state.js';
 
 interface Parsed {
   command: string;
+  /** the command as typed (`ls` for list): the name its code cache is found by */
+  word: string;
   root: string;
   log?: string;
   logFormat: string;
@@ -42,6 +44,7 @@ const GLOBAL_VALUE = new Set(['--root', '--log', '--log-format']);
 /** The command line, or undefined for anything the yargs parser should see. */
 export function parseFast(argv: string[]): Parsed | undefined {
   let command: string | undefined;
+  let word = '';
   const args: string[] = [];
   const seen = new Set<string>();
   const values: Record<string, string> = {};
@@ -50,6 +53,7 @@ export function parseFast(argv: string[]): Parsed | undefined {
     const a = argv[i]!;
     if (!a.startsWith('-') || a === '-') {
       if (command === undefined) {
+        word = a;
         command = a === 'ls' ? 'list' : a;
         if (!COMMANDS[command]) return undefined;
       } else args.push(a);
@@ -87,6 +91,7 @@ export function parseFast(argv: string[]): Parsed | undefined {
   if (values['preserve-fds'] !== undefined && !/^(?:0|[1-9]\d{0,8})$/.test(values['preserve-fds'])) return undefined;
   return {
     command,
+    word,
     root: values['--root'] ?? defaultRoot(),
     log: values['--log'],
     logFormat,
@@ -125,7 +130,7 @@ function createOpts(p: Parsed) {
 }
 
 async function runFast(p: Parsed): Promise<number> {
-  learnCommand(p.command);
+  learnCommand(p.word);
   configureLog({ file: p.log, format: p.logFormat, debug: p.debug });
   const id = p.args[0]!;
   switch (p.command) {

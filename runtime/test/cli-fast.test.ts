@@ -12,7 +12,7 @@ t.test('the command lines taken without yargs, and those left to it', async (t) 
     [['--root=/r', '--log', '/l', '--log-format', 'json', 'kill', 'c1', 'KILL'], { command: 'kill', root: '/r', log: '/l', logFormat: 'json', args: ['c1', 'KILL'] }],
     [['kill', '--all', 'c1', '9'], { command: 'kill', args: ['c1', '9'] }],
     [['delete', '-f', 'c1', '--debug'], { command: 'delete', debug: true, args: ['c1'] }],
-    [['--systemd-cgroup', 'ls', '-q'], { command: 'list', args: [] }],
+    [['--systemd-cgroup', 'ls', '-q'], { command: 'list', word: 'ls', args: [] }],
     [['list', '--format', 'json'], { command: 'list', format: 'json' }],
     [['list', '-f', 'table'], { command: 'list', format: 'table' }],
     [['create', '-b', '/b', '--pid-file', '/p', 'c1'], { command: 'create', values: { bundle: '/b', 'pid-file': '/p' }, args: ['c1'] }],

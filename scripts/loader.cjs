@@ -24,7 +24,7 @@
 // flags), the bundle is compiled as usual: slower, same behaviour, and the command's cache
 // is written again.
 'use strict';
-const { readFileSync, renameSync, unlinkSync, writeFileSync } = require('node:fs');
+const { accessSync, constants: constants_, readFileSync, renameSync, unlinkSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
 const { Script, constants } = require('node:vm');
@@ -35,14 +35,11 @@ const LEARN = Symbol.for('lxr.codeCache.learn');
 
 // V8 ties a code cache to its flags: a cache made after v8.setFlagsFromString (the image
 // tool sets --liftoff-only and --expose-gc for a pull) is rejected by every process that
-// starts with the usual flags. So such a process never writes the cache.
-let flagsChanged = false;
-const v8 = require('node:v8');
-const setFlagsFromString = v8.setFlagsFromString;
-v8.setFlagsFromString = function (flags) {
-  flagsChanged = true;
-  return setFlagsFromString.call(this, flags);
-};
+// starts with the usual flags. So such a process never writes the cache: the code that
+// changes V8's flags says so in this global (image-tool/registry/blobs-memory.ts). It is not
+// found by wrapping node:v8's setFlagsFromString here, since loading node:v8 costs every
+// command ~3 ms.
+const FLAGS_CHANGED = Symbol.for('lxr.codeCache.flagsChanged');
 
 const WORD_RE = /^[a-z_][a-z0-9_-]*$/;
 
@@ -58,6 +55,15 @@ function readCache(path, id) {
   return undefined;
 }
 
+function writable(dir) {
+  try {
+    accessSync(dir, constants_.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function start(name) {
   const file = join(__dirname, `${name}.cjs`);
   const baseCache = `${file}.cache`;
@@ -68,15 +74,22 @@ function start(name) {
   // the cache of the command: the first of the first four words with one; else the build's
   let from; // the command whose cache was read ('help': the build's)
   let cachedData;
+  const words = process.argv.slice(2).filter((w) => WORD_RE.test(w)).slice(0, 4);
   if (id) {
-    for (const a of process.argv.slice(2).filter((w) => WORD_RE.test(w)).slice(0, 4)) {
+    for (const a of words) {
       cachedData = readCache(commandCache(a), id);
       if (cachedData) {
         from = a;
         break;
       }
     }
-    if (!cachedData) {
+    // Without a cache of its own, a command starts from the build's cache only where it
+    // cannot write one (a read-only install): a cache written by a process that started from
+    // the build's cache holds the argument parser too (V8 writes everything it has compiled,
+    // deserialized code included), and V8 deserializes all of it on every start (`state`'s
+    // cache, which never loads yargs: 334 KB that way, 128 KB without). So the first run of
+    // a command compiles what it runs, once, and its cache holds that alone.
+    if (!cachedData && (!words.length || !writable(dirname(file)))) {
       cachedData = readCache(baseCache, id);
       if (cachedData) from = 'help';
     }
@@ -96,7 +109,7 @@ function start(name) {
     const target = command === 'help' ? baseCache : commandCache(command);
     process.once('exit', () => {
       // a word before the command found another command's cache: this one's may be there
-      if (flagsChanged || (from !== undefined && readCache(target, id))) return;
+      if (globalThis[FLAGS_CHANGED] || (from !== undefined && readCache(target, id))) return;
       const tmp = `${target}.tmp-${process.pid}`;
       try {
         writeFileSync(tmp, Buffer.concat([Buffer.from(`${id} ${command}\n`), script.createCachedData()]));

@@ -16,7 +16,7 @@ PODMAN="podman --root $WORK/podman --runroot $WORK/podman-run --runtime runc --c
 
 cleanup() {
   $LXR rm -f $($LXR ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-  $PODMAN rm -af >/dev/null 2>&1 || true
+  $PODMAN rm -af -t 0 >/dev/null 2>&1 || true
   $PODMAN system reset -f >/dev/null 2>&1 || true
   ip link del lxrbench0 2>/dev/null || true
   umount -R "$WORK/podman" 2>/dev/null || true
@@ -43,18 +43,21 @@ timeit() {
   echo $(((t1 - t0) / N / 1000000))
 }
 
-printf '%-44s %10s %10s\n' "operation (mean of $N)" "lxr ms" "podman ms"
+# a row: operation, lxr, podman, and podman/lxr (how many times as fast lxr is)
+row() { printf '%-44s %10s %10s %12s\n' "$1" "$2" "$3" "$(awk -v l="$2" -v p="$3" 'BEGIN { if (l > 0) printf "%.2fx", p / l }')"; }
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-44s %10s %10s %12s\n' "operation (mean of $N)" "lxr ms" "podman ms" "podman/lxr"
 for net in none bridge; do
   l=$(timeit $LXR run --rm --network $net $IMAGE true)
   p=$(timeit $PODMAN run --rm --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network $net $PIMAGE true)
-  printf '%-44s %10s %10s\n' "run --rm --network $net IMAGE true" "$l" "$p"
+  row "run --rm --network $net IMAGE true" "$l" "$p"
 done
 
 t0=$(now); for i in $(seq 1 50); do $LXR create --network none --name l$i $IMAGE sleep 3600 >/dev/null; done; t1=$(now)
 lc=$(((t1 - t0) / 1000000))
 t0=$(now); for i in $(seq 1 50); do $PODMAN run -d --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network none --name p$i $PIMAGE sleep 3600 >/dev/null; done; t1=$(now)
 pc=$(((t1 - t0) / 1000000))
-printf '%-44s %10s %10s\n' "create+start 50 containers (total)" "$lc" "$pc"
+row "create+start 50 containers (total)" "$lc" "$pc"
 # memory of what keeps the 50 containers: lxr's monitors (lxr-monitor) and podman's conmons
 rss_kb() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/ {print $2}' /proc/$p/status 2>/dev/null || echo 0))); done; echo $t; }
 lm=$(rss_kb $(cat "$LXR_ROOT"/containers/*/container.json | grep -o '"monitorPid": [0-9]*' | grep -o '[0-9]*$'))
@@ -62,5 +65,14 @@ pm=$(rss_kb $($PODMAN ps -q | xargs $PODMAN inspect --format '{{.State.ConmonPid
 printf '%-44s %10s %10s\n' "monitors of 50 containers, total RSS (MiB)" "$((lm / 1024))" "$((pm / 1024))"
 lp=$(timeit $LXR ps -a)
 pp=$(timeit $PODMAN ps -a)
-printf '%-44s %10s %10s\n' "ps -a with 50 containers" "$lp" "$pp"
+row "ps -a with 50 containers" "$lp" "$pp"
 [ "$($LXR ps -q | wc -l)" = 50 ] || echo "warning: lxr ps does not list 50 running containers" >&2
+# removing them, one command per container, in sequence
+t0=$(now); for i in $(seq 1 50); do $LXR rm -f l$i >/dev/null; done; t1=$(now)
+lr=$(((t1 - t0) / 1000000))
+# -t 0: podman's rm -f first waits 10 s for SIGTERM (a sleep as pid 1 ignores it); lxr's kills at once
+t0=$(now); for i in $(seq 1 50); do $PODMAN rm -f -t 0 p$i >/dev/null; done; t1=$(now)
+pr=$(((t1 - t0) / 1000000))
+row "rm -f 50 containers (total)" "$lr" "$pr"
+row "create+start and rm -f of 50 (total)" "$((lc + lr))" "$((pc + pr))"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -7,7 +7,9 @@
 // Two scenarios, on one busybox bundle (rootfs from Debian's busybox-static,
 // config.json from `runc spec`):
 //   run            `run` of /bin/true, until it exits
-//   create-start-delete  `create` + `start` + `delete -f` of /bin/sleep 1000
+//   create-start-delete  `create` + `start` + `delete -f` of /bin/sleep 1000, with
+//                  `state`, `kill ID SIGCONT` and `list` timed on the running container
+//   node0          `node -e 0` in the same loop: Node's bare start, the floor of issue 16
 // Each tool gets its own --root state dir. Wall time of each command, as a user
 // would see it, spawned from this process (the spawn overhead is the same for
 // every tool). Not part of `npm test`: speed is measured here, never asserted.
@@ -116,6 +118,9 @@ function prepareBundles(work, runc) {
 
 let stderrFile = null;
 
+/** Node's bare start (issue 16's floor): `node -e 0`, with NODE_EXTRA_CA_CERTS unset as for lxr-runtime. */
+const NODE0 = [process.execPath, '-e', '0'];
+
 /**
  * Wall time of one command. Its stdout is discarded and its stderr goes to a
  * file, never to a pipe: after `create`, the container's init keeps the
@@ -153,7 +158,7 @@ function benchTool(tool, bundles, work, opts) {
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
   const rt = (...args) => [...tool.argv, '--root', root, ...args];
-  const samples = { run: [], create: [], start: [], delete: [], 'create-start-delete': [] };
+  const samples = { node0: [], run: [], create: [], start: [], state: [], kill: [], list: [], delete: [], 'create-start-delete': [] };
   let seq = 0;
   const live = new Set();
   try {
@@ -165,12 +170,23 @@ function benchTool(tool, bundles, work, opts) {
       live.add(id2);
       const tCreate = timeCommand(rt('create', '--bundle', bundles.long, id2));
       const tStart = timeCommand(rt('start', id2));
+      // the commands that only read or signal, on the running container (SIGCONT does
+      // nothing to a running sleep): what containerd's shim calls between start and delete
+      const tState = timeCommand(rt('state', id2));
+      const tKill = timeCommand(rt('kill', id2, 'SIGCONT'));
+      const tList = timeCommand(rt('list'));
       const tDelete = timeCommand(rt('delete', '-f', id2));
       live.delete(id2);
+      // Node's bare start in the same loop, so that it sees the same load
+      const tNode0 = timeCommand(NODE0);
       if (keep) {
+        samples.node0.push(tNode0);
         samples.run.push(tRun);
         samples.create.push(tCreate);
         samples.start.push(tStart);
+        samples.state.push(tState);
+        samples.kill.push(tKill);
+        samples.list.push(tList);
         samples.delete.push(tDelete);
         samples['create-start-delete'].push(tCreate + tStart + tDelete);
       }
@@ -239,8 +255,10 @@ async function main() {
 
   const names = Object.keys(results);
   console.log(`\n${'scenario'.padEnd(22)}${'tool'.padEnd(13)}${'mean ms'.padStart(8)}${'median'.padStart(8)}${'min'.padStart(8)}${'sd'.padStart(8)}`);
-  for (const scenario of ['run', 'create-start-delete', 'create', 'start', 'delete', 'ctr run --rm']) {
+  for (const scenario of ['node0', 'run', 'create-start-delete', 'create', 'start', 'state', 'kill', 'list', 'delete', 'ctr run --rm']) {
     for (const name of names) {
+      // node0 is measured in every tool's loop; show it once per tool only where Node runs
+      if (scenario === 'node0' && name !== 'lxr-runtime') continue;
       const s = results[name][scenario];
       if (!s) continue;
       console.log(`${scenario.padEnd(22)}${name.padEnd(13)}${fmt(s.mean)}${fmt(s.median)}${fmt(s.min)}${fmt(s.sd)}`);
@@ -255,6 +273,23 @@ async function main() {
       if (!l || !r) continue;
       ratios[scenario] = { mean: l.mean / r.mean, median: l.median / r.median };
       console.log(`  ${scenario.padEnd(20)} mean ${ratios[scenario].mean.toFixed(2)}x, median ${ratios[scenario].median.toFixed(2)}x`);
+    }
+    // issue 16's goals, on medians of this run: node0 is `node -e 0` measured in lxr-runtime's loop
+    const L = results['lxr-runtime'];
+    const R = results.runc;
+    const node0 = L.node0.median;
+    console.log(`\nissue 16 goals (medians of this run; node0 = \`node -e 0\` = ${node0.toFixed(1)} ms):`);
+    const goal = (label, lxr, budget, budgetText) => {
+      const r = lxr / budget;
+      ratios[`goal ${label}`] = { lxr, budget, ratio: r };
+      console.log(`  ${label.padEnd(22)} ${lxr.toFixed(1).padStart(7)} ms, goal ${budgetText} = ${budget.toFixed(1).padStart(6)} ms: ${r.toFixed(2)}x of the goal ${r <= 1 ? '(met)' : '(missed)'}`);
+    };
+    goal('run', L.run.median, node0 + 1.2 * R.run.median, 'node0 + 1.2 x runc');
+    goal('create+start+delete', L['create-start-delete'].median, 3 * node0 + 1.2 * R['create-start-delete'].median, '3 node0 + 1.2 x runc');
+    for (const c of ['state', 'start', 'kill', 'delete', 'list']) {
+      const over = L[c].median - node0;
+      ratios[`over node0 ${c}`] = { lxr: L[c].median, node0, over, runc: R[c].median };
+      console.log(`  ${c.padEnd(22)} ${L[c].median.toFixed(1).padStart(7)} ms = node0 ${over >= 0 ? '+' : '-'} ${Math.abs(over).toFixed(1)} ms (runc ${R[c].median.toFixed(1)} ms)`);
     }
   }
   if (opts.json) {

@@ -16,8 +16,17 @@
 //
 // Measured on the bench/pull image (5 layers, 152 MiB): peak RSS 146 MB -> ~118 MB (1) ->
 // ~94 MB (1 and 2), and less CPU (TurboFan's compile is gone).
-import { setFlagsFromString } from 'node:v8';
+import { setFlagsFromString as v8SetFlags } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+
+/**
+ * V8 ties a code cache to its flags: tell the CLI loader (scripts/loader.cjs) that this
+ * process changed them, so that it writes no code cache that every other run would reject.
+ */
+function setFlagsFromString(flags: string): void {
+  (globalThis as Record<symbol, unknown>)[Symbol.for('lxr.codeCache.flagsChanged')] = true;
+  v8SetFlags(flags);
+}
 
 let liftoff = false;
 

@@ -1,13 +1,14 @@
 // lxr-runtime: an OCI runtime with runc's command line. Each command parses its
 // arguments and calls the library; implementations are imported only when needed,
 // because start-up time is most of what a runtime costs.
-import yargs from 'yargs';
 import { defaultRoot } from '../container/state.js';
 import { configureLog, log } from '../log.js';
 import { errorMessage, LxrError } from '../errors.js';
 import { readFileSync } from 'node:fs';
 import { skipHelpCache } from './yargs-help.js';
 import { learnCommand } from './code-cache.js';
+import { fastCommand } from './fast.js';
+import { formatList } from './list-format.js';
 
 interface Global {
   root: string;
@@ -29,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
     const r = await fn(a);
     if (typeof r === 'number') code = r;
   };
+  // loaded only for the command lines fast.ts leaves to it
+  const { default: yargs } = await import('yargs');
   const cli = yargs(argv)
     .scriptName('lxr-runtime')
     .usage('$0 [global options] <command> [options]\n\nAn OCI runtime (runtime-spec v1.3.0) with runc\'s command line.')
@@ -101,9 +104,7 @@ async function main(argv: string[]): Promise<number> {
       run(async (a) => {
         const { listContainers } = await import('../container/query.js');
         const list = listContainers(a.root, (cid, e) => process.stderr.write(`load container ${cid}: ${errorMessage(e)}\n`));
-        if (a.quiet) for (const c of list) out(c.id);
-        else if (a.format === 'json') out(JSON.stringify(list));
-        else out(table(list.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, c.owner]), ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']));
+        if (!(a.quiet && list.length === 0)) out(formatList(list, a.quiet as boolean, a.format as string));
       }),
     )
     .command(
@@ -298,12 +299,6 @@ function parseDuration(v: string): number {
   return Number(m[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[(m[2] ?? 's') as 'ms'];
 }
 
-function table(rows: string[][], header: string[]): string {
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')).join('\n');
-}
-
 // Options that take a value, so that the scan below can step over it.
 const VALUE_OPTIONS = new Set([
   '--root', '--log', '--log-format', '--criu', '-p', '--process', '--console-socket', '--pid-file', '--cwd', '-e', '--env',
@@ -356,7 +351,9 @@ export function joinDashValues(argv: string[]): string[] {
   return out;
 }
 
-main(joinDashValues(splitExecCommand(process.argv.slice(2)))).then(
+const args = joinDashValues(splitExecCommand(process.argv.slice(2)));
+// state, start, kill, delete and list without yargs when fast.ts understands the command line
+(fastCommand(args) ?? main(args)).then(
   (code) => process.exit(code),
   (e) => {
     const msg = errorMessage(e);

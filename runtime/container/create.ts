@@ -179,6 +179,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         ...(seccompPair ? { seccompSocketFd: seccompPair[1] } : {}),
         spec, id: o.id, noNewKeyring: !!o.noNewKeyring, bundle: loaded.bundle, rootfs: loaded.rootfs, chanFd: chan.childFd, fifoFd, stdio,
         noPivot: o.noPivot, preserveFds: o.preserveFds, rootless,
+        seccompCacheDir: join(o.root, '@seccomp'),
         ...(record.cgroup ? { cgroupDirs: record.cgroup as CgroupPaths } : {}),
         ...(consoleFd !== undefined ? { consoleFd } : {}),
       });
@@ -232,8 +233,9 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         await sendSeccompListener(seccompPair![0], spec, ociState(record, 'creating'), child.pid);
       } else if (msg.id === Sync.READY) {
         writeRecord(o.root, record);
-        if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), 0o644);
+        if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), 0o644, false); // a pid: atomic, never fsynced (runc neither)
         child.release();
+        built.keepSeccomp?.();
         break;
       }
       child.release();

@@ -149,7 +149,7 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
     throw e;
   }
   const pid = child.pid;
-  if (o.pidFile) writeFileAtomic(o.pidFile, String(pid), 0o644);
+  if (o.pidFile) writeFileAtomic(o.pidFile, String(pid), 0o644, false); // a pid: atomic, never fsynced (runc neither)
   // reap the intermediate (if any) now; the process itself below, or by our exit
   if (child.pids.length > 1) await reap(child.pids.slice(0, -1));
   if (o.detach) return 0;

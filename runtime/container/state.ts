@@ -6,7 +6,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import type { Spec, State, Status } from '../spec/types.js';
 import { LxrError } from '../errors.js';
-import { native, LOCK_EX, LOCK_SH } from '../../native/index.js';
+import { native, LOCK_EX, LOCK_NB, LOCK_SH } from '../../native/index.js';
 
 export const DEFAULT_ROOT = '/run/lxr-runtime';
 
@@ -115,7 +115,9 @@ function parseRecord(id: string, file: string, text: string): ContainerRecord {
 }
 
 export function writeRecord(root: string, rec: ContainerRecord): void {
-  writeFileAtomic(join(containerDir(root, rec.id), 'state.json'), JSON.stringify(rec));
+  // Atomic, not durable (no fsync), as runc writes its state.json: the state describes
+  // processes, which do not outlive a crash either, and it lives on a tmpfs (/run) anyway.
+  writeFileAtomic(join(containerDir(root, rec.id), 'state.json'), JSON.stringify(rec), 0o600, false);
 }
 
 export function listIds(root: string): string[] {
@@ -158,7 +160,11 @@ export async function withLock<T>(root: string, id: string, fn: () => Promise<T>
     throw e;
   }
   try {
-    await native().flockAsync(fd, shared ? LOCK_SH : LOCK_EX);
+    const op = shared ? LOCK_SH : LOCK_EX;
+    const n = native();
+    // Uncontended (the usual case) the lock is taken at once, without a worker thread: the
+    // first async call starts libuv's pool of four threads, which the exit then joins.
+    if (n.flock(fd, op | LOCK_NB) !== 0) await n.flockAsync(fd, op);
     return await fn();
   } finally {
     closeSync(fd);

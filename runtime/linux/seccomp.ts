@@ -8,6 +8,7 @@ import type { Seccomp } from '../spec/types.js';
 import { LxrError } from '../errors.js';
 import { log } from '../log.js';
 import { loadKoffi } from '../../native/koffi.js';
+import { cacheKey, readCached, writeCached } from './seccomp-cache.js';
 
 const ACTIONS: Record<string, number> = {
   SCMP_ACT_KILL: 0x00000000,
@@ -45,6 +46,8 @@ interface Lib {
   attrSet(ctx: unknown, attr: number, value: number): number;
   exportBpf(ctx: unknown, fd: number): number;
   release(ctx: unknown): void;
+  /** libseccomp's version and API level (the kernel's features it found): part of the cache key */
+  identity: string;
 }
 
 let lib: Lib | undefined;
@@ -66,6 +69,15 @@ function libseccomp(): Lib {
   const attrSet = so.func('int seccomp_attr_set(void *ctx, int attr, uint32_t value)');
   const exportBpf = so.func('int seccomp_export_bpf(void *ctx, int fd)');
   const release = so.func('void seccomp_release(void *ctx)');
+  let identity = '';
+  try {
+    const versionType = koffi.struct('lxr_scmp_version', { major: 'uint', minor: 'uint', micro: 'uint' });
+    const version = koffi.decode(so.func('const lxr_scmp_version *seccomp_version(void)')(), versionType);
+    const api = so.func('unsigned int seccomp_api_get(void)')();
+    identity = `libseccomp ${version.major}.${version.minor}.${version.micro} api ${api}`;
+  } catch {
+    /* an older libseccomp: no identity, so no cache */
+  }
   lib = {
     init: (d) => init(d),
     archAdd: (c, a) => archAdd(c, a),
@@ -75,6 +87,7 @@ function libseccomp(): Lib {
     attrSet: (c, a, v) => attrSet(c, a, v),
     exportBpf: (c, fd) => exportBpf(c, fd),
     release: (c) => release(c),
+    identity,
   };
   return lib;
 }
@@ -109,9 +122,18 @@ export interface CompiledSeccomp {
   flags: number;
   /** some rule uses SCMP_ACT_NOTIFY: the listener fd goes to listenerPath */
   notify: boolean;
+  /**
+   * Store the program in the cache (compiled now, with a cache dir): called by the caller
+   * once its command succeeded, since a failed command leaves nothing behind.
+   */
+  keep?: () => void;
 }
 
-export function compileSeccomp(sc: Seccomp, where = 'linux.seccomp'): CompiledSeccomp {
+/**
+ * `cacheDir`: where compiled programs are kept (seccomp-cache.ts), keyed by the profile; a
+ * profile compiled before is not compiled again. A new one is stored by `keep()`.
+ */
+export function compileSeccomp(sc: Seccomp, where = 'linux.seccomp', cacheDir?: string): CompiledSeccomp {
   let flags = 0;
   (sc.flags ?? []).forEach((f, i) => {
     const v = SECCOMP_FLAGS[f];
@@ -123,6 +145,15 @@ export function compileSeccomp(sc: Seccomp, where = 'linux.seccomp'): CompiledSe
   if (sc.listenerMetadata !== undefined && !sc.listenerPath) throw new LxrError(`${where}.listenerMetadata: must not be set without listenerPath`);
   const def = action(sc.defaultAction, sc.defaultErrnoRet, `${where}.defaultAction`);
   const l = libseccomp();
+  const key = cacheDir && l.identity ? cacheKey(sc, l.identity) : undefined;
+  if (key) {
+    const hit = readCached(cacheDir!, key);
+    if (hit) {
+      for (const m of hit.debug) log.debug(m);
+      return { program: hit.program, flags, notify };
+    }
+  }
+  const debug: string[] = [];
   const ctx = l.init(def);
   if (!ctx) throw new LxrError(`${where}.defaultAction: libseccomp refused "${sc.defaultAction}"`);
   try {
@@ -146,7 +177,8 @@ export function compileSeccomp(sc: Seccomp, where = 'linux.seccomp'): CompiledSe
       for (const name of rule.names) {
         const nr = l.syscallResolve(name);
         if (nr < 0) {
-          log.debug(`${w}: unknown syscall "${name}" ignored`);
+          debug.push(`${w}: unknown syscall "${name}" ignored`);
+          log.debug(debug[debug.length - 1]!);
           continue;
         }
         for (const g of groups) {
@@ -163,7 +195,7 @@ export function compileSeccomp(sc: Seccomp, where = 'linux.seccomp'): CompiledSe
       if (r < 0) throw new LxrError(`${where}: exporting the filter failed: errno ${-r}`);
       const program = readFileSync(`/proc/self/fd/${fd}`);
       if (program.length === 0 || program.length % 8 !== 0) throw new LxrError(`${where}: libseccomp produced an invalid program`);
-      return { program, flags, notify };
+      return { program, flags, notify, ...(key ? { keep: () => writeCached(cacheDir!, key, { program, debug }) } : {}) };
     } finally {
       closeSync(fd);
     }

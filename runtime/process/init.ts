@@ -59,6 +59,8 @@ export interface InitOptions {
   rootless?: boolean;
   /** the container's cgroup directories, for "cgroup" mounts */
   cgroupDirs?: { layout: 'v1' | 'hybrid' | 'v2'; dirs: Record<string, string> };
+  /** where compiled seccomp programs are kept (runtime/linux/seccomp-cache.ts); none: no cache */
+  seccompCacheDir?: string;
 }
 
 export interface InitPlan {
@@ -69,6 +71,8 @@ export interface InitPlan {
   newUserns: boolean;
   /** idmapped mounts the parent must send at Sync.IDMAP (sendIdmappedMounts) */
   idmapped: IdmapRequest[];
+  /** keep the seccomp program just compiled in the cache: call once the create succeeded */
+  keepSeccomp?: () => void;
 }
 
 /** Where execve should look for process.args[0], inside the container. */
@@ -309,7 +313,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     // seccomp profile that may not allow close_range is loaded.
     const preserve = o.preserveFds ?? 0;
     plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
-    const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp) : undefined;
+    const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp, 'linux.seccomp', o.seccompCacheDir) : undefined;
     const listener = seccomp?.notify && o.seccompSocketFd !== undefined ? { socketFd: o.seccompSocketFd, chanFd: o.chanFd } : undefined;
     planLinuxAttrs(plan, linux);
     planProcessIdentity(plan, proc, { setgroups: !newUserns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}), ...(listener ? { listener } : {}) });
@@ -325,7 +329,7 @@ export function buildInitPlan(o: InitOptions): InitPlan {
     if (preserve) plan.add(Op.CLEAR_CLOEXEC, 'pass --preserve-fds', 3, preserve);
     if (seccomp && !seccomp.notify && proc.noNewPrivileges) planSeccomp(plan, seccomp);
     plan.add(Op.EXEC, `exec "${argv[0]}" (process.args[0])`, plan.arr(cands), plan.arr(argv), plan.arr(env), 0);
-    return { plan, cloneFlags, namespaces: ns, newUserns, idmapped };
+    return { plan, cloneFlags, namespaces: ns, newUserns, idmapped, ...(seccomp?.keep ? { keepSeccomp: seccomp.keep } : {}) };
   } catch (e) {
     closeNamespaceFds(ns);
     throw e;

@@ -11,6 +11,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Transform, PassThrough, pipeline, type Readable, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { unpackedBytes } from '../registry/blobs-memory.js';
 
 export class UnpackError extends Error {
   override name = 'UnpackError';
@@ -90,6 +91,7 @@ function hashing(h: Hash): Transform {
     highWaterMark: 1 << 18,
     transform(chunk: Buffer, _enc, cb) {
       h.update(chunk);
+      unpackedBytes(chunk.length);
       cb(null, chunk);
     },
   });

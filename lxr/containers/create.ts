@@ -94,6 +94,7 @@ export function defaultSettings(o: CreateOptions): CreateSettings {
     ...(o.ide ? { ide: true } : {}),
     ...(o.ideBind ? { ideBind: o.ideBind } : {}),
     ...(o.idePort ? { idePort: o.idePort } : {}),
+    ...(o.labels && Object.keys(o.labels).length ? { labels: o.labels } : {}),
   };
 }
 

@@ -294,7 +294,8 @@ export function monitorExe(): string {
   return p;
 }
 
-function packageRoot(): string {
+/** The lxr package's directory (bin/, native/, package.json). */
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
     if (existsSync(join(dir, 'bin', 'lxr.js'))) return dir;

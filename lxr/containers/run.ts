@@ -8,12 +8,19 @@ import { createAndStart, createContainerRecord, discard, type CreateOptions } fr
 import { finish, launch, shouldRestart, waitExit, type Launched } from './launch.js';
 import { startContainer } from './manage.js';
 import { errorMessage } from '../../runtime/errors.js';
-import { updateRecord } from './store.js';
+import { readRecordById, updateRecord } from './store.js';
+import { containerLogs } from './query.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'];
 
 export interface RunOptions extends CreateOptions {
   detach?: boolean;
+  /**
+   * attached to the output only (docker's --sig-proxy=false, or -a without STDIN): the
+   * container runs under its monitor, as with -d, and this call follows its output until it
+   * exits. Killing the caller leaves the container running.
+   */
+  observe?: boolean;
 }
 
 export interface RunResult {
@@ -27,6 +34,11 @@ export async function runContainer(ctx: LxrContext, o: RunOptions): Promise<RunR
   if (o.detach) {
     const r = await createAndStart(ctx, o);
     return { id: r.id, name: r.name };
+  }
+  if (o.observe) {
+    const r = await createAndStart(ctx, o);
+    await containerLogs(ctx, r.id, { follow: true });
+    return { id: r.id, name: r.name, exitCode: readRecordById(ctx, r.id)?.exitCode ?? 0 };
   }
   const rec = await createContainerRecord(ctx, o);
   let l: Launched;

@@ -26,6 +26,8 @@ export interface VolumeMount {
   named: boolean;
   /** a new named volume starts empty instead of as a copy of the image's directory */
   nocopy?: boolean;
+  /** --mount type=tmpfs: a new tmpfs (source unused) */
+  tmpfs?: { size?: number; mode?: number };
 }
 
 /** What the user asked for at create: enough to build the spec again. */
@@ -64,6 +66,8 @@ export interface CreateSettings {
   /** --ide: the host port code-server is published on, and its login password */
   idePort?: number;
   idePassword?: string;
+  /** --label/-l K=V (lxr/containers/labels.ts) */
+  labels?: Record<string, string>;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'exited';

@@ -38,6 +38,12 @@ export async function runContainer(ctx: LxrContext, o: RunOptions): Promise<RunR
   if (o.observe) {
     const r = await createAndStart(ctx, o);
     await containerLogs(ctx, r.id, { follow: true });
+    // the monitor forgets the runtime's container just before it records the exit code
+    for (let i = 0; i < 100; i++) {
+      const x = readRecordById(ctx, r.id);
+      if (!x || x.status === 'exited' || (x.exitCode !== undefined && !x.pid)) return { id: r.id, name: r.name, exitCode: x?.exitCode ?? 0 };
+      await new Promise((res) => setTimeout(res, 50));
+    }
     return { id: r.id, name: r.name, exitCode: readRecordById(ctx, r.id)?.exitCode ?? 0 };
   }
   const rec = await createContainerRecord(ctx, o);

@@ -23,7 +23,7 @@ export async function inspectObjects(ctx: LxrContext, names: string[], type?: In
         items.push(await inspectImageDocker(ctx, n));
       }
     } catch (e) {
-      errors.push(type === undefined ? `no such object: "${n}"` : errorMessage(e));
+      errors.push(type === undefined ? `no such container: "${n}" (nor an image of that name)` : errorMessage(e));
     }
   }
   return { items, errors };

@@ -37,6 +37,8 @@ export function execProcess(spec: Spec, rootfs: string, o: ExecOptions): Process
     try {
       const u = resolveUser(rootfs, o.user);
       p.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) };
+      // HOME follows -u, as with docker exec, unless -e sets it
+      if (!(o.env ?? []).some((e) => e.startsWith('HOME='))) p.env = mergeEnv(p.env ?? [], [`HOME=${u.home || '/'}`]);
     } catch (e) {
       throw new LxrError(`-u ${o.user}: ${errorMessage(e)}`);
     }

@@ -44,12 +44,22 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
     const dataDir = process.env.LXR_IDE_DIR || join(ctx.root, 'ide');
     const install = await ide.ensureCodeServer(dataDir, { onProgress: (p) => process.stderr.write(`lxr: --ide: ${p.message}\n`) });
     extraMounts.push(...ide.ideMounts(install));
+    // login shells (code-server's terminals) keep the image's PATH; in this container's upper layer
+    const { patchEtcProfile } = await import('../ide/profile.js');
+    patchEtcProfile(rootfs);
   }
   failPoint('spec');
   const spec = buildSpec({
     id: rec.id, name: rec.name, image, rootfs, settings: rec.settings, dir, volumesRoot: ctx.volumes,
     ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts,
   });
+  if (rec.settings.ide) {
+    // code-server's settings and extensions outlive the container, in a volume of its user's
+    const { ideDataVolume, IDE_DATA_MOUNT } = await import('../ide/profile.js');
+    const u = spec.process!.user;
+    const vol = ideDataVolume(ctx.volumes, u.uid, u.gid);
+    spec.mounts = [...(spec.mounts ?? []), { destination: IDE_DATA_MOUNT, type: 'bind', source: vol.dir, options: ['rbind', 'rprivate'] }];
+  }
   const bundle = writeBundle(dir, spec);
   await updateRecord(ctx, rec.id, (r) => {
     if (net.ip) r.ip = net.ip;
@@ -273,11 +283,23 @@ async function startIdeIn(ctx: LxrContext, id: string, logFd: number): Promise<v
       // in the host's network namespace code-server itself must listen on the chosen address;
       // in the container's own, on every address, for the published port's DNAT to reach it
       host: ideListenAddress(rec.settings),
+      dataDir: (await import('../ide/profile.js')).IDE_DATA_MOUNT,
+      ...devcontainerWorkspace(rec, spec.mounts ?? []),
     });
     // not waited for here: it outlives this launcher and lxr-monitor reaps it
   } finally {
     closeSync(nullFd);
   }
+}
+
+/**
+ * The folder code-server opens: a dev container's workspace (the mount of the folder the Dev
+ * Containers CLI labelled it with), else the process's cwd (the image's WORKDIR or -w).
+ */
+function devcontainerWorkspace(rec: ContainerRecord, mounts: { source?: string; destination: string }[]): { workspace?: string } {
+  const local = rec.settings.labels?.['devcontainer.local_folder'];
+  const m = local ? mounts.find((x) => x.source === local) : undefined;
+  return m ? { workspace: m.destination } : {};
 }
 
 /** The lxr entry script the monitor runs from (bin/lxr.js of this package). */

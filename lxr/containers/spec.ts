@@ -148,6 +148,9 @@ export function buildSpec(i: SpecInputs): Spec {
     try {
       const u = resolveUser(i.rootfs, s.user);
       proc.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) };
+      // HOME follows -u (as docker's), unless the image or -e set it
+      const setHome = (e: string[] | undefined) => (e ?? []).some((x) => x.startsWith('HOME='));
+      if (!setHome(cfg.Env) && !setHome(s.env)) proc.env = mergeEnv(proc.env, [`HOME=${u.home || '/'}`]);
     } catch (e) {
       throw new LxrError(`-u ${s.user}: ${(e as Error).message}`);
     }

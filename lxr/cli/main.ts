@@ -92,6 +92,11 @@ function createOptions(a: Record<string, unknown>): CreateOptions {
   if (a['pids-limit'] !== undefined) o.pidsLimit = Number(a['pids-limit']);
   if (a.entrypoint !== undefined) o.entrypoint = String(a.entrypoint) ? [String(a.entrypoint)] : [];
   if (a.ide) o.ide = true;
+  // `lxr up --ide`: the dev container the Dev Containers CLI runs gets code-server too
+  if (process.env.LXR_UP_IDE === '1' && o.labels?.['devcontainer.local_folder']) {
+    o.ide = true;
+    if (process.env.LXR_UP_IDE_PORT) o.idePort = Number(process.env.LXR_UP_IDE_PORT);
+  }
   if (a.privileged) o.privileged = true;
   if (a['ide-bind'] !== undefined) {
     const b = parseIdeBind(String(a['ide-bind']));
@@ -294,9 +299,10 @@ export function buildCli(argv: string[]): Argv {
     })
     .command('up [dir]', 'bring up the dev container of DIR (its .devcontainer/devcontainer.json) with the Dev Containers CLI', (y) => y.positional('dir', { type: 'string', default: '.' })
       .option('remove-existing-container', { type: 'boolean', default: false })
-      .option('ide', { type: 'boolean', default: false, describe: 'also serve code-server at the workspace folder, as remoteUser' }), async (a) => {
+      .option('ide', { type: 'boolean', default: false, describe: 'also serve code-server at the workspace folder, as remoteUser' })
+      .option('ide-port', { type: 'number', describe: 'host port for --ide (default 8443)' }), async (a) => {
       const { devcontainerUp } = await import('../devcontainer/up.js');
-      process.exitCode = await devcontainerUp(ctxOf(a), String(a.dir), { removeExisting: !!a['remove-existing-container'], ide: !!a.ide });
+      process.exitCode = await devcontainerUp(ctxOf(a), String(a.dir), { removeExisting: !!a['remove-existing-container'], ide: !!a.ide, ...(a['ide-port'] !== undefined ? { idePort: Number(a['ide-port']) } : {}) });
     })
     .command('exec <container> [command..]', 'run a command in a running container', (y) => y.positional('container', { type: 'string' }).positional('command', { type: 'string', array: true }).option('tty', { alias: 't', type: 'boolean' }).option('interactive', { alias: 'i', type: 'boolean' }).option('env', { alias: 'e', type: 'string', array: true }).option('user', { alias: 'u', type: 'string' }).option('workdir', { alias: 'w', type: 'string' }), async (a) => {
       const { execCommand } = await import('../containers/exec.js');

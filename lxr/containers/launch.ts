@@ -21,6 +21,10 @@ import { mountOverlay, unmountOverlay } from '../snapshots/overlay.js';
 import { setupNetwork, teardownNetwork } from './network.js';
 import { buildSpec, writeBundle } from './spec.js';
 import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
+import { resolveUser } from '../../image-tool/bundle/user.js';
+import type { Process } from '../../runtime/spec/types.js';
+import { devcontainerRemoteUser } from '../devcontainer/metadata.js';
+import { mergeEnv } from './options.js';
 
 export { logPath };
 
@@ -56,8 +60,8 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   if (rec.settings.ide) {
     // code-server's settings and extensions outlive the container, in a volume of its user's
     const { ideDataVolume, IDE_DATA_MOUNT } = await import('../ide/profile.js');
-    const u = spec.process!.user;
-    const vol = ideDataVolume(ctx.volumes, u.uid, u.gid);
+    const u = ideUser(rec, spec.process!, rootfs);
+    const vol = ideDataVolume(ctx.volumes, u.user.uid, u.user.gid);
     spec.mounts = [...(spec.mounts ?? []), { destination: IDE_DATA_MOUNT, type: 'bind', source: vol.dir, options: ['rbind', 'rprivate'] }];
   }
   const bundle = writeBundle(dir, spec);
@@ -278,7 +282,7 @@ async function startIdeIn(ctx: LxrContext, id: string, logFd: number): Promise<v
   const nullFd = openSync('/dev/null', 'r');
   try {
     await startIde({
-      root: ctx.runtimeRoot, id, process: spec.process,
+      root: ctx.runtimeRoot, id, process: { ...spec.process, ...ideUser(rec, spec.process, spec.root.path) },
       port: rec.settings.network === 'host' ? rec.settings.idePort! : IDE_CONTAINER_PORT, password: rec.settings.idePassword!, stdio: [nullFd, logFd, logFd],
       // in the host's network namespace code-server itself must listen on the chosen address;
       // in the container's own, on every address, for the published port's DNAT to reach it
@@ -289,6 +293,21 @@ async function startIdeIn(ctx: LxrContext, id: string, logFd: number): Promise<v
     // not waited for here: it outlives this launcher and lxr-monitor reaps it
   } finally {
     closeSync(nullFd);
+  }
+}
+
+/**
+ * Who code-server runs as: the container's user, or a dev container's remoteUser (the user
+ * the Dev Containers CLI runs the developer's commands as), with that user's HOME.
+ */
+function ideUser(rec: ContainerRecord, proc: Process, rootfs: string): Pick<Process, 'user' | 'env'> {
+  const name = devcontainerRemoteUser(rec);
+  if (!name) return { user: proc.user, env: proc.env ?? [] };
+  try {
+    const u = resolveUser(rootfs, name);
+    return { user: { uid: u.uid, gid: u.gid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) }, env: mergeEnv(proc.env ?? [], [`HOME=${u.home || '/'}`]) };
+  } catch (e) {
+    throw new LxrError(`--ide: the dev container's remoteUser "${name}": ${errorMessage(e)}`);
   }
 }
 

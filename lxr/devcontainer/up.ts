@@ -81,7 +81,9 @@ export function devcontainerCli(): string {
 
 export interface UpOptions {
   removeExisting?: boolean;
+  /** code-server in the dev container, at its workspace folder, as its user */
   ide?: boolean;
+  idePort?: number;
 }
 
 /** Run `devcontainer up` with lxr as its docker; returns its exit status. */
@@ -96,12 +98,36 @@ export async function devcontainerUp(ctx: LxrContext, dir: string, o: UpOptions 
     ...(o.removeExisting ? ['--remove-existing-container'] : []),
   ];
   const cmd = cli.endsWith('.js') ? process.execPath : cli;
+  // the container's `lxr run` (main.ts) reads these: it is the one that gets --ide
+  const ideEnv = o.ide ? { LXR_UP_IDE: '1', ...(o.idePort ? { LXR_UP_IDE_PORT: String(o.idePort) } : {}) } : {};
   const child = spawn(cmd, cli.endsWith('.js') ? [cli, ...args] : args, {
-    stdio: 'inherit',
-    env: { ...process.env, ...contextEnv(ctx), ...(o.ide ? { LXR_UP_IDE: '1' } : {}) },
+    stdio: ['inherit', 'pipe', 'inherit'],
+    env: { ...process.env, ...contextEnv(ctx), ...ideEnv },
   });
-  return new Promise((res, rej) => {
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    process.stdout.write(d);
+  });
+  const code = await new Promise<number>((res, rej) => {
     child.on('error', (e) => rej(new LxrError(`running ${cli}: ${e.message}`)));
-    child.on('close', (code, sig) => res(code ?? (sig ? 128 : 1)));
+    child.on('close', (c, sig) => res(c ?? (sig ? 128 : 1)));
   });
+  if (code === 0 && o.ide) {
+    let result: { containerId?: string } = {};
+    try {
+      result = JSON.parse(out.trim().split('\n').pop() ?? '{}');
+    } catch {
+      /* no result line */
+    }
+    const { getRecord } = await import('../containers/store.js');
+    const rec = result.containerId ? getRecord(ctx, result.containerId) : undefined;
+    if (rec?.settings.ide) {
+      const { ideLoginMessage, ideUrl } = await import('../ide/index.js');
+      process.stderr.write(`${ideLoginMessage(ideUrl(rec.settings.idePort!, rec.settings.ideBind && rec.settings.ideBind !== '0.0.0.0' ? rec.settings.ideBind : '127.0.0.1'), rec.settings.idePassword!)}\n`);
+    } else if (rec) {
+      process.stderr.write(`lxr: the dev container ${rec.name} already existed without --ide: run lxr up --ide --remove-existing-container\n`);
+    }
+  }
+  return code;
 }

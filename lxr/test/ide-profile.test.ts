@@ -5,7 +5,8 @@
 // volume that a re-created container finds again; a dev container opens at its workspace.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startRegistry, type RegistryHandle } from '../../image-tool/test/helpers/registry.js';
 import { BUSYBOX, lxr, lxrEnv, pushTestImage, sleep, type LxrEnv } from './helpers/env.js';
@@ -54,6 +55,7 @@ if (skip) {
         { path: 'opt/tool/bin/mytool', type: 'file', data: '#!/bin/sh\necho mytool-ok\n', mode: 0o755 },
         { path: 'srv/', type: 'dir' }, { path: 'srv/proj/', type: 'dir', mode: 0o777 },
         { path: 'home/dev/', type: 'dir', mode: 0o755, uid: 1000, gid: 1000 },
+        ...['sed', 'uname', '[', 'rm', 'chmod', 'cut', 'tr', 'awk', 'which'].map((a) => ({ path: `bin/${a}`, type: 'symlink' as const, link: 'busybox' })),
       ]],
     });
   });
@@ -98,5 +100,27 @@ if (skip) {
     t.equal(again.status, 0, again.stderr);
     t.equal(lxr(env, ['exec', name, 'cat', '/opt/lxr-ide/data/user-data/User/settings.json']).stdout, '{"editor.fontSize": 17}\n', 'a re-created container finds the settings');
     t.equal(lxr(env, ['rm', '-f', name]).status, 0);
+  });
+
+  t.test('lxr up --ide: code-server at the dev container\'s workspace folder, as remoteUser', async (t) => {
+    const ws = mkdtempSync(join(tmpdir(), 'lxr-upide-'));
+    t.teardown(() => rmSync(ws, { recursive: true, force: true }));
+    mkdirSync(join(ws, '.devcontainer'));
+    writeFileSync(join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({ image, remoteUser: 'dev' }));
+    const port = await freePort();
+    const r = lxr(env, ['up', '--ide', '--ide-port', String(port), ws], { timeout: 180000, env: { LXR_NETWORK: 'host', HOME: ws } });
+    t.equal(r.status, 0, r.stderr.slice(-2000));
+    const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    t.equal(res.outcome, 'success');
+    const password = /password: (\S+)/.exec(r.stderr)?.[1];
+    t.ok(password, 'prints the password');
+    t.match(r.stderr, `http://127.0.0.1:${port}/`);
+    t.ok(await codeServerUp(port), `code-server answers (log: ${lxr(env, ['logs', res.containerId]).stdout.slice(-1500)})`);
+    t.match(lxr(env, ['logs', res.containerId]).stdout, 'Using config file /home/dev/.config/code-server/config.yaml', 'as remoteUser (the image\'s own user is root)');
+    const login = await fetch(`http://127.0.0.1:${port}/login`, { method: 'POST', body: new URLSearchParams({ password: password! }), redirect: 'manual' });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const home = await fetch(`http://127.0.0.1:${port}/`, { headers: { cookie }, redirect: 'manual' });
+    t.match(decodeURIComponent(home.headers.get('location') ?? await home.text()), `folder=${res.remoteWorkspaceFolder}`, 'code-server opens the workspace folder');
+    t.equal(lxr(env, ['rm', '-f', res.containerId]).status, 0);
   });
 }

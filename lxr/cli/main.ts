@@ -5,6 +5,8 @@ import { lxrContext, trace, type LxrContext } from '../context.js';
 import type { CreateOptions, EarlyMonitor } from '../containers/create.js';
 import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseIdeBind, parseRestart, parseSecurityOpts, parseVolume } from '../containers/options.js';
 import { LxrError, errorMessage } from '../../runtime/errors.js';
+import { parseLabels } from '../containers/labels.js';
+import { parseMount } from '../containers/mounts.js';
 import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
 import { RUN_VALUE_FLAGS, groupRunHelp, parseRunFlags, runFlagOptions } from '../containers/run-flags.js';
 import { learnCommand } from '../../runtime/cli/code-cache.js';
@@ -56,7 +58,11 @@ function createFlags<T>(y: Argv<T>) {
     .option('ide', { type: 'boolean', default: false, describe: 'serve code-server (VS Code in the browser) for this container' })
     .option('ide-port', { type: 'number', describe: 'host port for --ide (default 8443, on 127.0.0.1)' })
     .option('ide-bind', { type: 'string', describe: 'host address for --ide (default 127.0.0.1; another one exposes code-server beyond this machine)' })
-    .option('pull', { type: 'string', default: 'missing', choices: ['missing', 'always', 'never'] });
+    .option('pull', { type: 'string', default: 'missing', choices: ['missing', 'always', 'never'] })
+    // docker CLI compatibility (lxr/containers/labels.ts, mounts.ts)
+    .option('label', { alias: 'l', type: 'string', array: true, describe: 'KEY=VALUE metadata (ps --filter label=, inspect)' })
+    .option('label-file', { type: 'string', array: true, describe: 'file of KEY=VALUE label lines' })
+    .option('mount', { type: 'string', array: true, describe: 'type=bind|volume|tmpfs,source=...,target=...[,readonly]' });
 }
 
 function createOptions(a: Record<string, unknown>): CreateOptions {
@@ -65,7 +71,8 @@ function createOptions(a: Record<string, unknown>): CreateOptions {
     command: commandOf(a),
     env: parseEnv(list(a.env), list(a['env-file'])),
     ports: list(a.publish).map(parsePort),
-    volumes: list(a.volume).map(parseVolume),
+    volumes: [...list(a.volume).map(parseVolume), ...list(a.mount).map(parseMount)],
+    labels: parseLabels(list(a.label), list(a['label-file'])),
     ...(a.net ?? a.network ? { network: String(a.net ?? a.network) } : {}),
     readOnly: !!a['read-only'],
     capAdd: list(a['cap-add']).map(parseCap),
@@ -87,6 +94,11 @@ function createOptions(a: Record<string, unknown>): CreateOptions {
   if (a['pids-limit'] !== undefined) o.pidsLimit = Number(a['pids-limit']);
   if (a.entrypoint !== undefined) o.entrypoint = String(a.entrypoint) ? [String(a.entrypoint)] : [];
   if (a.ide) o.ide = true;
+  // `lxr up --ide`: the dev container the Dev Containers CLI runs gets code-server too
+  if (process.env.LXR_UP_IDE === '1' && o.labels?.['devcontainer.local_folder']) {
+    o.ide = true;
+    if (process.env.LXR_UP_IDE_PORT) o.idePort = Number(process.env.LXR_UP_IDE_PORT);
+  }
   if (a.privileged) o.privileged = true;
   if (a['ide-bind'] !== undefined) {
     const b = parseIdeBind(String(a['ide-bind']));
@@ -133,9 +145,15 @@ export function buildCli(argv: string[]): Argv {
       out(r.id);
       await printIde(r);
     })
-    .command('run <image> [command..]', 'create and start a container; in the foreground unless -d', (y) => groupRunHelp(createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false })), async (a) => {
+    .command('run <image> [command..]', 'create and start a container; in the foreground unless -d', (y) => groupRunHelp(createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false })
+      .option('sig-proxy', { type: 'boolean', default: true, describe: 'forward signals to the container (false: this command only shows its output)' })
+      .option('attach', { alias: 'a', type: 'string', array: true, describe: 'STDIN, STDOUT, STDERR: the streams to attach (default all)' })), async (a) => {
       const { runContainer } = await import('../containers/run.js');
-      const r = await runContainer(ctxOf(a), { ...createOptions(a), detach: !!a.detach, ...(a.detach ? earlyFor(a) : {}) });
+      const attach = list(a.attach).map((s) => s.toLowerCase());
+      for (const s of attach) if (!['stdin', 'stdout', 'stderr'].includes(s)) throw new LxrError(`--attach ${s}: use STDIN, STDOUT or STDERR`);
+      // attached to the output only: the container runs under its monitor, this command follows it
+      const observe = !a.detach && !a.tty && !a.interactive && (a['sig-proxy'] === false || (attach.length > 0 && !attach.includes('stdin')));
+      const r = await runContainer(ctxOf(a), { ...createOptions(a), detach: !!a.detach, ...(observe ? { observe: true } : {}), ...(a.detach ? earlyFor(a) : {}) });
       if (a.detach) {
         out(r.id);
         const { getRecord } = await import('../containers/store.js');
@@ -178,28 +196,125 @@ export function buildCli(argv: string[]): Argv {
       }
       if (failed) process.exitCode = 1;
     })
-    .command(['ps', 'list', 'ls'], 'list containers', (y) => y.option('all', { alias: 'a', type: 'boolean', default: false }).option('format', { type: 'string', describe: 'json' }).option('quiet', { alias: 'q', type: 'boolean', default: false }), async (a) => {
+    .command(['ps', 'list', 'ls'], 'list containers', (y) => y.option('all', { alias: 'a', type: 'boolean', default: false }).option('format', { type: 'string', describe: 'json or a Go template ({{.ID}} {{.Names}} {{.Labels}} ...)' }).option('quiet', { alias: 'q', type: 'boolean', default: false })
+      .option('filter', { alias: 'f', type: 'string', array: true, describe: 'label=KEY[=VALUE], name=, id=, status=' }).option('no-trunc', { type: 'boolean', default: false, describe: 'full container ids' }), async (a) => {
       const { listContainers } = await import('../containers/query.js');
-      const rows = listContainers(ctxOf(a), !!a.all);
+      const { parseFilters, matchFilters } = await import('../containers/labels.js');
+      const filters = parseFilters(list(a.filter));
+      // a status filter looks at every container, as docker's does
+      const rows = listContainers(ctxOf(a), !!a.all || filters.has('status')).filter((r) => matchFilters(filters, { id: r.Id, name: r.Name, status: r.State, labels: r.Labels }));
+      const id = (full: string) => (a['no-trunc'] ? full : full.slice(0, 12));
+      if (a.quiet) return rows.forEach((r) => out(id(r.Id)));
       if (a.format === 'json') return out(JSON.stringify(rows, null, 2));
-      if (a.format) throw new LxrError(`--format ${a.format}: only "json" is supported`);
-      if (a.quiet) return rows.forEach((r) => out(r.Id.slice(0, 12)));
+      if (a.format) {
+        const { formatEach } = await import('./format.js');
+        const docker = rows.map((r) => ({ ...r, ID: id(r.Id), Names: r.Name, CreatedAt: r.Created, Labels: Object.entries(r.Labels).map(([k, v]) => `${k}=${v}`).join(','), LabelMap: r.Labels }));
+        return void process.stdout.write(formatEach(String(a.format), docker));
+      }
       const created = (iso: string) => new Date(iso).toISOString().replace('T', ' ').slice(0, 19);
-      out(table([['NAME', 'ID', 'IMAGE', 'COMMAND', 'PID', 'IP', 'STATUS', 'CREATED', 'PORTS'], ...rows.map((r) => [r.Name, r.Id.slice(0, 12), r.Image, r.Command, r.Pid ? String(r.Pid) : '-', r.IP || '-', r.Status, created(r.Created), r.Ports])]));
+      out(table([['NAME', 'ID', 'IMAGE', 'COMMAND', 'PID', 'IP', 'STATUS', 'CREATED', 'PORTS'], ...rows.map((r) => [r.Name, id(r.Id), r.Image, r.Command, r.Pid ? String(r.Pid) : '-', r.IP || '-', r.Status, created(r.Created), r.Ports])]));
     })
     .command('logs <container>', 'what the container wrote to stdout and stderr (each to ours)', (y) => y.positional('container', { type: 'string' }).option('follow', { alias: 'f', type: 'boolean', default: false }).option('tail', { type: 'number' }).option('timestamps', { alias: 't', type: 'boolean', default: false, describe: 'prefix each line with the time it was written' }).option('since', { type: 'string', describe: 'only lines since a time (2024-01-02T03:04:05Z), Unix seconds, or a duration ago (10m)' }), async (a) => {
       const { containerLogs } = await import('../containers/query.js');
       await containerLogs(ctxOf(a), String(a.container), { follow: !!a.follow, timestamps: !!a.timestamps, ...(a.tail !== undefined ? { tail: a.tail as number } : {}), ...(a.since !== undefined ? { since: String(a.since) } : {}) });
     })
-    .command('inspect <containers..>', 'containers as JSON', (y) => y.positional('containers', { type: 'string', array: true }), async (a) => {
-      const { inspectContainer } = await import('../containers/query.js');
-      out(JSON.stringify(list(a.containers).map((c) => inspectContainer(ctxOf(a), c)), null, 2));
+    .command('inspect <containers..>', 'containers (or images) as JSON, in docker\'s shape', (y) => y.positional('containers', { type: 'string', array: true })
+      .option('type', { type: 'string', choices: ['container', 'image', 'volume'], describe: 'what the names are (default: a container, else an image)' })
+      .option('format', { alias: 'f', type: 'string', describe: 'a Go template, e.g. {{.State.Status}} or {{json .Config.Labels}}' }), async (a) => {
+      const { inspectObjects } = await import('../docker/inspect.js');
+      const { items, errors } = await inspectObjects(ctxOf(a), list(a.containers), a.type as 'container' | 'image' | 'volume' | undefined);
+      if (a.format) {
+        const { formatEach } = await import('./format.js');
+        process.stdout.write(formatEach(String(a.format), items));
+      } else out(JSON.stringify(items, null, 2));
+      for (const e of errors) process.stderr.write(`lxr: ${e}\n`);
+      if (errors.length) process.exitCode = 125;
+    })
+    .command('version', 'lxr\'s version, in docker\'s shape (Client, Server)', (y) => y.option('format', { alias: 'f', type: 'string' }), async (a) => {
+      const { versionInfo } = await import('../docker/system.js');
+      const v = versionInfo();
+      if (a.format) {
+        const { formatEach } = await import('./format.js');
+        return void process.stdout.write(formatEach(String(a.format), [v]));
+      }
+      const s = v.Server as { Version: string; ApiVersion: string; Os: string; Arch: string; GoVersion: string };
+      out(`Version:     ${s.Version}\nAPI version: ${s.ApiVersion}\nNode:        ${s.GoVersion}\nOS/Arch:     ${s.Os}/${s.Arch}`);
+    })
+    .command('info', 'containers, images and the host in docker\'s shape, and where the state lives, rootless or not, the rootfs driver and the default network', (y) => y.option('format', { alias: 'f', type: 'string' }), async (a) => {
+      const { systemInfo } = await import('../docker/system.js');
+      const { info } = await import('../rootless/index.js');
+      const i = { ...systemInfo(ctxOf(a)), ...(await info(ctxOf(a))) };
+      if (a.format) {
+        const { formatEach } = await import('./format.js');
+        return void process.stdout.write(formatEach(String(a.format), [i]));
+      }
+      out(JSON.stringify(i, null, 2));
+    })
+    .command('events', 'stream container events (create, start, die, destroy) until interrupted', (y) => y.option('format', { type: 'string', describe: 'json or a Go template' })
+      .option('filter', { alias: 'f', type: 'string', array: true, describe: 'event=, container=, label=, type=container' }), async (a) => {
+      const { watchEvents, parseEventFilters } = await import('../containers/events.js');
+      const { compileFormat } = await import('./format.js');
+      const f = parseEventFilters(list(a.filter));
+      const fmt = a.format ? compileFormat(String(a.format)) : (e: { time: number; Action: string; id: string; Actor: { Attributes: Record<string, string> } }) =>
+        `${new Date(e.time * 1000).toISOString()} container ${e.Action} ${e.id} (${Object.entries(e.Actor.Attributes).map(([k, v]) => `${k}=${v}`).join(', ')})`;
+      // from this process's own start: a container started while node was loading is reported too
+      const since = Math.floor(performance.timeOrigin);
+      const stop = new AbortController();
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
+      process.stdout.on('error', () => stop.abort());
+      await watchEvents(ctxOf(a), f, (e) => process.stdout.write(`${fmt(e as never)}\n`), { since, signal: stop.signal });
+    })
+    .command('volume', 'named volumes: create, ls, inspect, rm', (y) => y
+      .command('create [name]', 'create a volume', (z) => z.positional('name', { type: 'string' }).option('label', { alias: 'l', type: 'string', array: true }), async (a) => {
+        const { createVolume } = await import('../containers/volume-store.js');
+        out((await createVolume(ctxOf(a), a.name as string | undefined, parseLabels(list(a.label)))).Name);
+      })
+      .command(['ls', 'list'], 'list volumes', (z) => z.option('quiet', { alias: 'q', type: 'boolean', default: false }).option('format', { type: 'string' }), async (a) => {
+        const { listVolumes } = await import('../containers/volume-store.js');
+        const vols = listVolumes(ctxOf(a));
+        if (a.quiet) return vols.forEach((v) => out(v.Name));
+        if (a.format) {
+          const { formatEach } = await import('./format.js');
+          return void process.stdout.write(formatEach(String(a.format), vols));
+        }
+        out(table([['DRIVER', 'VOLUME NAME'], ...vols.map((v) => [v.Driver, v.Name])]));
+      })
+      .command('inspect <names..>', 'volumes as JSON', (z) => z.positional('names', { type: 'string', array: true }).option('format', { alias: 'f', type: 'string' }), async (a) => {
+        const { inspectVolume } = await import('../containers/volume-store.js');
+        const vols = list(a.names).map((n) => inspectVolume(ctxOf(a), n));
+        if (a.format) {
+          const { formatEach } = await import('./format.js');
+          return void process.stdout.write(formatEach(String(a.format), vols));
+        }
+        out(JSON.stringify(vols, null, 2));
+      })
+      .command('rm <names..>', 'remove volumes no container uses', (z) => z.positional('names', { type: 'string', array: true }).option('force', { alias: 'f', type: 'boolean', default: false }), async (a) => {
+        const { removeVolume } = await import('../containers/volume-store.js');
+        for (const n of list(a.names)) {
+          await removeVolume(ctxOf(a), n);
+          out(n);
+        }
+      })
+      .demandCommand(1, 'give a volume command: create, ls, inspect or rm'), () => {})
+    .command('build', false, (y) => y.strict(false), async () => {
+      const { NO_BUILD } = await import('../devcontainer/up.js');
+      throw new LxrError(NO_BUILD);
+    })
+    .command('up [dir]', 'bring up the dev container of DIR (its .devcontainer/devcontainer.json) with the Dev Containers CLI', (y) => y.positional('dir', { type: 'string', default: '.' })
+      .option('remove-existing-container', { type: 'boolean', default: false })
+      .option('ide', { type: 'boolean', default: false, describe: 'also serve code-server at the workspace folder, as remoteUser' })
+      .option('ide-port', { type: 'number', describe: 'host port for --ide (default 8443)' }), async (a) => {
+      const { devcontainerUp } = await import('../devcontainer/up.js');
+      process.exitCode = await devcontainerUp(ctxOf(a), String(a.dir), { removeExisting: !!a['remove-existing-container'], ide: !!a.ide, ...(a['ide-port'] !== undefined ? { idePort: Number(a['ide-port']) } : {}) });
     })
     .command('exec <container> [command..]', 'run a command in a running container', (y) => y.positional('container', { type: 'string' }).positional('command', { type: 'string', array: true }).option('tty', { alias: 't', type: 'boolean' }).option('interactive', { alias: 'i', type: 'boolean' }).option('env', { alias: 'e', type: 'string', array: true }).option('user', { alias: 'u', type: 'string' }).option('workdir', { alias: 'w', type: 'string' })
       .option('env-file', { type: 'string', array: true, describe: 'file of KEY=VALUE lines' }).option('detach', { alias: 'd', type: 'boolean', describe: 'run the command in the background' }), async (a) => {
       const { execCommand } = await import('../containers/exec.js');
       process.exitCode = await execCommand(ctxOf(a), String(a.container), {
-        command: commandOf(a), tty: !!a.tty, interactive: !!a.interactive, env: parseEnv(list(a.env), list(a['env-file'])), ...(a.detach ? { detach: true } : {}),
+        // KEY=VALUE goes in as given, whatever KEY holds, as docker passes it (the Dev Containers CLI
+        // sends what a login shell printed); only a bare KEY is looked up here
+        command: commandOf(a), tty: !!a.tty, interactive: !!a.interactive,
+        env: [...parseEnv([], list(a['env-file'])), ...list(a.env).flatMap((e) => (e.indexOf('=') > 0 ? [e] : parseEnv([e])))], ...(a.detach ? { detach: true } : {}),
         ...(a.user ? { user: String(a.user) } : {}), ...(a.workdir ? { workdir: String(a.workdir) } : {}),
       });
     })
@@ -258,10 +373,6 @@ export function buildCli(argv: string[]): Argv {
         if (found.some((f) => !f.repaired)) process.exitCode = 1;
       })
       .demandCommand(1, 'give a system command (check)'), () => {})
-    .command('info', 'where the state lives, rootless or not, the rootfs driver and the default network', () => {}, async (a) => {
-      const { info } = await import('../rootless/index.js');
-      out(JSON.stringify(await info(ctxOf(a)), null, 2));
-    })
     .command('unshare [command..]', 'run a command (default $SHELL) as root of your user namespace, where your /etc/subuid ids are mapped (as podman unshare)', () => {}, () => {})
     .middleware(async (a) => {
       // containers with --restart that a host restart stopped run again when lxr next runs
@@ -287,7 +398,8 @@ export function buildCli(argv: string[]): Argv {
 const VALUE_FLAGS = new Set([
   '--name', '-e', '--env', '--env-file', '-p', '--publish', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname',
   '--network', '--net', '-m', '--memory', '--cpus', '--pids-limit', '--cap-add', '--cap-drop', '--restart', '--entrypoint', '--pull',
-  '--root', '--run-root', '--store', '--ide-port', '--security-opt', '--ide-bind', ...RUN_VALUE_FLAGS,
+  '--root', '--run-root', '--store', '--ide-port', '--security-opt', '--ide-bind',
+  '-l', '--label', '--label-file', '--mount', '-a', '--attach', ...RUN_VALUE_FLAGS,
 ]);
 
 export function splitCommand(argv: string[]): string[] {
@@ -352,6 +464,11 @@ async function main(): Promise<void> {
       process.exitCode = 125;
     }
     return;
+  }
+  if (argv.length === 1 && (argv[0] === '-v' || argv[0] === '--version')) {
+    // what tools run to tell docker from podman (neither word is in it)
+    const { lxrVersion } = await import('../docker/system.js');
+    return out(`lxr version ${lxrVersion()}`);
   }
   const args = splitCommand(argv);
   let cli: Argv;

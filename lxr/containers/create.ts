@@ -108,6 +108,7 @@ export function defaultSettings(o: CreateOptions): CreateSettings {
     ...(o.ideBind ? { ideBind: o.ideBind } : {}),
     ...(o.idePort ? { idePort: o.idePort } : {}),
     ...(o.flags ? { flags: o.flags } : {}),
+    ...(o.labels && Object.keys(o.labels).length ? { labels: o.labels } : {}),
   };
 }
 

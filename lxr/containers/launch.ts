@@ -24,6 +24,10 @@ import { findRecord } from './store.js';
 import { liveState } from './status.js';
 import type { NamespaceOf } from './run-flags.js';
 import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
+import { resolveUser } from '../../image-tool/bundle/user.js';
+import type { Process } from '../../runtime/spec/types.js';
+import { devcontainerRemoteUser } from '../devcontainer/metadata.js';
+import { mergeEnv } from './options.js';
 
 export { logPath };
 
@@ -50,6 +54,9 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
     const dataDir = process.env.LXR_IDE_DIR || join(ctx.root, 'ide');
     const install = await ide.ensureCodeServer(dataDir, { onProgress: (p) => process.stderr.write(`lxr: --ide: ${p.message}\n`) });
     extraMounts.push(...ide.ideMounts(install));
+    // login shells (code-server's terminals) keep the image's PATH; in this container's upper layer
+    const { patchEtcProfile } = await import('../ide/profile.js');
+    patchEtcProfile(rootfs);
   }
   failPoint('spec');
   const spec = buildSpec({
@@ -58,6 +65,13 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
     ...(rootless ? { filesRoot: rootless.filesRoot(dir, rec.layers) } : {}),
   });
   if (rootless) rootless.rootlessSpec(spec, dir, rec.layers.length, rec.settings.network, rootless.userIdMaps(), net.usernsPath);
+  if (rec.settings.ide) {
+    // code-server's settings and extensions outlive the container, in a volume of its user's
+    const { ideDataVolume, IDE_DATA_MOUNT } = await import('../ide/profile.js');
+    const u = ideUser(rec, spec.process!, rootfs);
+    const vol = ideDataVolume(ctx.volumes, u.user.uid, u.user.gid);
+    spec.mounts = [...(spec.mounts ?? []), { destination: IDE_DATA_MOUNT, type: 'bind', source: vol.dir, options: ['rbind', 'rprivate'] }];
+  }
   const bundle = writeBundle(dir, spec);
   await updateRecord(ctx, rec.id, (r) => {
     if (net.ip) r.ip = net.ip;
@@ -316,16 +330,43 @@ async function startIdeIn(ctx: LxrContext, id: string, outFd: number, errFd: num
   const nullFd = openSync('/dev/null', 'r');
   try {
     await startIde({
-      root: ctx.runtimeRoot, id, process: spec.process,
+      root: ctx.runtimeRoot, id, process: { ...spec.process, ...ideUser(rec, spec.process, spec.root.path) },
       port: rec.settings.network === 'host' ? rec.settings.idePort! : IDE_CONTAINER_PORT, password: rec.settings.idePassword!, stdio: [nullFd, outFd, errFd],
       // in the host's network namespace code-server itself must listen on the chosen address;
       // in the container's own, on every address, for the published port's DNAT to reach it
       host: ideListenAddress(rec.settings),
+      dataDir: (await import('../ide/profile.js')).IDE_DATA_MOUNT,
+      ...devcontainerWorkspace(rec, spec.mounts ?? []),
     });
     // not waited for here: it outlives this launcher and lxr-monitor reaps it
   } finally {
     closeSync(nullFd);
   }
+}
+
+/**
+ * Who code-server runs as: the container's user, or a dev container's remoteUser (the user
+ * the Dev Containers CLI runs the developer's commands as), with that user's HOME.
+ */
+function ideUser(rec: ContainerRecord, proc: Process, rootfs: string): Pick<Process, 'user' | 'env'> {
+  const name = devcontainerRemoteUser(rec);
+  if (!name) return { user: proc.user, env: proc.env ?? [] };
+  try {
+    const u = resolveUser(rootfs, name);
+    return { user: { uid: u.uid, gid: u.gid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) }, env: mergeEnv(proc.env ?? [], [`HOME=${u.home || '/'}`]) };
+  } catch (e) {
+    throw new LxrError(`--ide: the dev container's remoteUser "${name}": ${errorMessage(e)}`);
+  }
+}
+
+/**
+ * The folder code-server opens: a dev container's workspace (the mount of the folder the Dev
+ * Containers CLI labelled it with), else the process's cwd (the image's WORKDIR or -w).
+ */
+function devcontainerWorkspace(rec: ContainerRecord, mounts: { source?: string; destination: string }[]): { workspace?: string } {
+  const local = rec.settings.labels?.['devcontainer.local_folder'];
+  const m = local ? mounts.find((x) => x.source === local) : undefined;
+  return m ? { workspace: m.destination } : {};
 }
 
 /** The lxr entry script the monitor runs from (bin/lxr.js of this package). */
@@ -342,7 +383,8 @@ export function monitorExe(): string {
   return p;
 }
 
-function packageRoot(): string {
+/** The lxr package's directory (bin/, native/, package.json). */
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
     if (existsSync(join(dir, 'bin', 'lxr.js'))) return dir;

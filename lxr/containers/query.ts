@@ -7,6 +7,9 @@ import { containerDir, getRecord, listBroken, listRecords, logPath, readRecordBy
 import { liveState } from './status.js';
 import { readHealth, type HealthState } from './health.js';
 import { rotatedLogs } from './logrotate.js';
+import { mergeEnv } from './options.js';
+import type { Spec } from '../../runtime/spec/types.js';
+import type { ImageConfig } from '../../image-tool/unpack/layout.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,6 +25,7 @@ export interface PsEntry {
   Created: string;
   Ports: string;
   Command: string;
+  Labels: Record<string, string>;
 }
 
 function ago(iso: string | undefined): string {
@@ -66,6 +70,7 @@ export function psEntry(ctx: LxrContext, r: ContainerRecord): PsEntry {
     Created: r.created,
     Ports: formatPorts(r),
     Command: commandOf(ctx, r),
+    Labels: r.settings.labels ?? {},
   };
 }
 
@@ -94,7 +99,7 @@ export function listContainers(ctx: LxrContext, all = false): PsEntry[] {
 function brokenEntry(b: BrokenRecord): PsEntry {
   return {
     Name: b.name ?? '', Id: b.id, Image: '', Pid: 0, IP: '', Status: `Broken (${b.file}: ${b.reason})`,
-    State: 'broken', Created: b.modified, Ports: '', Command: '',
+    State: 'broken', Created: b.modified, Ports: '', Command: '', Labels: {},
   };
 }
 
@@ -102,21 +107,47 @@ export function inspectContainer(ctx: LxrContext, ref: string): Record<string, u
   const r = getRecord(ctx, ref);
   const live = liveState(ctx, r);
   const dir = containerDir(ctx, r.id);
-  let spec: unknown;
+  let spec: Spec | undefined;
   try {
-    spec = JSON.parse(readFileSync(join(dir, 'bundle', 'config.json'), 'utf8'));
+    spec = JSON.parse(readFileSync(join(dir, 'bundle', 'config.json'), 'utf8')) as Spec;
   } catch {
     spec = undefined;
   }
+  const image = imageConfigSync(ctx, r.imageDigest);
+  const cfg = image?.config ?? {};
+  const s = r.settings;
+  const never = '0001-01-01T00:00:00Z';
   return {
     Id: r.id, Name: r.name, Image: r.imageRef, ImageDigest: r.imageDigest, Created: r.created,
     State: {
-      Status: live.status, Running: live.status === 'running', Pid: live.pid ?? 0, ExitCode: live.exitCode ?? null, StartedAt: r.startedAt ?? null, FinishedAt: r.finishedAt ?? null, Stale: live.stale, RestartCount: r.restartCount,
+      Status: live.status, Running: live.status === 'running', Paused: false, Restarting: false, OOMKilled: false, Dead: false,
+      Pid: live.pid ?? 0, ExitCode: live.exitCode ?? 0, Error: '', StartedAt: r.startedAt ?? never, FinishedAt: r.finishedAt ?? never,
+      Stale: live.stale, RestartCount: r.restartCount,
       ...(healthOf(ctx, r) ? { Health: healthOf(ctx, r) } : {}),
     },
-    Config: r.settings, StopSignal: r.stopSignal ?? 'SIGTERM',
+    RestartCount: r.restartCount,
+    // docker's Config (capitalised keys) beside lxr's own create settings (lower-case keys)
+    Config: {
+      Hostname: spec?.hostname ?? r.id.slice(0, 12),
+      User: s.user ?? cfg.User ?? '',
+      Env: spec?.process?.env ?? mergeEnv(cfg.Env ?? [], s.env),
+      Cmd: s.command?.length ? s.command : s.entrypoint ? null : (cfg.Cmd ?? null),
+      Image: r.image,
+      WorkingDir: s.workdir ?? cfg.WorkingDir ?? '',
+      Entrypoint: s.entrypoint ?? cfg.Entrypoint ?? null,
+      Labels: { ...(cfg.Labels ?? {}), ...(s.labels ?? {}) },
+      Tty: s.tty, OpenStdin: s.interactive, StopSignal: r.stopSignal ?? 'SIGTERM',
+      ...s,
+    },
+    StopSignal: r.stopSignal ?? 'SIGTERM',
+    HostConfig: { NetworkMode: s.network, Privileged: !!s.privileged, ReadonlyRootfs: s.readOnly, AutoRemove: s.autoRemove, RestartPolicy: { Name: s.restart, MaximumRetryCount: 0 }, Binds: s.volumes.filter((v) => !v.tmpfs).map((v) => `${v.source}:${v.destination}${v.readonly ? ':ro' : ''}`) },
+    Mounts: s.volumes.map((v) => (v.tmpfs
+      ? { Type: 'tmpfs', Source: '', Destination: v.destination, Mode: '', RW: !v.readonly, Propagation: '' }
+      : v.named
+        ? { Type: 'volume', Name: v.source, Source: join(ctx.volumes, v.source, '_data'), Destination: v.destination, Driver: 'local', Mode: '', RW: !v.readonly, Propagation: '' }
+        : { Type: 'bind', Source: v.source, Destination: v.destination, Mode: '', RW: !v.readonly, Propagation: 'rprivate' })),
     Rootfs: { Type: 'overlay', ...rootfsDriver(ctx, spec), Layers: r.layers, UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'merged') },
-    NetworkSettings: { Network: r.settings.network, IPAddress: r.ip ?? '', Ports: r.settings.ports, SandboxKey: r.netnsPath ?? '' },
+    NetworkSettings: { Network: s.network, IPAddress: r.ip ?? '', Ports: dockerPorts(r), SandboxKey: r.netnsPath ?? '' },
     LogPath: logPath(ctx, r.id),
     Security: securityOf(r, spec),
     Spec: spec,
@@ -137,6 +168,24 @@ function rootfsDriver(ctx: LxrContext, spec: unknown): Record<string, unknown> {
   };
   const driver = sp?.annotations?.['io.lxr.rootless.rootfs'] ?? sp?.mounts?.find((m) => m.destination === '/')?.type ?? 'unknown';
   return { Driver: driver, Rootless: true, MountedIn: 'the container\'s user namespace', UidMappings: maps('uidMappings'), GidMappings: maps('gidMappings') };
+}
+
+/** Published ports as docker shows them: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}. */
+export function dockerPorts(r: ContainerRecord): Record<string, { HostIp: string; HostPort: string }[]> {
+  const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const p of r.settings.ports) (out[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp ?? '0.0.0.0', HostPort: String(p.hostPort) });
+  return out;
+}
+
+/** The container's image config, read straight from the store's blobs (undefined if gone). */
+export function imageConfigSync(ctx: LxrContext, manifestDigest: string): ImageConfig | undefined {
+  const blob = (d: string) => JSON.parse(readFileSync(join(ctx.imageStore, 'blobs', ...d.split(':')), 'utf8')) as unknown;
+  try {
+    const m = blob(manifestDigest) as { config: { digest: string } };
+    return blob(m.config.digest) as ImageConfig;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What protects the container: its seccomp profile ("default", "unconfined" or the file), capabilities, no_new_privs. */

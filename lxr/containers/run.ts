@@ -8,13 +8,20 @@ import { createAndStart, createContainerRecord, discard, type CreateOptions } fr
 import { finish, launch, shouldRestart, waitExit, type Launched } from './launch.js';
 import { startContainer } from './manage.js';
 import { errorMessage } from '../../runtime/errors.js';
-import { updateRecord } from './store.js';
+import { readRecordById, updateRecord } from './store.js';
 import { withStartCode } from './exit-codes.js';
+import { containerLogs } from './query.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'];
 
 export interface RunOptions extends CreateOptions {
   detach?: boolean;
+  /**
+   * attached to the output only (docker's --sig-proxy=false, or -a without STDIN): the
+   * container runs under its monitor, as with -d, and this call follows its output until it
+   * exits. Killing the caller leaves the container running.
+   */
+  observe?: boolean;
 }
 
 export interface RunResult {
@@ -28,6 +35,17 @@ export async function runContainer(ctx: LxrContext, o: RunOptions): Promise<RunR
   if (o.detach) {
     const r = await createAndStart(ctx, o);
     return { id: r.id, name: r.name };
+  }
+  if (o.observe) {
+    const r = await createAndStart(ctx, o);
+    await containerLogs(ctx, r.id, { follow: true });
+    // the monitor forgets the runtime's container just before it records the exit code
+    for (let i = 0; i < 100; i++) {
+      const x = readRecordById(ctx, r.id);
+      if (!x || x.status === 'exited' || (x.exitCode !== undefined && !x.pid)) return { id: r.id, name: r.name, exitCode: x?.exitCode ?? 0 };
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    return { id: r.id, name: r.name, exitCode: readRecordById(ctx, r.id)?.exitCode ?? 0 };
   }
   const rec = await createContainerRecord(ctx, o);
   let l: Launched;

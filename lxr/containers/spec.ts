@@ -214,6 +214,11 @@ export function buildSpec(i: SpecInputs): Spec {
     mounts.push(bind(join(etc, 'resolv.conf'), '/etc/resolv.conf', false));
   }
   for (const v of s.volumes) {
+    if (v.tmpfs) {
+      const o = ['nosuid', 'nodev', ...(v.readonly ? ['ro'] : []), ...(v.tmpfs.size ? [`size=${v.tmpfs.size}`] : []), `mode=${(v.tmpfs.mode ?? 0o1777).toString(8)}`];
+      mounts.push({ destination: v.destination, type: 'tmpfs', source: 'tmpfs', options: o });
+      continue;
+    }
     let src = v.source;
     if (v.named) src = prepareNamedVolume(i.volumesRoot, v.source, i.filesRoot ?? i.rootfs, v.destination, v.nocopy || !!i.filesRoot);
     mounts.push(bind(src, v.destination, v.readonly));

@@ -27,6 +27,8 @@ export interface VolumeMount {
   named: boolean;
   /** a new named volume starts empty instead of as a copy of the image's directory */
   nocopy?: boolean;
+  /** --mount type=tmpfs: a new tmpfs (source unused) */
+  tmpfs?: { size?: number; mode?: number };
 }
 
 /** What the user asked for at create: enough to build the spec again. */
@@ -67,6 +69,8 @@ export interface CreateSettings {
   idePassword?: string;
   /** docker run's other flags (run-flags.ts) */
   flags?: RunFlags;
+  /** --label/-l K=V (lxr/containers/labels.ts) */
+  labels?: Record<string, string>;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'exited';

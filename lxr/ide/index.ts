@@ -349,6 +349,8 @@ export interface IdeProcessOptions {
   workspace: string;
   /** the container process's env to start from (PATH, HOME ...); IDE variables are added */
   env?: string[];
+  /** a directory (in the container) for code-server's user data and extensions, kept across containers */
+  dataDir?: string;
 }
 
 export interface IdeProcess {
@@ -381,6 +383,7 @@ export function ideProcessArgs(o: IdeProcessOptions): IdeProcess {
       '--disable-update-check',
       '--disable-workspace-trust',
       '--disable-getting-started-override',
+      ...(o.dataDir ? ['--user-data-dir', `${o.dataDir}/user-data`, '--extensions-dir', `${o.dataDir}/extensions`] : []),
       o.workspace,
     ],
     env: [...keep, `PASSWORD=${password}`],
@@ -420,6 +423,8 @@ export interface StartIdeOptions {
   password?: string;
   /** code-server's stdin, stdout, stderr (e.g. /dev/null and a log file); the caller keeps them */
   stdio: [number, number, number];
+  /** see IdeProcessOptions.dataDir */
+  dataDir?: string;
 }
 
 /**
@@ -430,7 +435,7 @@ export interface StartIdeOptions {
  */
 export async function startIde(o: StartIdeOptions): Promise<{ pid: number; password: string }> {
   const workspace = o.workspace ?? o.process.cwd;
-  const ide = ideProcessArgs({ port: o.port, workspace, env: o.process.env ?? [], ...(o.host ? { host: o.host } : {}), ...(o.password !== undefined ? { password: o.password } : {}) });
+  const ide = ideProcessArgs({ port: o.port, workspace, env: o.process.env ?? [], ...(o.host ? { host: o.host } : {}), ...(o.password !== undefined ? { password: o.password } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) });
   const dir = mkdtempSync(join(tmpdir(), 'lxr-ide-'));
   try {
     const pidFile = join(dir, 'pid');

@@ -79,6 +79,8 @@ export function checkFlags(cli: Argv, argv: string[]): void {
   }
   const command = argv[i];
   if (command === undefined || command === '--') return;
+  // `build` takes docker's build flags only to say that lxr does not build images
+  if (command === 'build') return;
   const flags = knownFlags(cli, command);
   if (!flags) return; // yargs says the command is unknown
   const stopAtPositional = ['run', 'create', 'exec'].includes(command);

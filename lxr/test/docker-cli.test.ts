@@ -98,7 +98,8 @@ if (!BUSYBOX) {
     try {
       const r = lxr(env, ['run', '--sig-proxy=false', '-a', 'STDOUT', '-a', 'STDERR', '-l', 'watch=me', '--name', 'obs', image, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
       t.equal(r.status, 3, 'the container\'s exit code');
-      t.equal(r.stdout, 'out\nerr\n', 'its output, followed from the log');
+      t.equal(r.stdout, 'out\n', 'its stdout, followed from the log');
+      t.match(r.stderr, /^err$/m, 'its stderr on stderr, as docker prints it');
       t.ok(await until(() => text.includes('\n'), 10000), 'a start event came');
       const e = JSON.parse(text.split('\n')[0]!);
       t.equal(e.Action, 'start');

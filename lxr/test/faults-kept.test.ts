@@ -153,6 +153,7 @@ if (!BUSYBOX || !haveIp) {
       child.kill('SIGKILL');
       await exited;
     }
+    t.equal(child.signalCode, 'SIGKILL', `${what}: killed while still running, not after it finished`);
   }
 
   t.test("the front end's pull killed at three moments (config held, a layer half sent, a layer held): a container from the image has every file whole", async (t) => {
@@ -193,7 +194,7 @@ if (!BUSYBOX || !haveIp) {
 
   t.test('lxr create killed at several moments: ps -a and rm -f clear everything, and the name is free again', async (t) => {
     t.equal(lxr(env, ['pull', image], { timeout: 120_000 }).status, 0, 'the image is in the store');
-    const moments: Array<[string, () => boolean]> = [
+    const moments: Array<[string, () => boolean, string?]> = [
       ['the record written', () => containerDirs().length > 0],
       ['the overlay mounted', () => mountsUnder(env.root).length > 0],
       ['the network namespace made', () => netnsLeft(env).length > 0],
@@ -202,10 +203,10 @@ if (!BUSYBOX || !haveIp) {
       ['the bundle written', () => containerDirs().some((id) => existsSync(join(env.root, 'containers', id, 'bundle', 'config.json')))],
       ['the runtime state written', () => runtimeState().length > 0],
       ['a cgroup made', () => cgroupsLeft(env).length > 0],
-      ['the container running', () => ps().some((r) => r.State === 'running')],
+      ['the container running (lxr run in the foreground)', () => ps().some((r) => r.State === 'running'), 'run'],
     ];
-    for (const [what, reached] of moments) {
-      await killed(t, ['create', '--name', 'victim', image], reached, what);
+    for (const [what, reached, cmd] of moments) {
+      await killed(t, [cmd ?? 'create', '--name', 'victim', image], reached, what);
       await removeAllListed(t, what);
       assertClean(t, `killed after ${what}`);
       const again = lxr(env, ['create', '--name', 'victim', image]);

@@ -121,6 +121,13 @@ if (!BUSYBOX || !haveIp) {
       const c = lxr(env, ['system', 'check', '--repair']);
       t.match(c.stdout + c.stderr, /has no record/, `${what}: system check names the directory`);
     }
+    // Seen in most runs: `lxr run` killed once the runtime state or the cgroups exist, and
+    // after rm -f the container's (empty) cgroups stay. A finding, reported as a todo; the
+    // empty directories are removed so that the rest of the test goes on.
+    await until(() => cgroupsLeft(env).length === 0, 5_000);
+    const cg = cgroupsLeft(env);
+    t.same(cg, [], `${what}: rm -f leaves no cgroup`, cg.length ? { todo: 'finding: lxr run killed once the runtime state or cgroups exist can leave the container\'s empty cgroups after rm -f' } : {});
+    for (const c of cg) spawnSync('rmdir', [`/sys/fs/cgroup/${c}`]);
   }
 
   /** Forward a request, but stop after `bytes` body bytes and hold the connection open. */
@@ -201,8 +208,10 @@ if (!BUSYBOX || !haveIp) {
       ['a veth on the bridge', () => veths().length > 0],
       ['a lease taken', () => netFiles().some((f) => f.includes('leases.json'))],
       ['the bundle written', () => containerDirs().some((id) => existsSync(join(env.root, 'containers', id, 'bundle', 'config.json')))],
-      ['the runtime state written', () => runtimeState().length > 0],
-      ['a cgroup made', () => cgroupsLeft(env).length > 0],
+      // the last steps of create come too close to its exit to be caught reliably by polling:
+      // `lxr run` goes through the same steps and then stays, so it is the one killed there
+      ['the runtime state written', () => runtimeState().length > 0, 'run'],
+      ['a cgroup made', () => cgroupsLeft(env).length > 0, 'run'],
       ['the container running (lxr run in the foreground)', () => ps().some((r) => r.State === 'running'), 'run'],
     ];
     for (const [what, reached, cmd] of moments) {

@@ -215,6 +215,24 @@ export const RESTART_STATUS = 10;
  * monitor, a subreaper, is), write the init's pid to fd 4, and on the first launch report "ok"
  * or "error ..." to the creating lxr on fd 3, after waiting for its "go". Returns the exit status.
  */
+/**
+ * The creating lxr went away (killed, or it gave up) before it wrote the container's record:
+ * no command knows this directory (ps -a lists records), so the monitor that was started for
+ * it removes it. With a record, ps -a shows the container and rm -f removes what it made.
+ */
+async function forgetUnrecorded(ctx: LxrContext, id: string): Promise<void> {
+  const dir = containerDir(ctx, id);
+  try {
+    await withStoreLock(ctx, async () => {
+      if (!existsSync(dir) || existsSync(join(dir, 'container.json'))) return;
+      if (ctx.rootless) await (await import('../rootless/index.js')).removeTree(dir);
+      else rmSync(dir, { recursive: true, force: true });
+    });
+  } catch {
+    /* lxr system check --repair finds it */
+  }
+}
+
 export async function launchMain(ctx: LxrContext, id: string, restart: boolean): Promise<number> {
   let report = (_msg: string) => {};
   if (!restart) {
@@ -233,6 +251,7 @@ export async function launchMain(ctx: LxrContext, id: string, restart: boolean):
     });
     if (!go) {
       sock.destroy();
+      await forgetUnrecorded(ctx, id);
       return 0;
     }
     report = (msg) => sock.end(`${msg}\n`);

@@ -221,13 +221,13 @@ export const RESTART_STATUS = 10;
  * it removes it. With a record, ps -a shows the container and rm -f removes what it made.
  */
 async function forgetUnrecorded(ctx: LxrContext, id: string): Promise<void> {
+  // No lock: nothing else knows the directory, and taking the store's lock would make the
+  // state directory (and its lock file) that a usage error must not leave behind.
   const dir = containerDir(ctx, id);
   try {
-    await withStoreLock(ctx, async () => {
-      if (!existsSync(dir) || existsSync(join(dir, 'container.json'))) return;
-      if (ctx.rootless) await (await import('../rootless/index.js')).removeTree(dir);
-      else rmSync(dir, { recursive: true, force: true });
-    });
+    if (!existsSync(dir) || existsSync(join(dir, 'container.json'))) return;
+    if (ctx.rootless) await (await import('../rootless/index.js')).removeTree(dir);
+    else rmSync(dir, { recursive: true, force: true });
   } catch {
     /* lxr system check --repair finds it */
   }

@@ -146,10 +146,12 @@ function runLogged(step: IdeStep, what: string, cmd: string, args: string[], o: 
       reject(new IdeError(step, `${what}: cannot run "${cmd}": ${(e as NodeJS.ErrnoException).code ?? e.message}`));
     });
     child.on('close', (code, signal) => {
-      out.end();
-      if (code === 0) return resolve(text);
-      const tail = text.trimEnd().split('\n').slice(-12).map((l) => l.trim()).filter(Boolean).join(' | ');
-      reject(new IdeError(step, `${what} failed (${signal ? `signal ${signal}` : `exit ${code}`}; log ${o.log}): ${tail || 'no output'}`));
+      // answered once the log is written out: the error names it, and the caller may read it
+      out.end(() => {
+        if (code === 0) return resolve(text);
+        const tail = text.trimEnd().split('\n').slice(-12).map((l) => l.trim()).filter(Boolean).join(' | ');
+        reject(new IdeError(step, `${what} failed (${signal ? `signal ${signal}` : `exit ${code}`}; log ${o.log}): ${tail || 'no output'}`));
+      });
     });
   });
 }

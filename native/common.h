@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -68,6 +70,53 @@ static inline int send_fd(int sock, int fd, const char *name, size_t namelen) {
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &fd, sizeof(int));
   return syscall(SYS_sendmsg, sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/*
+ * Receive one fd sent with SCM_RIGHTS, with up to len bytes of payload into buf.
+ * Returns the payload's length (0: the peer closed) and *fd, or -1 with errno set.
+ */
+static inline long recv_fd_msg(int sock, void *buf, size_t len, int *fd) {
+  struct iovec iov = {buf, len};
+  union {
+    struct cmsghdr h;
+    char b[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.b;
+  msg.msg_controllen = sizeof u.b;
+  long r;
+  do r = syscall(SYS_recvmsg, sock, &msg, MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r <= 0) return r;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) {
+    errno = EBADMSG;
+    return -1;
+  }
+  memcpy(fd, CMSG_DATA(c), sizeof *fd);
+  return r;
+}
+
+/* Set IFF_UP on "lo" of the caller's network namespace (a throwaway socket's ioctls). */
+static inline long loopback_up(void) {
+  struct ifreq ifr;
+  long fd = syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, "lo", 3);
+  long r = syscall(SYS_ioctl, (int)fd, SIOCGIFFLAGS, &ifr);
+  if (r == 0 && !(ifr.ifr_flags & IFF_UP)) {
+    ifr.ifr_flags |= IFF_UP;
+    r = syscall(SYS_ioctl, (int)fd, SIOCSIFFLAGS, &ifr);
+  }
+  int saved = errno;
+  syscall(SYS_close, (int)fd);
+  errno = saved;
+  return r;
 }
 
 /* Every signal back to its default action, none blocked. */

@@ -518,49 +518,15 @@ static int sync_parent(int chan, uint8_t kind, uint32_t v, int wait) {
   }
 }
 
-/* Set IFF_UP on "lo" of our network namespace. */
-static int do_loopback_up(void) {
-  struct ifreq ifr;
-  long fd = syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  memset(&ifr, 0, sizeof ifr);
-  memcpy(ifr.ifr_name, "lo", 3);
-  long r = syscall(SYS_ioctl, (int)fd, SIOCGIFFLAGS, &ifr);
-  if (r == 0 && !(ifr.ifr_flags & IFF_UP)) {
-    ifr.ifr_flags |= IFF_UP;
-    r = syscall(SYS_ioctl, (int)fd, SIOCSIFFLAGS, &ifr);
-  }
-  return close_keep_errno((int)fd, r);
-}
-
 /* Receive one fd (SCM_RIGHTS with one byte of data) into a mount slot. */
 static int do_recv_fd(const struct args_recv_fd *a) {
   int chan = (int)a->chan;
   if (a->sync >= 0 && sync_parent(chan, 'S', (uint32_t)a->sync, 0) < 0) return -1;
   uint8_t b;
-  struct iovec iov = {&b, 1};
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } u;
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = sizeof u.buf;
-  long r;
-  do r = syscall(SYS_recvmsg, chan, &msg, MSG_CMSG_CLOEXEC);
-  while (r < 0 && errno == EINTR);
+  int fd = -1;
+  long r = recv_fd_msg(chan, &b, 1, &fd);
   if (r < 0) return -1;
   if (r == 0) die(1); /* the runtime is gone */
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) {
-    errno = EBADMSG;
-    return -1;
-  }
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof fd);
   return put_slot(a->slot, fd);
 }
 
@@ -737,7 +703,7 @@ static long run_step(const uint8_t *base, const struct step *s) {
   case OP_RECV_FD: return do_recv_fd(p);
   case OP_MOVE_MOUNT: return do_move_mount(base, p);
   case OP_IDMAP_TREE: return do_idmap_tree(base, p);
-  case OP_LOOPBACK_UP: return do_loopback_up();
+  case OP_LOOPBACK_UP: return loopback_up();
   case OP_OPEN_TREE: return do_open_tree(base, p);
   case OP_SYSCALL: return do_syscall(base, p);
   case OP_MKDIR_IN_ROOT: return do_mkdir_in_root(base, p);

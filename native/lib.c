@@ -209,26 +209,11 @@ int lxr_accept(int fd) {
 
 /* Receive one fd sent with SCM_RIGHTS together with its payload (up to len bytes). */
 int lxr_recv_fd_data(int sock, char *buf, int len, int *got) {
-  struct iovec iov = {buf, (size_t)len};
-  union {
-    struct cmsghdr h;
-    char b[CMSG_SPACE(sizeof(int))];
-  } u;
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = u.b;
-  msg.msg_controllen = sizeof u.b;
-  long r;
-  do r = syscall(SYS_recvmsg, sock, &msg, MSG_CMSG_CLOEXEC);
-  while (r < 0 && errno == EINTR);
+  int fd = -1;
+  long r = recv_fd_msg(sock, buf, (size_t)len, &fd);
   if (r < 0) return -errno;
   *got = (int)r;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) return -EBADMSG;
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  if (r == 0) return -EBADMSG; /* closed, no fd */
   return fd;
 }
 

@@ -17,24 +17,6 @@
 #include <sys/wait.h>
 #include "build/abi.h"
 
-/* Set IFF_UP on "lo" (SIOCGIFFLAGS/SIOCSIFFLAGS on a throwaway socket). */
-static long loopback_up(void) {
-  struct ifreq ifr;
-  long fd = syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  memset(&ifr, 0, sizeof ifr);
-  memcpy(ifr.ifr_name, "lo", 3);
-  long r = syscall(SYS_ioctl, (int)fd, SIOCGIFFLAGS, &ifr);
-  if (r == 0 && !(ifr.ifr_flags & IFF_UP)) {
-    ifr.ifr_flags |= IFF_UP;
-    r = syscall(SYS_ioctl, (int)fd, SIOCSIFFLAGS, &ifr);
-  }
-  int saved = errno;
-  syscall(SYS_close, (int)fd);
-  errno = saved;
-  return r;
-}
-
 #ifndef NETLINK_CAP_ACK
 #define NETLINK_CAP_ACK 10
 #endif

@@ -226,13 +226,14 @@ if (!BUSYBOX || !haveIp) {
     t.same(after.map((r) => r.State), ['exited', 'exited'], 'every container is exited');
     const st = lxr(env, ['start', 'web'], noPolicies);
     t.equal(st.status, 0, st.stderr);
+    // each attempt bounded: a SYN sent before the container's veth is up is dropped, not refused
     const body = await until(async () => {
       try {
-        return await (await fetch(`http://127.0.0.1:${port}/`)).text();
+        return await (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) })).text();
       } catch {
         return undefined;
       }
-    }, 10000);
+    }, 30000);
     t.equal(await body, 'hello\n', 'start brought back its network and its published port');
     // the next lxr command starts the --restart always container
     const rows = ps();

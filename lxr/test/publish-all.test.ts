@@ -46,11 +46,11 @@ if (!BUSYBOX || !haveIp) {
     for (const p of [p80, p8080]) {
       const body = await until(async () => {
         try {
-          return await (await fetch(`http://127.0.0.1:${p}/`)).text();
+          return await (await fetch(`http://127.0.0.1:${p}/`, { signal: AbortSignal.timeout(2000) })).text();
         } catch {
           return undefined;
         }
-      }, 15000);
+      }, 30000);
       t.equal(body, 'hello\n', `the host reaches host port ${p}`);
     }
     t.equal(lxr(env, ['port', 'web', '9999']).status, 125, 'a port not published');

@@ -196,7 +196,12 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     for (;;) {
       const msg = await child.next();
       if (msg.kind === 'error') throw child.failure(msg);
-      if (msg.kind === 'exec') throw new LxrError('container init exited during setup');
+      if (msg.kind === 'exec') {
+        // as runc says it: a memory limit too low for the init to get through its setup
+        const limit = spec.linux?.resources?.memory?.limit;
+        const hint = typeof limit === 'number' && limit >= 0 && record.cgroup ? ` (linux.resources.memory.limit is ${limit} bytes: too low?)` : '';
+        throw new LxrError(`container init exited during setup${hint}`);
+      }
       if (msg.kind === 'pid') {
         void native().wait(child.pids[child.pids.length - 2]!); // reap the intermediate
         continue;

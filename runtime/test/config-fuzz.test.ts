@@ -2,8 +2,10 @@
 // gives it the wrong type, an extreme value or the wrong nesting. Every mutant is either
 // created and deleted cleanly, or refused with an error naming a JSON path of the config:
 // never a signal, a timeout, a JavaScript error or a stack, and never a leftover.
-// The seed varies per run (LXR_FUZZ_SEED fixes it, LXR_FUZZ_COUNT sets the count); a
-// failure prints the seed and the mutation, so it can be replayed.
+// The seed varies per run, so that each run tries new mutants, except under CI (CI=true),
+// which replays one fixed seed so that its verdict does not depend on the draw.
+// LXR_FUZZ_SEED fixes it, LXR_FUZZ_COUNT sets the count; a failure prints the seed and the
+// mutation, so it can be replayed.
 //
 // Each lxr-runtime runs under `unshare -m -u -i -n`: a mutant that drops a namespace
 // then shares a throw-away one, never the host's mounts, hostname or network.
@@ -14,7 +16,8 @@ import { basename, join } from 'node:path';
 import { cleanEnv, haveBusybox, makeBundle, makeRoot, RUNTIME } from './helpers/bundle.js';
 import { resolveCgroupPaths } from '../cgroups/index.js';
 
-const SEED = Number(process.env.LXR_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const CI_SEED = 2131398449;
+const SEED = Number(process.env.LXR_FUZZ_SEED ?? (process.env.CI ? CI_SEED : Math.floor(Math.random() * 2 ** 31)));
 const COUNT = Number(process.env.LXR_FUZZ_COUNT ?? 150);
 
 /** mulberry32: small, seedable. */

@@ -2,6 +2,7 @@
 // overlay whiteouts) and the l*xattr family (PAX SCHILY.xattr.*, trusted.overlay.opaque).
 // They are called straight from glibc through koffi, so the project's C library stays small.
 import { loadKoffi } from '../../native/koffi.js';
+import { errnoName } from '../../native/index.js';
 
 interface Libc {
   mknod(path: string, mode: number, dev: bigint): number;
@@ -40,10 +41,6 @@ function libc(): Libc {
   return cached;
 }
 
-const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM', 2: 'ENOENT', 13: 'EACCES', 17: 'EEXIST', 20: 'ENOTDIR', 22: 'EINVAL', 28: 'ENOSPC', 61: 'ENODATA',
-  95: 'EOPNOTSUPP', 34: 'ERANGE', 7: 'E2BIG',
-};
 
 export class SysError extends Error {
   constructor(
@@ -51,9 +48,10 @@ export class SysError extends Error {
     readonly path: string,
     readonly errno: number,
   ) {
-    super(`${syscall} ${path}: ${ERRNO_NAMES[errno] ?? `errno ${errno}`}`);
+    const name = errnoName(errno);
+    super(`${syscall} ${path}: ${name}`);
     // Same shape as Node's fs errors so callers can test err.code.
-    (this as unknown as { code: string }).code = ERRNO_NAMES[errno] ?? `E${errno}`;
+    (this as unknown as { code: string }).code = name.startsWith('errno ') ? `E${errno}` : name;
   }
 }
 

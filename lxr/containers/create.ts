@@ -18,7 +18,7 @@ import { checkNetworkMode } from './network.js';
 import { checkPortFree } from './options.js';
 import { publishAll } from './run-flags.js';
 import { healthConfig, type ImageHealthcheck } from './health.js';
-import { prepareContainer, releaseContainer, spawnMonitor, type MonitorHandle } from './launch.js';
+import { prepareContainer, releaseContainer, removeUnrecordedDir, spawnMonitor, type MonitorHandle } from './launch.js';
 import { prepareOverlay } from '../snapshots/overlay.js';
 import { withStartCode } from './exit-codes.js';
 
@@ -60,8 +60,7 @@ export function startMonitorEarly(ctx: LxrContext): EarlyMonitor {
     used: false,
     async release() {
       await monitor.abort();
-      if (existsSync(join(dir, 'container.json'))) return;
-      rmSync(dir, { recursive: true, force: true });
+      if (!(await removeUnrecordedDir(ctx, id))) return;
       // and the parents it made, if nothing else was put there meanwhile (a usage error leaves nothing)
       for (let d = dirname(dir); made && d.length >= made.length; d = dirname(d)) {
         try {

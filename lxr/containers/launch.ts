@@ -216,21 +216,23 @@ export const RESTART_STATUS = 10;
  * or "error ..." to the creating lxr on fd 3, after waiting for its "go". Returns the exit status.
  */
 /**
- * The creating lxr went away (killed, or it gave up) before it wrote the container's record:
- * no command knows this directory (ps -a lists records), so the monitor that was started for
- * it removes it. With a record, ps -a shows the container and rm -f removes what it made.
+ * Remove a container directory that holds no record (one made for an early monitor): no
+ * command knows it, since ps -a lists records. Returns false, leaving it, when a record is
+ * there (then ps -a shows the container and rm -f removes what it made). No lock: nothing
+ * else knows the directory, and taking the store's lock would make the state directory (and
+ * its lock file) that a usage error must not leave behind.
  */
-async function forgetUnrecorded(ctx: LxrContext, id: string): Promise<void> {
-  // No lock: nothing else knows the directory, and taking the store's lock would make the
-  // state directory (and its lock file) that a usage error must not leave behind.
+export async function removeUnrecordedDir(ctx: LxrContext, id: string): Promise<boolean> {
   const dir = containerDir(ctx, id);
+  if (existsSync(join(dir, 'container.json'))) return false;
   try {
-    if (!existsSync(dir) || existsSync(join(dir, 'container.json'))) return;
+    if (!existsSync(dir)) return true;
     if (ctx.rootless) await (await import('../rootless/index.js')).removeTree(dir);
     else rmSync(dir, { recursive: true, force: true });
   } catch {
     /* lxr system check --repair finds it */
   }
+  return true;
 }
 
 export async function launchMain(ctx: LxrContext, id: string, restart: boolean): Promise<number> {
@@ -251,7 +253,8 @@ export async function launchMain(ctx: LxrContext, id: string, restart: boolean):
     });
     if (!go) {
       sock.destroy();
-      await forgetUnrecorded(ctx, id);
+      // the creating lxr went away (killed, or it gave up) before it wrote the record
+      await removeUnrecordedDir(ctx, id);
       return 0;
     }
     report = (msg) => sock.end(`${msg}\n`);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { gcStore, listImages, pullImage, removeImage, type GcResult, type ImageSummary, type PullProgress, type PullResult } from '../image-tool/index.js';
 import { openStore, readManifestBlob } from '../image-tool/layout/images.js';
 import { snapshotName } from '../image-tool/unpack/snapshots.js';
-import { LxrError, errorMessage } from '../runtime/errors.js';
+import { LxrError, errorMessage } from '../common/errors.js';
 import type { LxrContext } from './context.js';
 import { listRecords, withStoreLock } from './containers/store.js';
 import { removeUnusedSnapshots, unusedSnapshots } from './snapshots/overlay.js';

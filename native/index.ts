@@ -3,21 +3,13 @@
 import { existsSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import abi from './abi.json' with { type: 'json' };
-import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { loadKoffi } from './koffi.js';
+import { nativeBuildPath } from './paths.js';
 
-// Found from the sources (native/index.ts) and from bundles (dist/, dist/chunks/): the
-// package root is the nearest ancestor holding native/build/liblxr.so.
 function findLibrary(): string {
   if (process.env.LXR_NATIVE_LIB) return process.env.LXR_NATIVE_LIB;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
-    const candidate = join(dir, 'native', 'build', 'liblxr.so');
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  return join(dirname(fileURLToPath(import.meta.url)), 'build', 'liblxr.so');
+  return nativeBuildPath('liblxr.so');
 }
 
 export interface Native {

@@ -6,13 +6,14 @@
 import { openSync, closeSync, fstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { native, LOCK_EX, LOCK_SH, LOCK_NB, LOCK_UN } from './index.js';
+import { LxrError } from '../common/errors.js';
 
 const EWOULDBLOCK = 11;
 const EINTR = 4;
 const queues = new Map<string, Promise<unknown>>();
 
 /** The lock file could not be opened or locked. `code` is the errno's name, or "errno N". */
-export class LockError extends Error {
+export class LockError extends LxrError {
   override name = 'LockError';
   constructor(readonly path: string, readonly code: string, readonly opening: boolean) {
     super(`cannot ${opening ? 'open the lock' : 'lock'} ${path}: ${code}`);

@@ -1,9 +1,9 @@
 // config.json from an image config, by image-spec conversion.md: Entrypoint+Cmd, Env,
 // WorkingDir, User (through the rootfs's /etc/passwd and /etc/group) and the annotations.
 // Everything else comes from defaultSpec(), the same default `lxr-runtime spec` writes.
-import type { Spec } from '../../runtime/spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 import type { ImageConfig } from '../unpack/layout.js';
-import { defaultSpec, DEFAULT_PATH } from '../../runtime/spec/default.js';
+import { defaultSpec, DEFAULT_PATH } from '../../oci-spec/default.js';
 import { resolveUser } from './user.js';
 
 export interface ConfigOptions {

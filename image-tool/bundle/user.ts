@@ -2,8 +2,9 @@
 // /etc/passwd and /etc/group (image-spec conversion.md, "Config.User").
 import { readFileSync } from 'node:fs';
 import { lstatOrNullSync, resolveInRootSync } from '../unpack/root-path.js';
+import { LxrError } from '../../common/errors.js';
 
-export class UserError extends Error {
+export class UserError extends LxrError {
   override name = 'UserError';
 }
 

@@ -10,9 +10,11 @@ import { defaultStorePath } from '../layout/store.js';
 import { ImageError } from '../registry/errors.js';
 import type { RemoteOptions } from '../registry/session.js';
 import type { RetryPolicy } from '../registry/retry.js';
-import { humanSize, progressRenderer } from './progress.js';
-import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
-import { learnCommand } from '../../runtime/cli/code-cache.js';
+import { progressRenderer } from './progress.js';
+import { humanSize, table } from '../../common/cli/format.js';
+import { skipHelpCache } from '../../common/cli/yargs-help.js';
+import { learnCommand } from '../../common/cli/code-cache.js';
+import { LxrError } from '../../common/errors.js';
 
 interface Globals {
   store?: string;
@@ -128,8 +130,7 @@ export function buildCli(argv: string[]): Argv {
         if (a.json) return out(JSON.stringify(imgs, null, 2));
         if (a.quiet) return imgs.forEach((i) => out(i.reference));
         const rows = [['REFERENCE', 'DIGEST', 'PLATFORM', 'SIZE'], ...imgs.map((i) => [i.reference, i.digest.slice(0, 19), i.platforms.join(',') || '-', humanSize(i.size)])];
-        const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-        for (const r of rows) out(r.map((c, n) => (n === r.length - 1 ? c : c.padEnd(w[n]!))).join('  '));
+        out(table(rows, 2));
       },
     )
     .command(
@@ -319,7 +320,7 @@ export function buildCli(argv: string[]): Argv {
     });
 }
 
-class UsageError extends Error {}
+class UsageError extends LxrError {}
 
 // Ctrl-C during a pull or push: stop the transfers, keep partial downloads for the next
 // pull (they are only ever renamed into blobs/ once verified), exit 130.

@@ -1,17 +1,8 @@
 // Pull progress for the CLI: a bar per layer plus a total on a TTY, one line per
 // finished layer otherwise, nothing with --quiet. Always written to stderr.
 import type { PullProgress } from '../registry/pull.js';
+import { humanSize } from '../../common/cli/format.js';
 
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
 
 const short = (d: string) => d.replace(/^sha256:/, '').slice(0, 12);
 

@@ -5,7 +5,7 @@
 //   .lxr/ingest/    partial downloads keyed by digest, kept for Range resume
 //   .lxr/index.lock exclusive lock around index.json read-modify-write
 //   .lxr/gc.lock    shared by writers (pull, push), exclusive for gc
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { constants as FS, createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -15,6 +15,7 @@ import { isDigest } from '../reference.js';
 import { MediaType, type Descriptor, type ImageIndex } from '../registry/manifest.js';
 import { isRetryable, retryDelay, retryPolicy, sleep, type RetryPolicy } from '../registry/retry.js';
 import { lockFd, withExclusiveLock, withSharedLock } from '../../native/lock.js';
+import { writeFileAtomicAsync } from '../../common/atomic.js';
 
 /** Bytes of a blob download gathered per write (see ingestOnce). */
 const WRITE_BUFFER = 1 << 18;
@@ -133,26 +134,11 @@ export class ImageStore {
     return join(this.root, 'blobs', alg, hex);
   }
 
-  private tmpPath(): string {
-    return join(this.meta, 'tmp', `${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
-  }
-
   /** Write a file so that readers see either the old or the whole new content. */
   async writeFileAtomic(path: string, data: Buffer | string): Promise<void> {
-    await mkdir(join(this.meta, 'tmp'), { recursive: true });
-    const tmp = this.tmpPath();
     try {
-      const fh = await open(tmp, 'w', 0o644);
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path);
-      await fsyncDir(join(path, '..'));
+      await writeFileAtomicAsync(path, data, { tmpDir: join(this.meta, 'tmp'), syncDir: true });
     } catch (e) {
-      await unlink(tmp).catch(() => {});
       throw storeError(e, `writing ${path}`);
     }
   }

@@ -1,6 +1,7 @@
 // One error type for everything lxr-image reports to a user. The message is one line
 // that names the thing at fault (reference, URL, HTTP status, path); `code` lets
 // callers (the lxr front end, tests) branch without parsing text.
+import { LxrError } from '../../common/errors.js';
 
 export type ImageErrorCode =
   | 'BAD_REFERENCE'
@@ -16,7 +17,7 @@ export type ImageErrorCode =
   | 'STORE'
   | 'CONFIG';
 
-export class ImageError extends Error {
+export class ImageError extends LxrError {
   readonly code: ImageErrorCode;
   /** Whether trying the same operation again may succeed (network blips, 429, 5xx). */
   readonly retryable: boolean;

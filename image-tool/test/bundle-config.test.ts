@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromImage } from '../bundle/config.js';
-import { defaultSpec } from '../../runtime/spec/default.js';
-import { validateConfig } from '../../runtime/spec/validators.generated.js';
+import { defaultSpec } from '../../oci-spec/default.js';
+import { validateConfig } from '../../oci-spec/validators.generated.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lxr-config-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

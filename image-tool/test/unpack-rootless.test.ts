@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, re
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { validateConfig } from '../../runtime/spec/validators.generated.js';
+import { validateConfig } from '../../oci-spec/validators.generated.js';
 import { getXattr } from '../unpack/libc.js';
 import { buildImage, featureLayers, FEATURE_CONFIG } from './fixtures-image.js';
 

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unpackBundle } from '../unpack/index.js';
-import { validateConfig } from '../../runtime/spec/validators.generated.js';
+import { validateConfig } from '../../oci-spec/validators.generated.js';
 import { buildImage, describeTree, featureLayers, FEATURE_CONFIG } from './fixtures-image.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lxr-umoci-'));

@@ -1,7 +1,8 @@
 // An image (manifest in an OCI layout) into an OCI runtime bundle: rootfs/ and config.json.
-import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { validateConfig } from '../../runtime/spec/validators.generated.js';
+import { writeFileAtomicAsync } from '../../common/atomic.js';
+import { validateConfig } from '../../oci-spec/validators.generated.js';
 import { configFromImage } from '../bundle/config.js';
 import { blobPath, readImageConfig, readManifest } from './layout.js';
 import { unpackLayer } from './layer.js';
@@ -13,30 +14,6 @@ export interface UnpackBundleOptions {
   manifest: string;
   bundle: string;
   rootless?: boolean;
-}
-
-/** Writes a file atomically: temp file, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
 }
 
 export async function unpackBundle(opts: UnpackBundleOptions): Promise<void> {
@@ -97,7 +74,7 @@ export async function unpackBundle(opts: UnpackBundleOptions): Promise<void> {
       const err = validateConfig.errors?.[0];
       throw new UnpackError(`generated config.json is invalid: ${err?.instancePath || '/'} ${err?.message ?? ''}`);
     }
-    await writeFileAtomic(join(bundle, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    await writeFileAtomicAsync(join(bundle, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`, { syncDir: true });
   } catch (e) {
     // Leave nothing half-written: remove what this call created.
     await rm(rootfs, { recursive: true, force: true });

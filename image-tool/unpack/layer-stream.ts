@@ -12,8 +12,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Transform, PassThrough, pipeline, type Readable, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { unpackedBytes } from '../registry/blobs-memory.js';
+import { LxrError } from '../../common/errors.js';
 
-export class UnpackError extends Error {
+export class UnpackError extends LxrError {
   override name = 'UnpackError';
 }
 

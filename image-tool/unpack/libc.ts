@@ -3,6 +3,7 @@
 // They are called straight from glibc through koffi, so the project's C library stays small.
 import { loadKoffi } from '../../native/koffi.js';
 import { errnoName } from '../../native/index.js';
+import { LxrError } from '../../common/errors.js';
 
 interface Libc {
   mknod(path: string, mode: number, dev: bigint): number;
@@ -42,11 +43,11 @@ function libc(): Libc {
 }
 
 
-export class SysError extends Error {
+export class SysError extends LxrError {
   constructor(
     readonly syscall: string,
     readonly path: string,
-    readonly errno: number,
+    override readonly errno: number,
   ) {
     const name = errnoName(errno);
     super(`${syscall} ${path}: ${name}`);

@@ -5,8 +5,9 @@
 import { lstat } from 'node:fs/promises';
 import { chmodSync, lstatSync, mkdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
+import { LxrError } from '../../common/errors.js';
 
-export class PathError extends Error {
+export class PathError extends LxrError {
   override name = 'PathError';
 }
 

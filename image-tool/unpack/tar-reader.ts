@@ -5,6 +5,7 @@
 // mtime, ...) and drops every `SCHILY.xattr.*` record, and it decodes the PAX block as UTF-8, which
 // corrupts binary xattr values such as `security.capability`. layer.md requires xattrs, so the
 // headers are parsed here, byte for byte.
+import { LxrError } from '../../common/errors.js';
 
 export type EntryType = 'file' | 'link' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
 
@@ -28,7 +29,7 @@ export interface TarEntry {
   xattrs: Map<string, Buffer>;
 }
 
-export class TarFormatError extends Error {
+export class TarFormatError extends LxrError {
   override name = 'TarFormatError';
 }
 

@@ -4,7 +4,7 @@
 // yargs parses, because yargs would read an unknown `--dns 1.1.1.1 IMAGE` as --dns=IMAGE
 // (or swallow the image) and then complain about a missing argument instead.
 import yargs, { type Argv } from 'yargs';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 
 export interface KnownFlags {
   /** flag name (without dashes) -> whether it takes a value */

@@ -4,7 +4,7 @@
 //   {{range .List}}...{{end}}  {{if .X}}...{{else}}...{{end}}  {{println}}  "{{-" / "-}}" trimming
 // Missing fields print "<no value>", as Go's templates do for maps. "json" alone means the
 // value as JSON (docker's `--format json`).
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 
 type Node =
   | { kind: 'text'; text: string }

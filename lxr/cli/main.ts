@@ -4,12 +4,13 @@ import { hideBin } from 'yargs/helpers';
 import { lxrContext, trace, type LxrContext } from '../context.js';
 import type { CreateOptions, EarlyMonitor } from '../containers/create.js';
 import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseIdeBind, parseRestart, parseSecurityOpts, parseVolume } from '../containers/options.js';
-import { LxrError, errorMessage } from '../../runtime/errors.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
 import { parseLabels } from '../containers/labels.js';
 import { parseMount } from '../containers/mounts.js';
-import { skipHelpCache } from '../../runtime/cli/yargs-help.js';
+import { skipHelpCache } from '../../common/cli/yargs-help.js';
 import { RUN_VALUE_FLAGS, groupRunHelp, parseRunFlags, runFlagOptions } from '../containers/run-flags.js';
-import { learnCommand } from '../../runtime/cli/code-cache.js';
+import { learnCommand } from '../../common/cli/code-cache.js';
+import { humanSize, table } from '../../common/cli/format.js';
 
 interface Globals {
   root?: string;
@@ -114,21 +115,6 @@ async function printIde(r: { settings: { ide?: boolean; idePort?: number; idePas
   const { ideLoginMessage, ideUrl } = await import('../ide/index.js');
   const host = !r.settings.ideBind || r.settings.ideBind === '0.0.0.0' ? '127.0.0.1' : r.settings.ideBind;
   process.stderr.write(`${ideLoginMessage(ideUrl(r.settings.idePort!, host), r.settings.idePassword!)}\n`);
-}
-
-function table(rows: string[][]): string {
-  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]! + 3))).join('').trimEnd()).join('\n');
-}
-
-function human(n: number): string {
-  const u = ['B', 'kB', 'MB', 'GB'];
-  let i = 0;
-  while (n >= 1000 && i < u.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${n < 10 && i ? n.toFixed(1) : Math.round(n)}${u[i]}`;
 }
 
 export function buildCli(argv: string[]): Argv {
@@ -333,7 +319,7 @@ export function buildCli(argv: string[]): Argv {
       const { images } = await import('../images.js');
       const rows = await images(ctxOf(a));
       if (a.format === 'json') return out(JSON.stringify(rows, null, 2));
-      out(table([['REFERENCE', 'DIGEST', 'SIZE', 'PLATFORMS'], ...rows.map((r) => [r.reference, r.digest.slice(7, 19), human(r.size), r.platforms.join(',')])]));
+      out(table([['REFERENCE', 'DIGEST', 'SIZE', 'PLATFORMS'], ...rows.map((r) => [r.reference, r.digest.slice(7, 19), humanSize(r.size), r.platforms.join(',')])]));
     })
     .command('rmi <images..>', 'remove images, then their unused blobs and snapshots', (y) => y.positional('images', { type: 'string', array: true }).option('force', { alias: 'f', type: 'boolean', default: false }), async (a) => {
       const { rmi } = await import('../images.js');
@@ -360,7 +346,7 @@ export function buildCli(argv: string[]): Argv {
       const ctx = ctxOf(a);
       const r = await gc(ctx);
       const n = await gcContainerNetworks(ctx);
-      out(`removed ${r.images.removed.length} blobs (${human(r.images.freedBytes)}), ${r.snapshots.length} snapshots and the network state of ${n.removed.length} containers`);
+      out(`removed ${r.images.removed.length} blobs (${humanSize(r.images.freedBytes)}), ${r.snapshots.length} snapshots and the network state of ${n.removed.length} containers`);
       for (const e of n.errors) process.stderr.write(`lxr: gc: ${e}\n`);
       if (n.errors.length) process.exitCode = 1;
     })

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LxrContext } from '../context.js';
-import { errorMessage } from '../../runtime/errors.js';
+import { errorMessage } from '../../common/errors.js';
 import { listIds, readRecord as readRuntimeRecord, initAlive } from '../../runtime/container/state.js';
 import { deleteContainer as rtDelete } from '../../runtime/container/delete.js';
 import { unmountOverlay } from '../snapshots/overlay.js';

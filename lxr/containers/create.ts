@@ -8,7 +8,7 @@ import type { PullProgress } from '../../image-tool/registry/pull.js';
 import { describeName, resolveImage } from '../../image-tool/layout/images.js';
 import { normalizeReference } from '../../image-tool/reference.js';
 import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
-import { LxrError, errorMessage } from '../../runtime/errors.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
 import { failPoint, trace, type LxrContext } from '../context.js';
 import {
   IDE_CONTAINER_PORT, NAME_RE, containerDir, listRecords, readRecordById, withStoreLock, writeRecord,

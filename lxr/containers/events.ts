@@ -5,7 +5,7 @@
 // for the start of the container carrying its labels.
 import type { LxrContext } from '../context.js';
 import { listRecords, type ContainerRecord } from './store.js';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 
 export interface DockerEvent {
   status: string;

@@ -4,9 +4,9 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execInContainer } from '../../runtime/container/exec.js';
-import type { Process, Spec } from '../../runtime/spec/types.js';
+import type { Process, Spec } from '../../oci-spec/types.js';
 import { resolveUser } from '../../image-tool/bundle/user.js';
-import { LxrError, errorMessage } from '../../runtime/errors.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
 import type { LxrContext } from '../context.js';
 import { containerDir, getRecord } from './store.js';
 import { liveState } from './status.js';

@@ -1,7 +1,7 @@
 // docker's and podman's exit codes for a container command that cannot start: 127 when the
 // command is not found, 126 when it cannot be run (not executable, a directory, no working
 // directory), 125 for lxr's own errors. Scripts tell the three apart.
-import { LxrError, errorMessage } from '../../runtime/errors.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
 
 export const EXIT_NOT_FOUND = 127;
 export const EXIT_CANNOT_RUN = 126;

@@ -8,12 +8,12 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../runtime/container/state.js';
-import { LxrError, errorMessage } from '../../runtime/errors.js';
-import type { Spec } from '../../runtime/spec/types.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
+import type { Spec } from '../../oci-spec/types.js';
 import { contextEnv, type LxrContext } from '../context.js';
 import { containerDir, readRecordById } from './store.js';
 import { liveState } from './status.js';
+import { writeFileAtomic } from '../../common/atomic.js';
 
 /** The check the container runs, resolved at create (the image's HEALTHCHECK, flags on top). */
 export interface HealthConfig {
@@ -121,7 +121,7 @@ export function readHealth(ctx: LxrContext, id: string): HealthState | undefined
 
 /** Start the runner for a container that just started (startedAt tells its run apart). */
 export function startHealthRunner(ctx: LxrContext, id: string, startedAt: string, lxrBin: string): void {
-  writeFileAtomic(healthFile(ctx, id), JSON.stringify({ Status: 'starting', FailingStreak: 0, Log: [] } satisfies HealthState), 0o600, false);
+  writeFileAtomic(healthFile(ctx, id), JSON.stringify({ Status: 'starting', FailingStreak: 0, Log: [] } satisfies HealthState), { mode: 0o600, durable: false });
   const c = spawn(process.execPath, [lxrBin, '__health', id, startedAt], { detached: true, stdio: 'ignore', env: { ...process.env, ...contextEnv(ctx) } });
   c.on('error', () => {});
   c.unref();
@@ -154,7 +154,7 @@ async function runCheck(ctx: LxrContext, id: string, cfg: HealthConfig): Promise
     code = await execInContainer(ctx.runtimeRoot, id, { process: { ...spec.process!, args, terminal: false }, stdio: [nullFd, outFd, outFd], pidFile });
   } catch (e) {
     code = -1;
-    writeFileAtomic(join(dir, 'out'), errorMessage(e), 0o600, false);
+    writeFileAtomic(join(dir, 'out'), errorMessage(e), { mode: 0o600, durable: false });
   } finally {
     clearTimeout(timer);
     closeSync(outFd);
@@ -201,6 +201,6 @@ export async function healthMain(ctx: LxrContext, id: string, startedAt: string)
       next.FailingStreak++;
       if (next.FailingStreak >= cfg.retries) next.Status = 'unhealthy';
     }
-    writeFileAtomic(healthFile(ctx, id), JSON.stringify(next), 0o600, false);
+    writeFileAtomic(healthFile(ctx, id), JSON.stringify(next), { mode: 0o600, durable: false });
   }
 }

@@ -3,7 +3,7 @@
 // (created, running, exited, ...). Filters of different keys must all match; several of the
 // same key match if any one does, except label, where each must match.
 import { readFileSync } from 'node:fs';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 
 export function parseLabels(items: string[], files: string[] = []): Record<string, string> {
   const out: Record<string, string> = {};

@@ -5,16 +5,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createContainer as rtCreate } from '../../runtime/container/create.js';
 import { startContainer as rtStart } from '../../runtime/container/start.js';
 import { deleteContainer as rtDelete } from '../../runtime/container/delete.js';
-import { procStat } from '../../runtime/container/state.js';
 import { exitCodeOf } from '../../runtime/container/run.js';
 import type { PlanChild } from '../../runtime/process/spawn.js';
 import { native } from '../../native/index.js';
-import { LxrError, errorMessage } from '../../runtime/errors.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
+import { nativeBuildPath, packageRoot } from '../../native/paths.js';
 import { contextEnv, failPoint, trace, type LxrContext } from '../context.js';
 import { IDE_CONTAINER_PORT, containerDir, logPath, readRecordById, updateRecord, withStoreLock, type ContainerRecord } from './store.js';
 import { mountOverlay, unmountOverlay } from '../snapshots/overlay.js';
@@ -25,9 +24,10 @@ import { liveState } from './status.js';
 import type { NamespaceOf } from './run-flags.js';
 import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
 import { resolveUser } from '../../image-tool/bundle/user.js';
-import type { Process } from '../../runtime/spec/types.js';
+import type { Process } from '../../oci-spec/types.js';
 import { devcontainerRemoteUser } from '../devcontainer/metadata.js';
 import { mergeEnv } from './options.js';
+import { procStat } from '../../common/proc.js';
 
 export { logPath };
 
@@ -400,20 +400,11 @@ export function lxrBin(): string {
 /** native/build/lxr-monitor, built by `npm install` with the native library. */
 export function monitorExe(): string {
   if (process.env.LXR_MONITOR) return process.env.LXR_MONITOR;
-  const p = join(packageRoot(), 'native', 'build', 'lxr-monitor');
+  const p = nativeBuildPath('lxr-monitor');
   if (!existsSync(p)) throw new LxrError(`${p} is missing: run "npm install" (it is built with the native library)`);
   return p;
 }
 
-/** The lxr package's directory (bin/, native/, package.json). */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'bin', 'lxr.js'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new LxrError('cannot find the lxr package (bin/lxr.js) to start the container monitor (set LXR_BIN and LXR_MONITOR)');
-}
 
 export interface MonitorHandle {
   /** the bundle is ready: let the monitor create and start the container; resolves once it runs */

@@ -6,7 +6,7 @@
 // inotify; native/monitor.c is not involved. It ends when the container stops or restarts.
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, renameSync, rmSync, statSync, truncateSync, watch } from 'node:fs';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import { contextEnv, type LxrContext } from '../context.js';
 import { logPath, readRecordById } from './store.js';
 import { liveState } from './status.js';

@@ -1,7 +1,7 @@
 // start, stop, restart, rm on lxr's containers (ps, inspect and logs are in query.ts).
 import { killContainer as rtKill } from '../../runtime/container/kill.js';
 import { liveState, monitorAlive, type LiveState } from './status.js';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import type { LxrContext } from '../context.js';
 import { findBroken, findRecord, getRecord, readRecordById, updateRecord, type BrokenRecord, type ContainerRecord } from './store.js';
 

@@ -4,7 +4,7 @@
 // change nothing here). A bind source must exist (docker refuses a missing one, unlike -v).
 import { isAbsolute } from 'node:path';
 import { statSync } from 'node:fs';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import type { VolumeMount } from './store.js';
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

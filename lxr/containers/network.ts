@@ -12,8 +12,8 @@ import type { NetworkOptions } from '../network/index.js';
 
 const DEFAULT_NETWORK = 'lxr';
 const cni = () => import('../network/index.js');
-import { LxrError, errorMessage } from '../../runtime/errors.js';
-import type { Mount } from '../../runtime/spec/types.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
+import type { Mount } from '../../oci-spec/types.js';
 import type { LxrContext } from '../context.js';
 import { failPoint } from '../context.js';
 import { listBroken, listRecords, type ContainerRecord } from './store.js';

@@ -3,7 +3,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { createServer, isIPv4 } from 'node:net';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import type { PortMapping, RestartPolicy, VolumeMount } from './store.js';
 import { readProfile, type SeccompProfile } from '../security/profile.js';
 

@@ -1,6 +1,6 @@
 // ps, inspect and logs: read-only, and light (no runtime or image code is loaded for them).
 import { closeSync, existsSync, openSync, readSync, fstatSync, readFileSync, writeSync } from 'node:fs';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import { join } from 'node:path';
 import type { LxrContext } from '../context.js';
 import { containerDir, getRecord, listBroken, listRecords, logPath, readRecordById, type BrokenRecord, type ContainerRecord, type ContainerStatus } from './store.js';
@@ -8,7 +8,7 @@ import { liveState } from './status.js';
 import { readHealth, type HealthState } from './health.js';
 import { rotatedLogs } from './logrotate.js';
 import { mergeEnv } from './options.js';
-import type { Spec } from '../../runtime/spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 import type { ImageConfig } from '../../image-tool/unpack/layout.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,13 +3,13 @@
 // runtime spec. Each bad value is refused before anything is made, in docker's words:
 // `invalid argument "VALUE" for "--FLAG" flag: REASON`.
 import { lstatSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { createServer, isIP } from 'node:net';
 import { createSocket } from 'node:dgram';
-import type { Mount, Spec, NamespaceType } from '../../runtime/spec/types.js';
-import { LxrError } from '../../runtime/errors.js';
+import type { Mount, Spec, NamespaceType } from '../../oci-spec/types.js';
+import { LxrError } from '../../common/errors.js';
+import { nativeBuildPath } from '../../native/paths.js';
 import { sysctlNamespace } from '../../runtime/linux/sysctl.js';
 import { readFileInRoot } from '../../image-tool/bundle/user.js';
 import type { PortMapping } from './store.js';
@@ -467,12 +467,8 @@ export const INIT_PATH = '/dev/init';
 /** native/build/lxr-pid1 (LXR_PID1 overrides it). */
 export function pid1Exe(): string {
   if (process.env.LXR_PID1) return process.env.LXR_PID1;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const p = join(dir, 'native', 'build', 'lxr-pid1');
-    if (existsSync(p)) return p;
-    dir = dirname(dir);
-  }
+  const p = nativeBuildPath('lxr-pid1');
+  if (existsSync(p)) return p;
   throw new LxrError('--init: native/build/lxr-pid1 is missing: run "npm install" (it is built with the native library)', { exitCode: 125 });
 }
 

@@ -7,7 +7,7 @@ import type { LxrContext } from '../context.js';
 import { createAndStart, createContainerRecord, discard, type CreateOptions } from './create.js';
 import { finish, launch, shouldRestart, waitExit, type Launched } from './launch.js';
 import { startContainer } from './manage.js';
-import { errorMessage } from '../../runtime/errors.js';
+import { errorMessage } from '../../common/errors.js';
 import { readRecordById, updateRecord } from './store.js';
 import { withStartCode } from './exit-codes.js';
 import { containerLogs } from './query.js';

@@ -2,12 +2,12 @@
 // image config, then the user's flags on top.
 import { mkdirSync, writeFileSync, existsSync, copyFileSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Device, Mount, Seccomp, Spec } from '../../runtime/spec/types.js';
+import type { Device, Mount, Seccomp, Spec } from '../../oci-spec/types.js';
 import type { ImageConfig } from '../../image-tool/unpack/layout.js';
 import { configFromImage } from '../../image-tool/bundle/config.js';
 import { resolveUser } from '../../image-tool/bundle/user.js';
 import { PathError, resolveInRootSync } from '../../image-tool/unpack/root-path.js';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import { mergeEnv } from './options.js';
 import { prepareNamedVolume } from './volumes.js';
 import { hostTerminalSize } from '../../runtime/console.js';

@@ -4,11 +4,11 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { withExclusiveLock } from '../../native/lock.js';
-import { LxrError } from '../../runtime/errors.js';
-import { writeFileAtomic } from '../../runtime/container/state.js';
+import { LxrError } from '../../common/errors.js';
 import type { LxrContext } from '../context.js';
 import type { SeccompProfile } from '../security/profile.js';
 import type { RunFlags } from './run-flags.js';
+import { writeFileAtomic } from '../../common/atomic.js';
 
 export type RestartPolicy = 'no' | 'on-failure' | 'always';
 
@@ -119,7 +119,7 @@ export function logPath(ctx: LxrContext, id: string): string {
 
 export function writeRecord(ctx: LxrContext, rec: ContainerRecord): void {
   // a --rm container's record does not outlive it: no fsync (~1-2 ms each, 5 per run)
-  writeFileAtomic(join(containerDir(ctx, rec.id), 'container.json'), JSON.stringify(rec, null, 2), 0o600, !rec.settings.autoRemove);
+  writeFileAtomic(join(containerDir(ctx, rec.id), 'container.json'), JSON.stringify(rec, null, 2), { mode: 0o600, durable: !rec.settings.autoRemove });
 }
 
 export function readRecordById(ctx: LxrContext, id: string): ContainerRecord | undefined {

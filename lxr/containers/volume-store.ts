@@ -4,10 +4,10 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { LxrError } from '../../runtime/errors.js';
-import { writeFileAtomic } from '../../runtime/container/state.js';
+import { LxrError } from '../../common/errors.js';
 import type { LxrContext } from '../context.js';
 import { listRecords, withStoreLock } from './store.js';
+import { writeFileAtomic } from '../../common/atomic.js';
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -47,7 +47,7 @@ export async function createVolume(ctx: LxrContext, name: string | undefined, la
     if (existing) return existing; // docker: creating an existing volume is a no-op
     const dir = join(ctx.volumes, n);
     mkdirSync(join(dir, '_data'), { recursive: true, mode: 0o755 });
-    writeFileAtomic(join(dir, 'volume.json'), JSON.stringify({ CreatedAt: new Date().toISOString(), Labels: labels }), 0o600);
+    writeFileAtomic(join(dir, 'volume.json'), JSON.stringify({ CreatedAt: new Date().toISOString(), Labels: labels }), { mode: 0o600 });
     return info(ctx, n)!;
   });
 }

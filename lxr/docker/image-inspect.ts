@@ -2,7 +2,7 @@
 // digest, Config the image config's runtime part), as tools that read `docker inspect` expect.
 import { inspectImage } from '../../image-tool/layout/images.js';
 import type { ImageConfig } from '../../image-tool/unpack/layout.js';
-import { LxrError, errorMessage } from '../../runtime/errors.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
 import type { LxrContext } from '../context.js';
 
 export async function inspectImageDocker(ctx: LxrContext, ref: string): Promise<Record<string, unknown>> {

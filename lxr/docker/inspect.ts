@@ -1,7 +1,7 @@
 // `lxr inspect [--type container|image|volume] NAME...`: as docker does, without --type a
 // name is looked up as a container, then as an image. Each name that is none of them is an
 // error of its own; the others are still shown.
-import { errorMessage } from '../../runtime/errors.js';
+import { errorMessage } from '../../common/errors.js';
 import type { LxrContext } from '../context.js';
 import { findRecord } from '../containers/store.js';
 import { inspectContainer } from '../containers/query.js';

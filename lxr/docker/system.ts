@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { LxrContext } from '../context.js';
 import { listRecords } from '../containers/store.js';
 import { liveState } from '../containers/status.js';
-import { packageRoot } from '../containers/launch.js';
+import { packageRoot } from '../../native/paths.js';
 
 /** docker's API version that lxr's CLI surface follows (docker 24). */
 export const API_VERSION = '1.43';

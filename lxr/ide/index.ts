@@ -19,9 +19,10 @@ import {
 import { delimiter, join, posix } from 'node:path';
 import { tmpdir } from 'node:os';
 import * as tar from 'tar';
-import type { Mount, Process } from '../../runtime/spec/types.js';
+import type { Mount, Process } from '../../oci-spec/types.js';
 import { execInContainer } from '../../runtime/container/exec.js';
 import { LockError, withExclusiveLock } from '../../native/lock.js';
+import { LxrError } from '../../common/errors.js';
 
 export const DEFAULT_IDE_DIR = '/var/lib/lxr/ide';
 export const CODE_SERVER_VERSION = '4.139.1';
@@ -56,9 +57,8 @@ export interface EnsureOptions {
 }
 
 /** An error a user can fix: the message names the step and the thing at fault. */
-export class IdeError extends Error {
+export class IdeError extends LxrError {
   readonly step: IdeStep;
-  readonly exitCode = 1;
   constructor(step: IdeStep, message: string) {
     super(`ide install, ${step}: ${message}`);
     this.name = 'IdeError';

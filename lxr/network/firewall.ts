@@ -15,7 +15,7 @@
 // of the new ones. Both run under LOCK_PATH, so concurrent lxr processes see each other's
 // changes whole. Debian 12's iptables is iptables-nft, so these rules are nftables rules
 // underneath; the same text works with iptables-legacy.
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import { run, type RunResult } from './sys.js';
 import { withExclusiveLockSync } from '../../native/lock.js';
 

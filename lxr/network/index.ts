@@ -14,9 +14,9 @@
 //   containers/<containerId>/{hosts,hostname,resolv.conf}   files the front end bind-mounts
 //   ipam/<network>/leases.json                 lxr-ipam's leases (dataDir of the default network)
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { LxrError } from '../../runtime/errors.js';
+import { join } from 'node:path';
+import { LxrError } from '../../common/errors.js';
+import { packageRoot } from '../../native/paths.js';
 import {
   addNetworkList,
   checkNetworkList,
@@ -33,8 +33,9 @@ import { hostResolvConf, hostsContent, resolvConfContent, type HostEntry, type R
 import { formatIp, formatSubnet, overlaps, parseIp, parseSubnet } from './ipv4.js';
 import { deleteLink, overlappingRoutes } from './link.js';
 import { checkHostPortFree, parsePortSpec, type PublishedPort } from './ports.js';
-import { rewriteInPlace, writeFileAtomic } from './sys.js';
+import { rewriteInPlace } from './sys.js';
 import { withExclusiveLock, withExclusiveLockSync } from '../../native/lock.js';
+import { writeFileAtomic } from '../../common/atomic.js';
 
 export { createNetns, removeNetns, netnsPath, NETNS_DIR } from './netns.js';
 export { parsePortSpec, checkHostPortFree, type PublishedPort } from './ports.js';
@@ -90,12 +91,8 @@ function stateDirOf(o: NetworkOptions): string {
 
 /** lxr's own plugins: dist/cni of the package this module runs from (sources or bundles). */
 export function lxrPluginDir(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    for (const c of [join(dir, 'dist', 'cni'), join(dir, 'cni')]) if (existsSync(join(c, 'lxr-bridge'))) return c;
-    dir = dirname(dir);
-  }
-  return undefined;
+  const dir = join(packageRoot(), 'dist', 'cni');
+  return existsSync(join(dir, 'lxr-bridge')) ? dir : undefined;
 }
 
 /** The CNI path, and lxr's own plugins in it run in this process (plugins/local.ts). */
@@ -240,7 +237,7 @@ export async function createNetwork(o: CreateNetworkOptions): Promise<NetworkInf
     const clash = overlappingRoutes(sub, o.bridge);
     if (clash.length) throw new LxrError(`subnet ${formatSubnet(sub)} overlaps host route ${clash[0]}: choose another subnet`);
     const file = join(dir, `${o.name}.conflist`);
-    writeFileAtomic(file, JSON.stringify(bridgeConfList(o), null, 2) + '\n');
+    writeFileAtomic(file, JSON.stringify(bridgeConfList(o), null, 2) + '\n', { mkdir: true });
     return describe({ file, list: bridgeConfList(o) });
   });
 }
@@ -441,7 +438,7 @@ export async function attachContainer(o: AttachOptions): Promise<AttachResult> {
     result,
   };
   await withExclusiveLock(netLock(o, network), () => {
-    writeFileAtomic(recordPath(o, network, o.containerId), JSON.stringify(rec, null, 2) + '\n', 0o600);
+    writeFileAtomic(recordPath(o, network, o.containerId), JSON.stringify(rec, null, 2) + '\n', { mode: 0o600, mkdir: true });
     refreshHostsLocked(network, o);
   });
   return { ip: rec.ip, gateway: rec.gateway, mac: rec.mac, prefixLength: rec.prefixLength, network, ifname, result };
@@ -588,8 +585,8 @@ export async function dnsFiles(o: DnsFilesOptions): Promise<DnsFiles> {
   const dns: ResolvOptions = { ...o.dns };
   if (!dns.servers?.length && result?.dns?.nameservers?.length) dns.servers = result.dns.nameservers;
   mkdirSync(dir, { recursive: true });
-  writeFileAtomic(join(dir, 'name'), `${o.name}\n${hostname}\n`);
-  if (o.extraHosts?.length) writeFileAtomic(join(dir, 'extra-hosts'), JSON.stringify(o.extraHosts));
+  writeFileAtomic(join(dir, 'name'), `${o.name}\n${hostname}\n`, { mkdir: true });
+  if (o.extraHosts?.length) writeFileAtomic(join(dir, 'extra-hosts'), JSON.stringify(o.extraHosts), { mkdir: true });
   rewriteInPlace(paths.hostnamePath, `${hostname}\n`);
   rewriteInPlace(paths.resolvConfPath, resolvConfContent(hostResolvConf(o.hostResolvConf), dns));
   const nets = [...new Set(allRecords(o).filter((r) => r.containerId === o.containerId).map((r) => r.network))];

@@ -1,5 +1,5 @@
 // IPv4 arithmetic for subnets, ranges and overlap checks. lxr's networks are IPv4 only.
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 
 export interface Subnet {
   /** network address as an unsigned 32-bit number */

@@ -3,7 +3,7 @@
 // a socket opened there; without it, in the host's.
 import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import { Netlink, flagNames, isErrno, type Link } from './netlink.js';
 import { formatSubnet, overlaps, parseSubnet, type Subnet } from './ipv4.js';
 

@@ -7,7 +7,7 @@
 // Synchronous on purpose, like the rest of lxr/network: each call is one or two system calls.
 import { endianness } from 'node:os';
 import { openSync, closeSync } from 'node:fs';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import { native, errnoName, NS_STEP } from '../../native/index.js';
 import { formatIp, parseIp } from './ipv4.js';
 

@@ -9,7 +9,7 @@
 // `ip netns del` does: detach the mount, remove the file. The namespace itself goes away
 // (with the interfaces in it) when nothing else holds it.
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import { native, errnoName, NS_STEP } from '../../native/index.js';
 
 export const NETNS_DIR = '/run/netns';

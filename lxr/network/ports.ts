@@ -1,7 +1,7 @@
 // Published ports: parsing `-p` specs and checking that a host port is free.
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import { isIPv4 } from './ipv4.js';
 
 export interface PublishedPort {

@@ -6,8 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync, ftruncateSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
-import { LxrError } from '../../runtime/errors.js';
-import { writeFileAtomic as writeFileAtomicIn } from '../../runtime/container/state.js';
+import { LxrError } from '../../common/errors.js';
 
 export interface RunResult {
   status: number;
@@ -41,12 +40,6 @@ export function must(cmd: string, args: string[], input?: string): string {
     throw new LxrError(`${cmd} ${args.join(' ')}: ${why}`);
   }
   return r.stdout;
-}
-
-/** Write a file atomically (temp file, fsync, rename), making its directory if needed. */
-export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileAtomicIn(path, data, mode);
 }
 
 /**

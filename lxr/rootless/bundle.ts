@@ -5,8 +5,8 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LxrError } from '../../runtime/errors.js';
-import type { Spec } from '../../runtime/spec/types.js';
+import { LxrError } from '../../common/errors.js';
+import type { Spec } from '../../oci-spec/types.js';
 import { exitCodeOf } from '../../runtime/container/run.js';
 import { idMapHint, runInUserns, subIdAdvice, userIdMaps } from './userns.js';
 

@@ -3,8 +3,8 @@
 // container's spec mapped with the user's ids, and `lxr unshare`.
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LxrError } from '../../runtime/errors.js';
-import type { Mount, Spec } from '../../runtime/spec/types.js';
+import { LxrError } from '../../common/errors.js';
+import type { Mount, Spec } from '../../oci-spec/types.js';
 import { exitCodeOf } from '../../runtime/container/run.js';
 import type { LxrContext } from '../context.js';
 import { idMapHint, runInUserns, subIdAdvice, userIdMaps, type UserIdMaps } from './userns.js';

@@ -13,13 +13,13 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, rmSync, openSync, closeSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { LxrError } from '../../runtime/errors.js';
-import { procStat } from '../../runtime/container/state.js';
+import { LxrError } from '../../common/errors.js';
 import { findTool } from '../../runtime/linux/namespaces.js';
 import { native } from '../../native/index.js';
-import type { Mount } from '../../runtime/spec/types.js';
+import type { Mount } from '../../oci-spec/types.js';
 import type { LxrContext } from '../context.js';
 import type { ContainerRecord, PortMapping } from '../containers/store.js';
+import { procStat } from '../../common/proc.js';
 
 export const USER_NETWORKS = ['slirp4netns', 'pasta'];
 

@@ -5,10 +5,10 @@
 // at which this process writes the maps through newuidmap/newgidmap, then EXEC. Node itself
 // never enters a namespace. Unlike podman there is no long-lived pause process: every user
 // namespace made with the same maps sees the same owners, so none needs to be kept.
-import { userInfo } from 'node:os';
-import { LxrError } from '../../runtime/errors.js';
-import { findTool, subIdRanges, writeIdMaps, CLONE, type UsernsPlan } from '../../runtime/linux/namespaces.js';
-import type { IdMapping } from '../../runtime/spec/types.js';
+import { LxrError } from '../../common/errors.js';
+import { subIdRanges, userName } from '../../common/subid.js';
+import { findTool, writeIdMaps, CLONE, type UsernsPlan } from '../../runtime/linux/namespaces.js';
+import type { IdMapping } from '../../oci-spec/types.js';
 import { Op, Plan } from '../../runtime/process/plan.js';
 import { openChannel, spawnPlan } from '../../runtime/process/spawn.js';
 import { native } from '../../native/index.js';
@@ -25,14 +25,6 @@ export interface UserIdMaps {
   gidCount: number;
   /** the user has no /etc/subuid or /etc/subgid range: only their own ids are mapped */
   single: boolean;
-}
-
-function userName(uid: number): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return String(uid);
-  }
 }
 
 /** The line to add to /etc/subuid and /etc/subgid, as podman's docs suggest it. */

@@ -2,7 +2,7 @@
 // the runtime-spec's linux.seccomp plus `archMap` and per-rule `includes`/`excludes`.
 // Read and checked here (kept apart from lxr's default profile, which only create needs).
 import { readFileSync } from 'node:fs';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 
 export interface ProfileArg {
   index: number;

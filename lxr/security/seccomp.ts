@@ -9,7 +9,7 @@
 // this machine's architecture into a plain linux.seccomp, which lxr-runtime compiles with
 // libseccomp (runtime/linux/seccomp.ts).
 import { release } from 'node:os';
-import type { Seccomp } from '../../runtime/spec/types.js';
+import type { Seccomp } from '../../oci-spec/types.js';
 
 export type { ProfileArg, ProfileFilter, ProfileRule, SeccompProfile } from './profile.js';
 export { checkProfile, readProfile } from './profile.js';

@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { native, errnoName } from '../../native/index.js';
-import { LxrError } from '../../runtime/errors.js';
+import { LxrError } from '../../common/errors.js';
 import { removeUnusedLockFile } from '../../native/lock.js';
 
 const MNT_DETACH = 2;

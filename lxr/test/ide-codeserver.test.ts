@@ -27,7 +27,7 @@ import { killContainer } from '../../runtime/container/kill.js';
 import { containerState } from '../../runtime/container/query.js';
 import { execInContainer } from '../../runtime/container/exec.js';
 import { isZombieOrGone } from '../../runtime/container/processes.js';
-import type { Spec } from '../../runtime/spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 import { native } from '../../native/index.js';
 import { haveBusybox, makeBundle, makeRoot, uniqueId } from '../../runtime/test/helpers/bundle.js';
 import { IDE_DIR, ideInstall, ideInstallSkipReason } from './helpers/ide.js';

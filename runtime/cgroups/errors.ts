@@ -1,8 +1,9 @@
 // One error type for the whole cgroup library: a one-line message that names the spec
 // field (e.g. "linux.resources.memory.limit") or the path at fault.
 import { getSystemErrorMap } from 'node:util';
+import { LxrError } from '../../common/errors.js';
 
-export class CgroupError extends Error {
+export class CgroupError extends LxrError {
   override name = 'CgroupError';
   constructor(message: string, readonly code?: string) {
     super(message);

@@ -1,6 +1,6 @@
 // lxr's cgroup library: the one interface the runtime core calls, for cgroup v1, hybrid
 // (v1 controllers + an empty cgroup2 hierarchy) and v2 hosts.
-import type { Resources } from '../spec/types.js';
+import type { Resources } from '../../oci-spec/types.js';
 import type { CgroupPaths } from './paths.js';
 import type { Stats } from './stats.js';
 import { readOptional } from './fs.js';

@@ -1,6 +1,6 @@
 // Checks of linux.resources that need no kernel: done before anything is created, so a
 // bad config fails with a message naming the field and leaves nothing behind.
-import type { Resources } from '../spec/types.js';
+import type { Resources } from '../../oci-spec/types.js';
 import { CgroupError } from './errors.js';
 import type { CgroupLayout } from './layout.js';
 

@@ -7,7 +7,7 @@
 // flag followed by a value yargs would read as its value, an id yargs would read as a
 // number) goes to the yargs parser in main.ts, which accepts or rejects it as before.
 import { configureLog } from '../log.js';
-import { learnCommand } from './code-cache.js';
+import { learnCommand } from '../../common/cli/code-cache.js';
 import { defaultRoot } from '../container/state.js';
 
 interface Parsed {
@@ -168,7 +168,7 @@ async function runFast(p: Parsed): Promise<number> {
       const { listContainers } = await import('../container/query.js');
       const { formatList } = await import('./list-format.js');
       // a torn state file: said on stderr, as runc's "load container ID: ..."; the rest are listed
-      const { errorMessage } = await import('../errors.js');
+      const { errorMessage } = await import('../../common/errors.js');
       const list = listContainers(p.root, (cid, e) => process.stderr.write(`load container ${cid}: ${errorMessage(e)}\n`));
       const quiet = p.flags.has('quiet');
       if (!(quiet && list.length === 0)) out(formatList(list, quiet, p.format ?? 'table'));

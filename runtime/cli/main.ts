@@ -3,10 +3,10 @@
 // because start-up time is most of what a runtime costs.
 import { defaultRoot } from '../container/state.js';
 import { configureLog, log } from '../log.js';
-import { errorMessage, LxrError } from '../errors.js';
+import { errorMessage, LxrError } from '../../common/errors.js';
 import { readFileSync } from 'node:fs';
-import { skipHelpCache } from './yargs-help.js';
-import { learnCommand } from './code-cache.js';
+import { skipHelpCache } from '../../common/cli/yargs-help.js';
+import { learnCommand } from '../../common/cli/code-cache.js';
 import { fastCommand } from './fast.js';
 import { formatList } from './list-format.js';
 

@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultSpec } from '../spec/default.js';
-import { LxrError } from '../errors.js';
+import { defaultSpec } from '../../oci-spec/default.js';
+import { LxrError } from '../../common/errors.js';
 
 export function writeDefaultSpec(bundle: string, rootless: boolean): void {
   const file = join(bundle, 'config.json');

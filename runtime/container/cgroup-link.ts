@@ -1,6 +1,6 @@
 // Where the container lifecycle meets the cgroup library (runtime/cgroups/).
 import type { ContainerRecord } from './state.js';
-import type { Device, DeviceCgroup, Resources } from '../spec/types.js';
+import type { Device, DeviceCgroup, Resources } from '../../oci-spec/types.js';
 import { createCgroup, destroyCgroup, resolveCgroupPaths, cgroupPids, cgroupFrozen, type CgroupPaths } from '../cgroups/index.js';
 import { log } from '../log.js';
 

@@ -3,21 +3,23 @@
 import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadSpec } from '../spec/load.js';
-import type { Spec, State } from '../spec/types.js';
+import type { Spec, State } from '../../oci-spec/types.js';
 import { buildInitPlan, Sync } from '../process/init.js';
 import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
 import { runHooks } from '../hooks.js';
 import { native } from '../../native/index.js';
-import { LxrError, errorMessage } from '../errors.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
 import { closeNamespaceFds, planUserns, writeIdMaps, type UsernsPlan } from '../linux/namespaces.js';
 import { cgroupDriver, planCgroupPaths } from './cgroup-link.js';
 import type { CgroupPaths } from '../cgroups/index.js';
 import {
-  type ContainerRecord, OCI_VERSION, ociState, procStat, removeDir, reserveDir, writeFileAtomic, writeRecord,
+  type ContainerRecord, OCI_VERSION, ociState, removeDir, reserveDir, writeRecord,
 } from './state.js';
 import { log } from '../log.js';
 import { sendIdmappedMounts } from '../linux/mounts.js';
 import { sharesHostMountNamespace, unmountUnder } from './host-mounts.js';
+import { writeFileAtomic } from '../../common/atomic.js';
+import { procStat } from '../../common/proc.js';
 
 export interface CreateOptions {
   root: string;
@@ -238,7 +240,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         await sendSeccompListener(seccompPair![0], spec, ociState(record, 'creating'), child.pid);
       } else if (msg.id === Sync.READY) {
         writeRecord(o.root, record);
-        if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), 0o644, false); // a pid: atomic, never fsynced (runc neither)
+        if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), { durable: false }); // a pid: atomic, never fsynced (runc neither)
         child.release();
         built.keepSeccomp?.();
         break;

@@ -4,7 +4,7 @@ import { containerDir, initAlive, liveStatus, ociState, readRecord, removeDir, w
 import { cgroupPids, destroyCgroup, resolveCgroupPaths, type CgroupPaths } from '../cgroups/index.js';
 import { containerPids, isZombieOrGone } from './processes.js';
 import { runHooks } from '../run-hooks.js';
-import { LxrError, errorMessage } from '../errors.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
 import { log } from '../log.js';
 import { cgroupDriver, cgroupMembers, recordCgroup } from './cgroup-link.js';
 import { killCgroup } from '../cgroups/index.js';

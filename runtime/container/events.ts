@@ -3,7 +3,7 @@
 import { cgroupOomEvents, cgroupStats } from '../cgroups/index.js';
 import { recordCgroup, isPaused } from './cgroup-link.js';
 import { liveStatus, readRecord } from './state.js';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 
 export function statsEvent(root: string, id: string): Record<string, unknown> {
   const rec = readRecord(root, id);

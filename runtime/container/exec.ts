@@ -8,7 +8,7 @@
 // (CVE-2019-5736 class); and only stdio and --preserve-fds cross into the container,
 // with the working directory set inside it (CVE-2024-21626 class).
 import { fstatSync, openSync, writeFileSync, constants } from 'node:fs';
-import type { Process } from '../spec/types.js';
+import type { Process } from '../../oci-spec/types.js';
 import { Op, Plan } from '../process/plan.js';
 import { openChannel, spawnPlan } from '../process/spawn.js';
 import { execCandidates, planProcessIdentity, planSeccomp, planSessionKeyring } from '../process/init.js';
@@ -16,10 +16,11 @@ import { compileSeccomp } from '../linux/seccomp.js';
 import { envWithHome } from '../linux/home.js';
 import { planJoinNamespaces } from '../hooks.js';
 import { isPaused, recordCgroup } from './cgroup-link.js';
-import { liveStatus, readRecord, writeFileAtomic } from './state.js';
+import { liveStatus, readRecord } from './state.js';
 import { native } from '../../native/index.js';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 import { consolePair, exitCodeOf, forwardSignals, proxyTerminal, receiveMaster } from '../console.js';
+import { writeFileAtomic } from '../../common/atomic.js';
 
 const SYNC_CGROUP = 1;
 
@@ -149,7 +150,7 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
     throw e;
   }
   const pid = child.pid;
-  if (o.pidFile) writeFileAtomic(o.pidFile, String(pid), 0o644, false); // a pid: atomic, never fsynced (runc neither)
+  if (o.pidFile) writeFileAtomic(o.pidFile, String(pid), { durable: false }); // a pid: atomic, never fsynced (runc neither)
   // reap the intermediate (if any) now; the process itself below, or by our exit
   if (child.pids.length > 1) await reap(child.pids.slice(0, -1));
   if (o.detach) return 0;

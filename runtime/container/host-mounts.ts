@@ -1,7 +1,7 @@
 // A container without a mount namespace of its own makes its mounts in the runtime's
 // (config-linux.md: it inherits it). Remove them again when the container goes.
 import { readFileSync } from 'node:fs';
-import type { Spec } from '../spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 import { native } from '../../native/index.js';
 
 const MNT_DETACH = 2;

@@ -2,7 +2,7 @@
 // process in it).
 import { initAlive, liveStatus, readRecord } from './state.js';
 import { parseSignal } from './signals.js';
-import { LxrError, errorMessage } from '../errors.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
 import { containerPids } from './processes.js';
 import { cgroupMembers, recordCgroup } from './cgroup-link.js';
 import { killCgroup } from '../cgroups/index.js';

@@ -3,7 +3,7 @@
 import { freezeCgroup } from '../cgroups/index.js';
 import { recordCgroup, isPaused } from './cgroup-link.js';
 import { liveStatus, readRecord, withLock } from './state.js';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 
 export async function pauseContainer(root: string, id: string, pause: boolean): Promise<void> {
   await withLock(root, id, async () => {

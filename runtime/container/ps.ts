@@ -3,6 +3,7 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { containerPids } from './processes.js';
 import { readRecord } from './state.js';
+import { table } from '../../common/cli/format.js';
 
 export function listProcesses(root: string, id: string): number[] {
   return containerPids(readRecord(root, id));
@@ -29,6 +30,5 @@ export function processTable(pids: number[]): string {
       /* exited */
     }
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('')).join('\n');
+  return table(rows, 2);
 }

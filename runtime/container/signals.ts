@@ -1,6 +1,6 @@
 // Signal names and numbers as runc's `kill` accepts them: KILL, SIGKILL, 9.
 import { constants } from 'node:os';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 
 const SIGNALS = constants.signals as Record<string, number>;
 

@@ -3,7 +3,7 @@
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { fifoPath, liveStatus, ociState, readRecord, withLock, writeRecord } from './state.js';
 import { runHooks } from '../run-hooks.js';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 
 export async function startContainer(root: string, id: string): Promise<void> {
   await withLock(root, id, async () => {

@@ -2,10 +2,12 @@
 // (present from create until start). Live status is derived, never trusted from disk:
 // the init pid must exist with the start time recorded at create, so a reused pid is
 // never mistaken for the container.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, constants } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import type { Spec, State, Status } from '../spec/types.js';
-import { LxrError } from '../errors.js';
+import type { Spec, State, Status } from '../../oci-spec/types.js';
+import { LxrError } from '../../common/errors.js';
+import { writeFileAtomic } from '../../common/atomic.js';
+import { procStat } from '../../common/proc.js';
 import { native, LOCK_EX, LOCK_NB, LOCK_SH } from '../../native/index.js';
 
 export const DEFAULT_ROOT = '/run/lxr-runtime';
@@ -59,22 +61,6 @@ export function fifoPath(root: string, id: string): string {
   return join(containerDir(root, id), 'exec.fifo');
 }
 
-/**
- * Write a file atomically: temp file, then rename, so readers see the old or the new file.
- * `durable`: fsync before the rename (skip it only for files that do not outlive their owner).
- */
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600, durable = true): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    if (durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
 export function readRecord(root: string, id: string): ContainerRecord {
   const dir = containerDir(root, id);
   let text: string;
@@ -117,7 +103,7 @@ function parseRecord(id: string, file: string, text: string): ContainerRecord {
 export function writeRecord(root: string, rec: ContainerRecord): void {
   // Atomic, not durable (no fsync), as runc writes its state.json: the state describes
   // processes, which do not outlive a crash either, and it lives on a tmpfs (/run) anyway.
-  writeFileAtomic(join(containerDir(root, rec.id), 'state.json'), JSON.stringify(rec), 0o600, false);
+  writeFileAtomic(join(containerDir(root, rec.id), 'state.json'), JSON.stringify(rec), { mode: 0o600, durable: false });
 }
 
 export function listIds(root: string): string[] {
@@ -169,24 +155,6 @@ export async function withLock<T>(root: string, id: string, fn: () => Promise<T>
   } finally {
     closeSync(fd);
   }
-}
-
-export interface ProcStat {
-  state: string;
-  startTime: string;
-  ppid: number;
-}
-
-export function procStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // the command name is in parentheses and may contain anything: split after the last ')'
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: rest[0]!, ppid: Number(rest[1]), startTime: rest[19]! };
 }
 
 /** Is the container's init still the process we started? */

@@ -1,7 +1,7 @@
 // process.capabilities (config.md "Linux process"): names to numbers and the five sets.
 import { readFileSync } from 'node:fs';
-import type { Capabilities } from '../spec/types.js';
-import { LxrError } from '../errors.js';
+import type { Capabilities } from '../../oci-spec/types.js';
+import { LxrError } from '../../common/errors.js';
 
 // linux/capability.h order
 export const CAPABILITY_NAMES = [

@@ -1,9 +1,9 @@
 // linux.devices and the default devices (config-linux.md "Devices", "Default Devices").
 import { statSync } from 'node:fs';
 import { posix } from 'node:path';
-import type { Device } from '../spec/types.js';
+import type { Device } from '../../oci-spec/types.js';
 import { Op, type Plan } from '../process/plan.js';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 import { MS } from './mounts.js';
 
 const S_IFCHR = 0o020000;

@@ -3,7 +3,7 @@
 // is no /etc/passwd). For create and for exec.
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Mount, Process } from '../spec/types.js';
+import type { Mount, Process } from '../../oci-spec/types.js';
 import { readFileInRoot } from './read-in-root.js';
 import { log } from '../log.js';
 

@@ -5,9 +5,9 @@
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import type { IdMapping, Mount } from '../spec/types.js';
+import type { IdMapping, Mount } from '../../oci-spec/types.js';
 import { Op, Plan } from '../process/plan.js';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 import { native } from '../../native/index.js';
 import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
 import { CLONE, checkIdMappings } from './namespaces.js';

@@ -1,9 +1,9 @@
 // linux.namespaces (config-linux.md "Namespaces"): which to create, which to join by path.
-import { openSync, closeSync, constants, accessSync, readFileSync, writeFileSync } from 'node:fs';
+import { openSync, closeSync, constants, accessSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { userInfo } from 'node:os';
-import type { IdMapping, Namespace, NamespaceType, Spec } from '../spec/types.js';
-import { LxrError } from '../errors.js';
+import type { IdMapping, Namespace, NamespaceType, Spec } from '../../oci-spec/types.js';
+import { LxrError } from '../../common/errors.js';
+import { SUBID_FILE, subIdRanges, userName, type IdKind } from '../../common/subid.js';
 
 export const CLONE = {
   NEWTIME: 0x80, NEWNS: 0x20000, NEWCGROUP: 0x2000000, NEWUTS: 0x4000000, NEWIPC: 0x8000000,
@@ -86,9 +86,7 @@ export interface UsernsPlan {
   denySetgroups: boolean;
 }
 
-type IdKind = 'uid' | 'gid';
 const TOOL: Record<IdKind, string> = { uid: 'newuidmap', gid: 'newgidmap' };
-const SUBID_FILE: Record<IdKind, string> = { uid: '/etc/subuid', gid: '/etc/subgid' };
 
 function range(start: number, size: number): string {
   return size === 1 ? String(start) : `${start}-${start + size - 1}`;
@@ -121,26 +119,6 @@ export function isMapped(maps: IdMapping[], id: number): boolean {
   return maps.some((m) => id >= m.containerID && id < m.containerID + m.size);
 }
 
-/** The caller's subordinate id ranges from /etc/subuid or /etc/subgid (entries by name or by number). */
-export function subIdRanges(kind: IdKind, user: { name: string; id: number }, file = SUBID_FILE[kind]): { start: number; size: number }[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: { start: number; size: number }[] = [];
-  for (const line of text.split('\n')) {
-    const [who, start, size] = line.trim().split(':');
-    if (!who || start === undefined || size === undefined) continue;
-    if (who !== user.name && who !== String(user.id)) continue;
-    const s = Number(start);
-    const n = Number(size);
-    if (Number.isInteger(s) && Number.isInteger(n) && n > 0) out.push({ start: s, size: n });
-  }
-  return out;
-}
-
 /** Find a setuid helper (newuidmap, newgidmap) in PATH or the usual places. */
 export function findTool(name: string): string | undefined {
   // PATH, as runc looks them up; the usual places only when there is no PATH at all
@@ -156,14 +134,6 @@ export function findTool(name: string): string | undefined {
     }
   }
   return undefined;
-}
-
-function callerName(uid: number): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return String(uid);
-  }
 }
 
 /**
@@ -187,7 +157,7 @@ export function planUserns(spec: Spec, opts: { rootless: boolean }): UsernsPlan 
   if (!opts.rootless) return plan;
   const uid = process.geteuid!();
   const gid = process.getegid!();
-  const name = callerName(uid);
+  const name = userName(uid);
   const decide = (kind: IdKind, maps: IdMapping[], own: number): string | undefined => {
     const where = `linux.${kind}Mappings`;
     // A single mapping of the caller's own id can be written without help.

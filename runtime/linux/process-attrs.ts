@@ -2,9 +2,9 @@
 // linux.personality and linux.memoryPolicy (config-linux.md): each becomes one plain system
 // call in the plan (a SYSCALL step), made by the container process before it drops its
 // capabilities, as runc and crun do.
-import type { Linux, Process } from '../spec/types.js';
+import type { Linux, Process } from '../../oci-spec/types.js';
 import { Op, syscallNumber, type Plan } from '../process/plan.js';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 
 const SCHED_POLICY: Record<string, number> = {
   SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_ISO: 4, SCHED_IDLE: 5, SCHED_DEADLINE: 6,

@@ -5,6 +5,7 @@
 // cannot make the runtime read a host file.
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { loadKoffi } from '../../native/koffi.js';
+import { LxrError } from '../../common/errors.js';
 
 const SYS_OPENAT2 = 437; // the same number on every architecture (added after the syscall table unification)
 const RESOLVE_NO_MAGICLINKS = 0x02;
@@ -21,7 +22,7 @@ function libc(): { syscall: Syscall; errno: () => number } {
   return sys;
 }
 
-export class ReadInRootError extends Error {
+export class ReadInRootError extends LxrError {
   constructor(readonly code: string, message: string) {
     super(message);
   }

@@ -1,8 +1,8 @@
 // process.rlimits (config.md "POSIX process"): names to resource numbers, and the check
 // that a hard limit can really be raised before the container is made.
 import { readFileSync } from 'node:fs';
-import type { Rlimit } from '../spec/types.js';
-import { LxrError } from '../errors.js';
+import type { Rlimit } from '../../oci-spec/types.js';
+import { LxrError } from '../../common/errors.js';
 
 export const RLIMITS: Record<string, number> = {
   RLIMIT_CPU: 0, RLIMIT_FSIZE: 1, RLIMIT_DATA: 2, RLIMIT_STACK: 3, RLIMIT_CORE: 4, RLIMIT_RSS: 5,

@@ -11,10 +11,11 @@
 // header gives; anything else is compiled again and the file replaced. A cache that cannot
 // be written is no error: the program is compiled each time, as without a cache.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync, constants } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, rmSync, constants } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import type { Seccomp } from '../spec/types.js';
+import type { Seccomp } from '../../oci-spec/types.js';
+import { writeFileAtomic } from '../../common/atomic.js';
 
 export interface CachedProgram {
   program: Buffer;
@@ -68,7 +69,6 @@ export function readCached(dir: string, key: string): CachedProgram | undefined 
 
 /** Keep `program` for `key`; any failure leaves the cache as it was. */
 export function writeCached(dir: string, key: string, entry: CachedProgram): void {
-  const tmp = join(dir, `${key}.tmp-${process.pid}`);
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
@@ -78,13 +78,8 @@ export function writeCached(dir: string, key: string, entry: CachedProgram): voi
     const names = readdirSync(dir);
     if (names.length >= MAX_ENTRIES) for (const n of names) rmSync(join(dir, n), { force: true });
     const head = JSON.stringify({ key, sha256: sha256(entry.program), debug: entry.debug });
-    writeFileSync(tmp, Buffer.concat([Buffer.from(`${head}\n`), entry.program]), { mode: 0o600, flag: 'wx' });
-    renameSync(tmp, join(dir, key));
+    writeFileAtomic(join(dir, key), Buffer.concat([Buffer.from(`${head}\n`), entry.program]), { mode: 0o600, durable: false });
   } catch {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never made */
-    }
+    /* a cache: the next start compiles again */
   }
 }

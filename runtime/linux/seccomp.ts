@@ -4,8 +4,8 @@
 import { closeSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Seccomp } from '../spec/types.js';
-import { LxrError } from '../errors.js';
+import type { Seccomp } from '../../oci-spec/types.js';
+import { LxrError } from '../../common/errors.js';
 import { log } from '../log.js';
 import { loadKoffi } from '../../native/koffi.js';
 import { cacheKey, readCached, writeCached } from './seccomp-cache.js';

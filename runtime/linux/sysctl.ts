@@ -5,9 +5,9 @@
 // container's own when it is created for it, or joined by a path that is not one of the
 // runtime's own namespaces (compared by inode, through the fd the init will join).
 import { fstatSync, statSync } from 'node:fs';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 import { NS_PROC_NAME, type NamespacePlan } from './namespaces.js';
-import type { NamespaceType } from '../spec/types.js';
+import type { NamespaceType } from '../../oci-spec/types.js';
 
 const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
 const UTS_SYSCTLS = new Set(['kernel.hostname', 'kernel.domainname']);

@@ -2,7 +2,7 @@
 // back after mounting), unless the mount's options give "mode=". The mode is read before
 // anything is mounted, inside the rootfs (openat2 RESOLVE_IN_ROOT, so an image's symlink
 // cannot make the runtime look at a host path), and passed as "mode=" in the mount data.
-import type { Mount } from '../spec/types.js';
+import type { Mount } from '../../oci-spec/types.js';
 import { statInRoot } from './read-in-root.js';
 import { log } from '../log.js';
 

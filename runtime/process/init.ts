@@ -3,7 +3,7 @@
 import { isAbsolute } from 'node:path';
 import { statSync } from 'node:fs';
 import abi from '../../native/abi.json' with { type: 'json' };
-import type { Spec, Process } from '../spec/types.js';
+import type { Spec, Process } from '../../oci-spec/types.js';
 import { Op, Plan, syscallNumber } from './plan.js';
 import { idmapRequests, planBindSources, planMounts, rootfsPropagationFlags, MOUNT_ATTR, MS, type IdmapRequest, type MountContext } from '../linux/mounts.js';
 import { planDevices } from '../linux/devices.js';
@@ -12,7 +12,7 @@ import { capMasks, lastCap, lo, hi } from '../linux/capabilities.js';
 import { planRlimits } from '../linux/rlimits.js';
 import { planLinuxAttrs, planProcessAttrs } from '../linux/process-attrs.js';
 import { compileSeccomp, type CompiledSeccomp } from '../linux/seccomp.js';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 import { log } from '../log.js';
 import { checkSysctls } from '../linux/sysctl.js';
 import { envWithHome } from '../linux/home.js';

@@ -2,7 +2,7 @@
 import { Socket } from 'node:net';
 import { native, errnoName } from '../../native/index.js';
 import type { Plan } from './plan.js';
-import { LxrError } from '../errors.js';
+import { LxrError } from '../../common/errors.js';
 
 export type ChildMessage =
   | { kind: 'sync'; id: number }

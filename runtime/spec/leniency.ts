@@ -1,5 +1,5 @@
 // Every place where lxr-runtime accepts a config.json that the runtime-spec schema
-// (schemas/runtime-spec) refuses, with the engine that needs it. Nothing else is relaxed:
+// (oci-spec/schemas) refuses, with the engine that needs it. Nothing else is relaxed:
 // the schema check itself is unchanged, it only sees a copy of the config in which each
 // value listed here is replaced by the schema-valid value that stands for it.
 // Add a leniency here, never by filtering validator errors elsewhere.

@@ -4,9 +4,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { validateConfig } from './validators.generated.js';
-import type { Spec } from './types.js';
-import { LxrError } from '../errors.js';
+import { validateConfig } from '../../oci-spec/validators.generated.js';
+import type { Spec } from '../../oci-spec/types.js';
+import { LxrError } from '../../common/errors.js';
 import { forSchema } from './leniency.js';
 
 /** `/mounts/2/destination` -> `mounts[2].destination` */

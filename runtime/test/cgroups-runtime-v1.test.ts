@@ -6,7 +6,7 @@ import t from 'tap';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBundle, makeRoot, runtime, uniqueId, haveBusybox } from './helpers/bundle.js';
-import type { Spec } from '../spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 
 const v1 = existsSync('/sys/fs/cgroup/devices/devices.list');
 const skip = process.getuid?.() !== 0 ? 'needs root' : !haveBusybox ? 'needs busybox' : !v1 ? 'needs the cgroup v1 devices controller' : false;

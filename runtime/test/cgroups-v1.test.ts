@@ -11,7 +11,7 @@ import {
 } from '../cgroups/index.js';
 import { readMounts } from '../cgroups/layout.js';
 import { removeCgroupDir } from '../cgroups/tree.js';
-import type { Resources } from '../spec/types.js';
+import type { Resources } from '../../oci-spec/types.js';
 
 const CGROUP_SUPER_MAGIC = 0x27e0eb;
 const CGROUP2_SUPER_MAGIC = 0x63677270;

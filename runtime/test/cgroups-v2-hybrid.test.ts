@@ -12,7 +12,7 @@ import {
 } from '../cgroups/index.js';
 import { readMounts } from '../cgroups/layout.js';
 import { removeCgroupDir } from '../cgroups/tree.js';
-import type { DeviceCgroup } from '../spec/types.js';
+import type { DeviceCgroup } from '../../oci-spec/types.js';
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 const mounts = existsSync('/proc/self/mountinfo') ? readMounts() : undefined;

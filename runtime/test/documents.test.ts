@@ -4,7 +4,7 @@ import t from 'tap';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { validateState, validateFeatures, validateConfig } from '../spec/validators.generated.js';
+import { validateState, validateFeatures, validateConfig } from '../../oci-spec/validators.generated.js';
 import { makeBundle, makeRoot, runtime, uniqueId, waitForStatus } from './helpers/bundle.js';
 
 t.test('state validates against state-schema.json in every status', async (t) => {

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { existsSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
-import type { Spec } from '../spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 
 function oneLine(t: Test, r: { status: number | null; stderr: string }, re: RegExp): void {
   t.not(r.status, 0, 'exits non-zero');

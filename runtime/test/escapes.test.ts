@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Spec } from '../spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 import { RUNTIME, cleanEnv, haveBusybox, makeBundle, makeRoot, runtime, uniqueId, waitForStatus } from './helpers/bundle.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : !haveBusybox ? 'needs busybox' : false;

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Spec } from '../spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 import { haveBusybox, keyValues, makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : !haveBusybox ? 'needs busybox' : false;

@@ -6,7 +6,7 @@ import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, cleanEnv, haveBusybox, makeBundle, uniqueId, keyValues } from './helpers/bundle.js';
-import type { Spec } from '../spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 import { runOnPty } from '../../test/helpers/pty.js';
 
 interface User {

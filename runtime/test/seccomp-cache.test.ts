@@ -7,7 +7,7 @@ import { chmodSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
-import type { Seccomp } from '../spec/types.js';
+import type { Seccomp } from '../../oci-spec/types.js';
 
 const SCRIPT = 'mkdir /tmp/d 2>/dev/null; echo mkdir=$?; chmod 700 /tmp 2>/dev/null; echo chmod=$?';
 const denyMkdir: Seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] };

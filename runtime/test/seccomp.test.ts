@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { native } from '../../native/index.js';
 import { makeBundle, makeRoot, runtime, uniqueId, waitForStatus } from './helpers/bundle.js';
-import type { Seccomp } from '../spec/types.js';
+import type { Seccomp } from '../../oci-spec/types.js';
 
 function withSeccomp(seccomp: Seccomp, script: string, nnp: boolean) {
   return makeBundle((s) => {

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { validateSpecObject } from '../spec/load.js';
 import { LENIENCIES } from '../spec/leniency.js';
-import { defaultSpec } from '../spec/default.js';
+import { defaultSpec } from '../../oci-spec/default.js';
 import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
 
 const spec = (edit: (s: Record<string, any>) => void) => {

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import type { Spec } from '../spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 import { RUNTIME, cleanEnv, keyValues, makeBundle, makeRoot, uniqueId } from './helpers/bundle.js';
 
 const WATCHED = {

@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBundle, makeRoot, runtime, uniqueId, keyValues } from './helpers/bundle.js';
-import type { Spec } from '../spec/types.js';
+import type { Spec } from '../../oci-spec/types.js';
 
 const MAP = [{ containerID: 0, hostID: 100000, size: 65536 }];
 

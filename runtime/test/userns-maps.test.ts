@@ -3,9 +3,10 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkIdMappings, isMapped, subIdRanges } from '../linux/namespaces.js';
+import { checkIdMappings, isMapped } from '../linux/namespaces.js';
+import { subIdRanges } from '../../common/subid.js';
 import { DEFAULT_ROOT, defaultRoot } from '../container/state.js';
-import { defaultSpec } from '../spec/default.js';
+import { defaultSpec } from '../../oci-spec/default.js';
 
 t.test('subIdRanges reads entries by user name or by uid, and skips junk', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lxr-subid-'));

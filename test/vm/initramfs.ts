@@ -8,9 +8,10 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { writeFileAtomic } from '../../common/atomic.js';
 
 /** Modules to load, in this order; their dependencies are added before them. */
 export const GUEST_MODULES = [
@@ -186,18 +187,6 @@ export function hasPvhNote(elf: Buffer): boolean {
     }
   }
   return false;
-}
-
-function writeFileAtomic(path: string, data: Buffer): void {
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }
 
 // ---- cpio "newc" writer ----------------------------------------------------

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LxrError } from '../../../runtime/errors.js';
+import { LxrError } from '../../../common/errors.js';
 import { compareVersions, type CniResult, type NetworkConfList, type PluginConf } from './types.js';
 import { runPlugin, type LocalPlugins, type PluginReply, type PluginRequest } from './skel.js';
 

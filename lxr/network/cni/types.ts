@@ -1,4 +1,5 @@
 // CNI data types (SPEC.md sections 1 and 5), as far as lxr uses them.
+import { LxrError } from '../../../common/errors.js';
 
 export const CNI_VERSION = '1.1.0';
 /** Versions lxr's plugins speak. Results of 0.x versions are not produced: configs must say 1.0.0 or later. */
@@ -96,7 +97,7 @@ export const ERR = {
   system: 102,
 } as const;
 
-export class CniError extends Error {
+export class CniError extends LxrError {
   constructor(
     readonly code: number,
     msg: string,

@@ -3,10 +3,10 @@
 // address and leases survive restarts (they live on disk, by default under /var/lib/lxr).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../sys.js';
 import { withExclusiveLockSync } from '../../../native/lock.js';
 import { broadcast, contains, formatIp, parseIp, parseSubnet, type Subnet } from '../ipv4.js';
 import { CniError, ERR } from '../cni/types.js';
+import { writeFileAtomic } from '../../../common/atomic.js';
 
 export const DEFAULT_IPAM_DIR = '/var/lib/lxr/ipam';
 
@@ -80,7 +80,7 @@ export class LeaseStore {
   }
 
   private write(f: LeaseFile): void {
-    writeFileAtomic(this.file, JSON.stringify(f, null, 2) + '\n', 0o600);
+    writeFileAtomic(this.file, JSON.stringify(f, null, 2) + '\n', { mode: 0o600, mkdir: true });
   }
 
   private locked<T>(fn: () => T): T {

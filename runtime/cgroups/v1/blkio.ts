@@ -1,6 +1,6 @@
 // blkio controller (cgroup-v1/blkio-controller.rst). CFQ's blkio.weight is gone from
 // current kernels; like runc, lxr falls back to BFQ's blkio.bfq.weight when it is absent.
-import type { Resources, ThrottleDevice } from '../../spec/types.js';
+import type { Resources, ThrottleDevice } from '../../../oci-spec/types.js';
 import { CgroupError } from '../errors.js';
 import { hasFile, readOptional, writeCgroupFile } from '../fs.js';
 import type { BlkioEntry, BlkioStats, Stats } from '../stats.js';

@@ -1,6 +1,6 @@
 // What one cgroup v1 controller knows: which spec fields need it, how to write them, and
 // which statistics it reads. One file per controller, as youki's libcgroups/v1 does.
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import type { Stats } from '../stats.js';
 
 export interface SetContext {

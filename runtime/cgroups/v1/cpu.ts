@@ -1,5 +1,5 @@
 // cpu controller: CFS shares/bandwidth (scheduler/sched-bwc.rst) and RT group scheduling.
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { CgroupError } from '../errors.js';
 import { hasFile, readKeyValues, readUint, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type Stats } from '../stats.js';

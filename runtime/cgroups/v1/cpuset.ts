@@ -2,7 +2,7 @@
 // cpus/mems and refuses tasks until both are set, so each level lxr creates inherits
 // its parent's values first (runc does the same).
 import { dirname } from 'node:path';
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { readOptional, readUint, writeCgroupFile } from '../fs.js';
 import { parseCpuList, setIfNonZero, type Stats } from '../stats.js';
 import { firstSet, type V1Controller } from './controller.js';

@@ -5,7 +5,7 @@
 // difference (the idea of runc 1.1's devices emulator); to allow-all it writes "allow a"
 // and the denied exceptions; only a change from allow-all to an allow-list starts with
 // "deny a", as at create.
-import type { DeviceCgroup, Resources } from '../../spec/types.js';
+import type { DeviceCgroup, Resources } from '../../../oci-spec/types.js';
 import { readOptional, writeCgroupFile } from '../fs.js';
 import { BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ, BPF_DEVCG_ACC_WRITE, accessBits, reduceDeviceRules, type DeviceException } from '../v2/devices.js';
 import type { SetContext, V1Controller } from './controller.js';

@@ -1,6 +1,6 @@
 // hugetlb controller (cgroup-v1/hugetlb.rst): hugetlb.<size>.limit_in_bytes, size as "2MB".
 import { readdirSync } from 'node:fs';
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { readUint, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type HugetlbStats, type Stats } from '../stats.js';
 import type { V1Controller } from './controller.js';

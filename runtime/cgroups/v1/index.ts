@@ -1,7 +1,7 @@
 // The cgroup v1 (and hybrid) manager: one directory per mounted hierarchy, plus the
 // container's directory in the name=systemd hierarchy and, in hybrid mode, in the
 // controller-less cgroup2 hierarchy (runc 1.1 joins both too, so tools find the container).
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { CgroupError } from '../errors.js';
 import { readOptional, sleepSync, writeCgroupFile } from '../fs.js';
 import type { CgroupPaths } from '../paths.js';

@@ -1,5 +1,5 @@
 // memory controller (Documentation/admin-guide/cgroup-v1/memory.rst).
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { CgroupError } from '../errors.js';
 import { hasFile, readKeyValues, readOptional, readUint, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type MemoryEntry, type Stats } from '../stats.js';

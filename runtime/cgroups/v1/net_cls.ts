@@ -1,5 +1,5 @@
 // net_cls controller (cgroup-v1/net_cls.rst).
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { writeCgroupFile } from '../fs.js';
 import type { V1Controller } from './controller.js';
 

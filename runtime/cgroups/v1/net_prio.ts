@@ -1,5 +1,5 @@
 // net_prio controller (cgroup-v1/net_prio.rst): one "ifname priority" write per interface.
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { writeCgroupFile } from '../fs.js';
 import type { V1Controller } from './controller.js';
 

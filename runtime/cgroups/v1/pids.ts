@@ -1,5 +1,5 @@
 // pids controller (cgroup-v1/pids.rst).
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { readUint, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type Stats } from '../stats.js';
 import type { V1Controller } from './controller.js';

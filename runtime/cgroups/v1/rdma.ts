@@ -1,5 +1,5 @@
 // rdma controller (cgroup-v1/rdma.rst): one "device hca_handle=N hca_object=M" line per device.
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { writeCgroupFile } from '../fs.js';
 import type { V1Controller } from './controller.js';
 

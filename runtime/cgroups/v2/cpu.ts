@@ -1,6 +1,6 @@
 // cpu controller, cgroup v2. shares -> cpu.weight uses the linear formula of runc 1.1
 // (Debian 12's runc, lxr's oracle); runc 1.3 moved to a quadratic one.
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { CgroupError } from '../errors.js';
 import { readKeyValues, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type Stats } from '../stats.js';

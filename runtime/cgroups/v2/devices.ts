@@ -8,7 +8,7 @@
 // away from an exception with the same type/major/minor. The program checks the
 // exceptions, then returns the default. With no rules at all nothing is allowed (deny by
 // default, like runc).
-import type { DeviceCgroup } from '../../spec/types.js';
+import type { DeviceCgroup } from '../../../oci-spec/types.js';
 
 export interface DeviceException {
   type: 'b' | 'c';

@@ -1,7 +1,7 @@
 // hugetlb controller, cgroup v2: hugetlb.<size>.max, and .rsvd.max (reservations, Linux 5.7+)
 // set to the same limit when present, as runc 1.2 does.
 import { readdirSync } from 'node:fs';
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { hasFile, readKeyValues, readUint, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type HugetlbStats, type Stats } from '../stats.js';
 

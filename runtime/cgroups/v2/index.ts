@@ -3,7 +3,7 @@
 // available ones, so stats work too), then the resources are written and the process
 // moved in.
 import { posix } from 'node:path';
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { CgroupError } from '../errors.js';
 import { hasFile, readKeyValues, readOptional, sleepSync, writeCgroupFile } from '../fs.js';
 import { readMounts } from '../layout.js';

@@ -1,6 +1,6 @@
 // io controller, cgroup v2. As runc 1.1: a BFQ weight (io.bfq.weight, same 1..1000 scale
 // as blkio) is written as is when BFQ is there; otherwise io.weight gets the converted value.
-import type { Resources, ThrottleDevice } from '../../spec/types.js';
+import type { Resources, ThrottleDevice } from '../../../oci-spec/types.js';
 import { CgroupError } from '../errors.js';
 import { hasFile, readOptional, writeCgroupFile } from '../fs.js';
 import type { BlkioEntry, Stats } from '../stats.js';

@@ -1,6 +1,6 @@
 // memory controller, cgroup v2 (admin-guide/cgroup-v2.rst "Memory"), with runc 1.1's mapping:
 // limit -> memory.max, reservation -> memory.low, swap (memory+swap in the spec) -> memory.swap.max = swap - limit.
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { CgroupError } from '../errors.js';
 import { readKeyValues, readUint, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type MemoryEntry, type Stats } from '../stats.js';

@@ -1,5 +1,5 @@
 // pids controller, cgroup v2: pids.max.
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { readUint, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type Stats } from '../stats.js';
 import { pidsMaxValue } from '../v1/pids.js';

@@ -1,6 +1,6 @@
 // linux.resources.unified (config-linux.md "Unified"): key = interface file, value written
 // verbatim, after every other field so that it wins, as runc does.
-import type { Resources } from '../../spec/types.js';
+import type { Resources } from '../../../oci-spec/types.js';
 import { CgroupError } from '../errors.js';
 import { hasFile, readOptional, writeCgroupFile } from '../fs.js';
 import { V2_CONTROLLERS } from './controllers.js';

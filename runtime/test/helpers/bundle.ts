@@ -4,8 +4,8 @@ import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultSpec } from '../../spec/default.js';
-import type { Spec } from '../../spec/types.js';
+import { defaultSpec } from '../../../oci-spec/default.js';
+import type { Spec } from '../../../oci-spec/types.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const RUNTIME = join(REPO, 'bin', 'lxr-runtime.js');

@@ -2,9 +2,8 @@
 // the usual namespaces and mounts, runc's default capabilities, masked and read-only paths.
 // With rootless, runc's `spec --rootless` changes: a user namespace mapping the caller to root,
 // no network namespace, /sys bind-mounted from the host, no cgroup mount, no resources.
-import { userInfo } from 'node:os';
 import type { Mount, Spec } from './types.js';
-import { subIdRanges } from '../linux/namespaces.js';
+import { subIdRanges, userName } from '../common/subid.js';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -26,14 +25,6 @@ export const DEFAULT_MASKED_PATHS = [
 ];
 
 export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
-
-function userName(uid: number): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return String(uid);
-  }
-}
 
 /**
  * The default config. `rootless` (runc's `spec --rootless`) maps the caller's uid and gid

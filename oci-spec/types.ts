@@ -1,6 +1,6 @@
 // TypeScript shapes of the OCI runtime-spec v1.3.0 documents (config.md, config-linux.md,
 // runtime.md "State", features.md). Only what lxr reads or writes; the JSON schemas in
-// schemas/runtime-spec are the authority and are checked before any of this is trusted.
+// oci-spec/schemas are the authority and are checked before any of this is trusted.
 
 export interface Spec {
   ociVersion: string;

@@ -1,4 +1,4 @@
-// Types for the validators that scripts/build.mjs generates from schemas/runtime-spec.
+// Types for the validators that scripts/build.mjs generates from oci-spec/schemas.
 import type { ErrorObject } from 'ajv';
 
 interface Validator {

@@ -19,3 +19,9 @@ export function procStat(pid: number): ProcStat | undefined {
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return { state: rest[0]!, ppid: Number(rest[1]), startTime: rest[19]! };
 }
+
+/** A wait status as a shell's exit code: the code, or 128 + the signal that ended it. */
+export function exitCodeOf(status: number): number {
+  const sig = status & 0x7f;
+  return sig ? 128 + sig : (status >> 8) & 0xff;
+}

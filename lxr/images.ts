@@ -1,8 +1,6 @@
 // pull / images / rmi / gc: the image library, plus the layer snapshots lxr unpacks from it.
 import { join } from 'node:path';
-import { gcStore, listImages, pullImage, removeImage, type GcResult, type ImageSummary, type PullProgress, type PullResult } from '../image-tool/index.js';
-import { openStore, readManifestBlob } from '../image-tool/layout/images.js';
-import { snapshotName } from '../image-tool/unpack/snapshots.js';
+import { gcStore, listImages, pullImage, removeImage, type GcResult, type ImageSummary, type PullProgress, type PullResult, openStore, readManifestBlob, snapshotName } from '../image-tool/index.js';
 import { LxrError, errorMessage } from '../common/errors.js';
 import type { LxrContext } from './context.js';
 import { listRecords, withStoreLock } from './containers/store.js';

@@ -125,7 +125,3 @@ export function forwardSignals(pid: number): () => void {
   };
 }
 
-export function exitCodeOf(status: number): number {
-  const sig = status & 0x7f;
-  return sig ? 128 + sig : (status >> 8) & 0xff;
-}

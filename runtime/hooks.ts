@@ -5,8 +5,8 @@
 import { closeSync, openSync, readlinkSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Hook, State } from '../oci-spec/types.js';
-import { Op, Plan } from './process/plan.js';
-import { openChannel, spawnPlan } from './process/spawn.js';
+import { Op, Plan } from '../native/plan.js';
+import { openChannel, spawnPlan } from '../native/spawn.js';
 import { NS_FLAG, NS_PROC_NAME } from './linux/namespaces.js';
 import type { NamespaceType } from '../oci-spec/types.js';
 import { native, errnoName } from '../native/index.js';

@@ -300,7 +300,7 @@ export function buildCli(argv: string[]): Argv {
         if ((process.geteuid?.() ?? 0) !== 0 && !a.rootless) {
           // an ordinary user: unpack as root of the user namespace mapped with their
           // /etc/subuid ranges (owners shifted), then map config.json the same way
-          const { unpackBundleInUserns } = await import('../../lxr/rootless/bundle.js');
+          const { unpackBundleInUserns } = await import('../unpack/userns.js');
           await unpackBundleInUserns({ store: s, image: a.image, bundle: a.bundle, ...(a.platform ? { platform: a.platform } : {}) });
           return;
         }

@@ -1,6 +1,6 @@
 // lxr-image's unpacking library: layers into a rootfs (bundle) or into overlay snapshots.
 export { unpackBundle, type UnpackBundleOptions } from './bundle.js';
-export { unpackSnapshots, snapshotName, type UnpackSnapshotsOptions } from './snapshots.js';
+export { unpackSnapshots, type UnpackSnapshotsOptions } from './snapshots.js';
 export { unpackLayer, type UnpackLayerOptions } from './layer.js';
 export { UnpackError, layerCompression } from './layer-stream.js';
-export { readManifest, readImageConfig, blobPath, type ImageConfig, type ImageManifest, type Descriptor } from './layout.js';
+export { readManifest, readImageConfig, blobPath, snapshotName, type ImageConfig, type ImageManifest, type Descriptor } from './layout.js';

@@ -131,3 +131,9 @@ export async function readImageConfig(layout: string, manifest: ImageManifest): 
   for (const id of ids) parseDigest(id, `image config ${manifest.config.digest} diff ID`);
   return c;
 }
+
+/** The snapshot directory name of a layer: its diff ID with ':' made '-' (':' separates overlay lowerdirs). */
+export function snapshotName(diffID: string): string {
+  const { alg, hex } = parseDigest(diffID, 'diff ID');
+  return `${alg}-${hex}`;
+}

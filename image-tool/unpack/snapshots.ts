@@ -7,21 +7,14 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withExclusiveLock } from '../../native/lock.js';
 import { syncFs } from './libc.js';
-import { blobPath, readImageConfig, readManifest, type Descriptor } from './layout.js';
+import { blobPath, readImageConfig, readManifest, snapshotName, type Descriptor } from './layout.js';
 import { unpackLayer } from './layer.js';
-import { parseDigest } from './layer-stream.js';
 
 export interface UnpackSnapshotsOptions {
   layout: string;
   manifest: string;
   /** Directory holding one snapshot directory per layer. */
   snapshots: string;
-}
-
-/** The snapshot directory name of a layer: its diff ID with ':' made '-' (':' separates overlay lowerdirs). */
-export function snapshotName(diffID: string): string {
-  const { alg, hex } = parseDigest(diffID, 'diff ID');
-  return `${alg}-${hex}`;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -326,17 +326,17 @@ export function buildCli(argv: string[]): Argv {
       for (const i of list(a.images)) out(`Untagged: ${(await rmi(ctxOf(a), i, !!a.force)).reference}`);
     })
     .command('save <images..>', 'write images to an oci-archive, an OCI layout directory (oci-dir) or a docker-archive', (y) => y.positional('images', { type: 'string', array: true }).option('output', { alias: 'o', type: 'string', demandOption: true }).option('format', { type: 'string', default: 'oci-archive', choices: ['oci-archive', 'oci-dir', 'docker-archive'] }), async (a) => {
-      const { saveImages } = await import('../../image-tool/layout/archive.js');
+      const { saveImages } = await import('../../image-tool/index.js');
       const r = await saveImages({ store: ctxOf(a).imageStore, references: list(a.images), output: String(a.output), format: a.format as 'oci-archive' });
       for (const i of r.images) out(`Saved ${i.reference} ${i.digest}`);
     })
     .command('load', 'load images from an oci-archive, an OCI layout directory or a docker-archive', (y) => y.option('input', { alias: 'i', type: 'string', demandOption: true }).option('tag', { type: 'string' }), async (a) => {
-      const { loadImages } = await import('../../image-tool/layout/archive.js');
+      const { loadImages } = await import('../../image-tool/index.js');
       const r = await loadImages({ store: ctxOf(a).imageStore, input: String(a.input), ...(a.tag ? { tag: String(a.tag) } : {}) });
       for (const i of r.images) out(`Loaded ${i.reference} ${i.digest}`);
     })
     .command('import <tarball> <reference>', 'make a one-layer image of a rootfs tarball', (y) => y.positional('tarball', { type: 'string' }).positional('reference', { type: 'string' }), async (a) => {
-      const { importRootfs } = await import('../../image-tool/layout/archive.js');
+      const { importRootfs } = await import('../../image-tool/index.js');
       const r = await importRootfs({ store: ctxOf(a).imageStore, input: String(a.tarball), reference: String(a.reference) });
       out(`Imported ${r.reference} ${r.digest}`);
     })

@@ -11,8 +11,7 @@ import { createReadStream, existsSync, readdirSync, readFileSync, rmSync, rmdirS
 import { join } from 'node:path';
 import type { LxrContext } from '../context.js';
 import { errorMessage } from '../../common/errors.js';
-import { listIds, readRecord as readRuntimeRecord, initAlive } from '../../runtime/container/state.js';
-import { deleteContainer as rtDelete } from '../../runtime/container/delete.js';
+import { listIds, readRecord as readRuntimeRecord, initAlive, deleteContainer as rtDelete } from '../../runtime/index.js';
 import { unmountOverlay } from '../snapshots/overlay.js';
 import { ID_RE, containerDir, listBroken, listRecords } from './store.js';
 import { liveState } from './status.js';

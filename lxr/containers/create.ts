@@ -4,10 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { PullProgress } from '../../image-tool/registry/pull.js';
-import { describeName, resolveImage } from '../../image-tool/layout/images.js';
-import { normalizeReference } from '../../image-tool/reference.js';
-import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
+import type { PullProgress } from '../../image-tool/index.js';
+import { describeName, resolveImage, normalizeReference, readImageConfig, readManifest } from '../../image-tool/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
 import { failPoint, trace, type LxrContext } from '../context.js';
 import {
@@ -125,7 +123,7 @@ export async function ensureImage(ctx: LxrContext, image: string, pull: CreateOp
     failPoint('pull');
     try {
       // the registry client (undici) is loaded only when a pull is needed
-      const { pullImage } = await import('../../image-tool/registry/pull.js');
+      const { pullImage } = await import('../../image-tool/index.js');
       const r = await pullImage({ reference: image, store: ctx.imageStore, ...(onProgress ? { onProgress } : {}), ...(platform ? { platform } : {}) });
       ref = r.reference;
       digest = r.manifestDigest;
@@ -226,7 +224,7 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
       await unpackInUserns(ctx, digest);
     } else if (!layers.every((l) => existsSync(l))) {
       // the unpacker (tar, zstd, xattrs) is loaded only when a layer is not unpacked yet
-      const { unpackSnapshots } = await import('../../image-tool/unpack/snapshots.js');
+      const { unpackSnapshots } = await import('../../image-tool/index.js');
       await unpackSnapshots({ layout: ctx.imageStore, manifest: digest, snapshots: ctx.snapshots });
     }
     trace('create: snapshots ready');

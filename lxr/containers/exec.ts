@@ -3,9 +3,9 @@
 // with -e, -u, -w and -t on top, as docker and podman do.
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execInContainer } from '../../runtime/container/exec.js';
+import { execInContainer, hostTerminalSize } from '../../runtime/index.js';
 import type { Process, Spec } from '../../oci-spec/types.js';
-import { resolveUser } from '../../image-tool/bundle/user.js';
+import { resolveUser, readImageConfig, readManifest } from '../../image-tool/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
 import type { LxrContext } from '../context.js';
 import { containerDir, getRecord } from './store.js';
@@ -13,8 +13,6 @@ import { liveState } from './status.js';
 import { mergeEnv } from './options.js';
 import { hasEnv } from './spec.js';
 import { withStartCode } from './exit-codes.js';
-import { hostTerminalSize } from '../../runtime/console.js';
-import { readImageConfig, readManifest } from '../../image-tool/unpack/layout.js';
 
 export interface ExecOptions {
   command: string[];

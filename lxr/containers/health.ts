@@ -150,7 +150,7 @@ async function runCheck(ctx: LxrContext, id: string, cfg: HealthConfig): Promise
   let code: number;
   try {
     // the container's own process settings (user, env, cwd, capabilities), as docker's exec
-    const { execInContainer } = await import('../../runtime/container/exec.js');
+    const { execInContainer } = await import('../../runtime/index.js');
     code = await execInContainer(ctx.runtimeRoot, id, { process: { ...spec.process!, args, terminal: false }, stdio: [nullFd, outFd, outFd], pidFile });
   } catch (e) {
     code = -1;

@@ -1,5 +1,5 @@
 // start, stop, restart, rm on lxr's containers (ps, inspect and logs are in query.ts).
-import { killContainer as rtKill } from '../../runtime/container/kill.js';
+import { killContainer as rtKill } from '../../runtime/index.js';
 import { liveState, monitorAlive, type LiveState } from './status.js';
 import { LxrError } from '../../common/errors.js';
 import type { LxrContext } from '../context.js';

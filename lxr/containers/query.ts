@@ -9,7 +9,7 @@ import { readHealth, type HealthState } from './health.js';
 import { rotatedLogs } from './logrotate.js';
 import { mergeEnv } from './options.js';
 import type { Spec } from '../../oci-spec/types.js';
-import type { ImageConfig } from '../../image-tool/unpack/layout.js';
+import type { ImageConfig } from '../../image-tool/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

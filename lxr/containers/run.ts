@@ -2,7 +2,7 @@
 // container on our stdio (or, with -t, on a pty whose master we proxy). Ctrl-C and other
 // signals are forwarded to the init. Returns the exit code as a shell would see it.
 import { native } from '../../native/index.js';
-import { proxyTerminal } from '../../runtime/console.js';
+import { proxyTerminal } from '../../runtime/index.js';
 import type { LxrContext } from '../context.js';
 import { createAndStart, createContainerRecord, discard, type CreateOptions } from './create.js';
 import { finish, launch, shouldRestart, waitExit, type Launched } from './launch.js';

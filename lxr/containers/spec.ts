@@ -3,14 +3,12 @@
 import { mkdirSync, writeFileSync, existsSync, copyFileSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device, Mount, Seccomp, Spec } from '../../oci-spec/types.js';
-import type { ImageConfig } from '../../image-tool/unpack/layout.js';
-import { configFromImage } from '../../image-tool/bundle/config.js';
-import { resolveUser } from '../../image-tool/bundle/user.js';
-import { PathError, resolveInRootSync } from '../../image-tool/unpack/root-path.js';
+import type { ImageConfig } from '../../image-tool/index.js';
+import { configFromImage, resolveUser, PathError, resolveInRootSync } from '../../image-tool/index.js';
 import { LxrError } from '../../common/errors.js';
 import { mergeEnv } from './options.js';
 import { prepareNamedVolume } from './volumes.js';
-import { hostTerminalSize } from '../../runtime/console.js';
+import { hostTerminalSize } from '../../runtime/index.js';
 import type { CreateSettings } from './store.js';
 import { DEFAULT_PROFILE, buildSeccomp } from '../security/seccomp.js';
 import { applyRunFlags, type NamespaceOf } from './run-flags.js';

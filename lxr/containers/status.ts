@@ -2,7 +2,7 @@
 // Kept light (no runtime or image code): ps and every command's restart-policy check load it.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { initAlive, readRecord as readRuntimeRecord } from '../../runtime/container/state.js';
+import { initAlive, readRecord as readRuntimeRecord } from '../../runtime/index.js';
 import type { LxrContext } from '../context.js';
 import { listRecords, type ContainerRecord, type ContainerStatus } from './store.js';
 import { procStat } from '../../common/proc.js';

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveInRootSync } from '../../image-tool/unpack/root-path.js';
+import { resolveInRootSync } from '../../image-tool/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
 
 /**

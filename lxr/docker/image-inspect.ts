@@ -1,7 +1,7 @@
 // `inspect --type image`: an image in the store in docker's JSON shape (Id is the config
 // digest, Config the image config's runtime part), as tools that read `docker inspect` expect.
-import { inspectImage } from '../../image-tool/layout/images.js';
-import type { ImageConfig } from '../../image-tool/unpack/layout.js';
+import { inspectImage } from '../../image-tool/index.js';
+import type { ImageConfig } from '../../image-tool/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
 import type { LxrContext } from '../context.js';
 

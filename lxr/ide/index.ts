@@ -20,7 +20,7 @@ import { delimiter, join, posix } from 'node:path';
 import { tmpdir } from 'node:os';
 import * as tar from 'tar';
 import type { Mount, Process } from '../../oci-spec/types.js';
-import { execInContainer } from '../../runtime/container/exec.js';
+import { execInContainer } from '../../runtime/index.js';
 import { LockError, withExclusiveLock } from '../../native/lock.js';
 import { LxrError } from '../../common/errors.js';
 

@@ -9,7 +9,7 @@
 // and the file is opened without following a last symlink.
 import { chownSync, closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync, ftruncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveInRootSync } from '../../image-tool/unpack/root-path.js';
+import { resolveInRootSync } from '../../image-tool/index.js';
 
 /** The line edit: an assignment PATH=value with no "$" in it keeps an existing PATH. */
 export function keepPathLine(line: string): string {

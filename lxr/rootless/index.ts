@@ -5,11 +5,11 @@ import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, op
 import { join } from 'node:path';
 import { LxrError } from '../../common/errors.js';
 import type { Mount, Spec } from '../../oci-spec/types.js';
-import { exitCodeOf } from '../../runtime/container/run.js';
 import type { LxrContext } from '../context.js';
-import { idMapHint, runInUserns, subIdAdvice, userIdMaps, type UserIdMaps } from './userns.js';
+import { idMapHint, runInUserns, subIdAdvice, userIdMaps, type UserIdMaps } from '../../native/userns.js';
 import { overlayOptions } from '../snapshots/overlay.js';
-import { findTool } from '../../runtime/linux/namespaces.js';
+import { findTool } from '../../native/idmap.js';
+import { exitCodeOf } from '../../common/proc.js';
 
 export { userIdMaps, type UserIdMaps };
 
@@ -63,7 +63,7 @@ export async function unpackInUserns(ctx: LxrContext, manifest: string): Promise
 
 /** `lxr __unpack LAYOUT MANIFEST SNAPSHOTS`: the unpacker, as root of the user namespace. */
 export async function unpackMain(layout: string, manifest: string, snapshots: string): Promise<number> {
-  const { unpackSnapshots } = await import('../../image-tool/unpack/snapshots.js');
+  const { unpackSnapshots } = await import('../../image-tool/index.js');
   try {
     await unpackSnapshots({ layout, manifest, snapshots });
     return 0;

@@ -14,12 +14,12 @@ import { readFileSync, writeFileSync, mkdirSync, rmSync, openSync, closeSync } f
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { LxrError } from '../../common/errors.js';
-import { findTool } from '../../runtime/linux/namespaces.js';
 import { native } from '../../native/index.js';
 import type { Mount } from '../../oci-spec/types.js';
 import type { LxrContext } from '../context.js';
 import type { ContainerRecord, PortMapping } from '../containers/store.js';
 import { procStat } from '../../common/proc.js';
+import { findTool } from '../../native/idmap.js';
 
 export const USER_NETWORKS = ['slirp4netns', 'pasta'];
 
@@ -108,8 +108,8 @@ export async function setupRootlessNetwork(ctx: LxrContext, rec: ContainerRecord
   const mounts = rootlessNetworkMounts(dir, mode);
   if (!USER_NETWORKS.includes(mode)) return { mounts };
   await stopUserNetwork(ctx, rec.id); // left over from a run whose clean-up never came
-  const { spawnInUserns } = await import('./userns.js');
-  const { CLONE } = await import('../../runtime/linux/namespaces.js');
+  const { spawnInUserns } = await import('../../native/userns.js');
+  const { CLONE } = await import('../../native/idmap.js');
   const nullFd = openSync('/dev/null', 'r+');
   let holder: number;
   try {

@@ -5,11 +5,11 @@ import { dirname, join } from 'node:path';
 import { loadSpec } from '../spec/load.js';
 import type { Spec, State } from '../../oci-spec/types.js';
 import { buildInitPlan, Sync } from '../process/init.js';
-import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
+import { openChannel, spawnPlan, type PlanChild } from '../../native/spawn.js';
 import { runHooks } from '../hooks.js';
 import { native } from '../../native/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
-import { closeNamespaceFds, planUserns, writeIdMaps, type UsernsPlan } from '../linux/namespaces.js';
+import { closeNamespaceFds, planUserns } from '../linux/namespaces.js';
 import { cgroupDriver, planCgroupPaths } from './cgroup-link.js';
 import type { CgroupPaths } from '../cgroups/index.js';
 import {
@@ -20,6 +20,7 @@ import { sendIdmappedMounts } from '../linux/mounts.js';
 import { sharesHostMountNamespace, unmountUnder } from './host-mounts.js';
 import { writeFileAtomic } from '../../common/atomic.js';
 import { procStat } from '../../common/proc.js';
+import { writeIdMaps, type UsernsPlan } from '../../native/idmap.js';
 
 export interface CreateOptions {
   root: string;

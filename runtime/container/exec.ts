@@ -9,8 +9,8 @@
 // with the working directory set inside it (CVE-2024-21626 class).
 import { fstatSync, openSync, writeFileSync, constants } from 'node:fs';
 import type { Process } from '../../oci-spec/types.js';
-import { Op, Plan } from '../process/plan.js';
-import { openChannel, spawnPlan } from '../process/spawn.js';
+import { Op, Plan } from '../../native/plan.js';
+import { openChannel, spawnPlan } from '../../native/spawn.js';
 import { execCandidates, planProcessIdentity, planSeccomp, planSessionKeyring } from '../process/init.js';
 import { compileSeccomp } from '../linux/seccomp.js';
 import { envWithHome } from '../linux/home.js';
@@ -19,8 +19,9 @@ import { isPaused, recordCgroup } from './cgroup-link.js';
 import { liveStatus, readRecord } from './state.js';
 import { native } from '../../native/index.js';
 import { LxrError } from '../../common/errors.js';
-import { consolePair, exitCodeOf, forwardSignals, proxyTerminal, receiveMaster } from '../console.js';
+import { consolePair, forwardSignals, proxyTerminal, receiveMaster } from '../console.js';
 import { writeFileAtomic } from '../../common/atomic.js';
+import { exitCodeOf } from '../../common/proc.js';
 
 const SYNC_CGROUP = 1;
 

@@ -5,9 +5,9 @@ import { startContainer } from './start.js';
 import { deleteContainer } from './delete.js';
 import { native } from '../../native/index.js';
 import { loadSpec } from '../spec/load.js';
-import { consolePair, exitCodeOf, forwardSignals, proxyTerminal, receiveMaster } from '../console.js';
+import { consolePair, forwardSignals, proxyTerminal, receiveMaster } from '../console.js';
+import { exitCodeOf } from '../../common/proc.js';
 
-export { exitCodeOf };
 
 export async function runContainer(o: CreateOptions & { detach?: boolean; keep?: boolean }): Promise<number> {
   const terminal = !o.consoleSocket && !o.detach && !!loadSpec(o.bundle).spec.process?.terminal;

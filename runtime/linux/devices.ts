@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Device } from '../../oci-spec/types.js';
-import { Op, type Plan } from '../process/plan.js';
+import { Op, type Plan } from '../../native/plan.js';
 import { LxrError } from '../../common/errors.js';
 import { MS } from './mounts.js';
 

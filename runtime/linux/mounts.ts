@@ -6,12 +6,13 @@ import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import type { IdMapping, Mount } from '../../oci-spec/types.js';
-import { Op, Plan } from '../process/plan.js';
+import { Op, Plan } from '../../native/plan.js';
 import { LxrError } from '../../common/errors.js';
 import { native } from '../../native/index.js';
-import { openChannel, spawnPlan, type PlanChild } from '../process/spawn.js';
-import { CLONE, checkIdMappings } from './namespaces.js';
+import { openChannel, spawnPlan, type PlanChild } from '../../native/spawn.js';
+import { checkIdMappings } from './namespaces.js';
 import { tmpfsModeData } from './tmpfs-mode.js';
+import { CLONE } from '../../native/idmap.js';
 
 export const MS = {
   RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, SYNCHRONOUS: 0x10, REMOUNT: 0x20, MANDLOCK: 0x40,

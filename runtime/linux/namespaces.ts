@@ -1,14 +1,9 @@
 // linux.namespaces (config-linux.md "Namespaces"): which to create, which to join by path.
-import { openSync, closeSync, constants, accessSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { openSync, closeSync, constants } from 'node:fs';
 import type { IdMapping, Namespace, NamespaceType, Spec } from '../../oci-spec/types.js';
 import { LxrError } from '../../common/errors.js';
 import { SUBID_FILE, subIdRanges, userName, type IdKind } from '../../common/subid.js';
-
-export const CLONE = {
-  NEWTIME: 0x80, NEWNS: 0x20000, NEWCGROUP: 0x2000000, NEWUTS: 0x4000000, NEWIPC: 0x8000000,
-  NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000,
-} as const;
+import { CLONE, findTool, type UsernsPlan } from '../../native/idmap.js';
 
 export const NS_FLAG: Record<NamespaceType, number> = {
   pid: CLONE.NEWPID, network: CLONE.NEWNET, mount: CLONE.NEWNS, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS,
@@ -74,18 +69,6 @@ function closeQuietly(fd: number): void {
 
 // ---- user namespaces: linux.uidMappings / linux.gidMappings (config-linux.md "User namespace mappings") ----
 
-/** How the runtime writes a new user namespace's maps, decided before anything is made. */
-export interface UsernsPlan {
-  uidMappings: IdMapping[];
-  gidMappings: IdMapping[];
-  /** newuidmap's path when the uid map needs it (rootless with more than the caller's own uid) */
-  uidTool?: string;
-  /** newgidmap's path when the gid map needs it */
-  gidTool?: string;
-  /** write "deny" to /proc/PID/setgroups before gid_map (rootless, the caller's own gid only) */
-  denySetgroups: boolean;
-}
-
 const TOOL: Record<IdKind, string> = { uid: 'newuidmap', gid: 'newgidmap' };
 
 function range(start: number, size: number): string {
@@ -117,23 +100,6 @@ export function checkIdMappings(maps: IdMapping[] | undefined, where: string): I
 /** Is `id` a container id that `maps` maps? */
 export function isMapped(maps: IdMapping[], id: number): boolean {
   return maps.some((m) => id >= m.containerID && id < m.containerID + m.size);
-}
-
-/** Find a setuid helper (newuidmap, newgidmap) in PATH or the usual places. */
-export function findTool(name: string): string | undefined {
-  // PATH, as runc looks them up; the usual places only when there is no PATH at all
-  const path = process.env.PATH;
-  const dirs = path === undefined ? ['/usr/bin', '/bin', '/usr/sbin', '/sbin'] : path.split(':').filter((d) => d.startsWith('/'));
-  for (const d of dirs) {
-    const p = `${d.replace(/\/+$/, '')}/${name}`;
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
 }
 
 /**
@@ -190,34 +156,3 @@ export function planUserns(spec: Spec, opts: { rootless: boolean }): UsernsPlan 
   return plan;
 }
 
-function mapText(maps: IdMapping[]): string {
-  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
-}
-
-function writeProc(pid: number, file: string, text: string, where: string): void {
-  try {
-    writeFileSync(`/proc/${pid}/${file}`, text);
-  } catch (e) {
-    throw new LxrError(`${where}: writing /proc/${pid}/${file} failed: ${(e as NodeJS.ErrnoException).code}`);
-  }
-}
-
-function runTool(tool: string, pid: number, maps: IdMapping[], where: string): void {
-  const args = [String(pid), ...maps.flatMap((m) => [String(m.containerID), String(m.hostID), String(m.size)])];
-  try {
-    execFileSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30000 });
-  } catch (e) {
-    const err = e as { stderr?: Buffer; status?: number | null; code?: string };
-    const why = err.stderr?.toString().trim().split('\n').pop() || (err.code ?? `exit status ${err.status}`);
-    throw new LxrError(`${where}: ${tool} ${args.join(' ')} failed: ${why}`);
-  }
-}
-
-/** Write the maps of the user namespace of `pid` (the init waiting at Sync.USERNS). */
-export function writeIdMaps(pid: number, p: UsernsPlan): void {
-  if (p.uidTool) runTool(p.uidTool, pid, p.uidMappings, 'linux.uidMappings');
-  else writeProc(pid, 'uid_map', mapText(p.uidMappings), 'linux.uidMappings');
-  if (p.denySetgroups) writeProc(pid, 'setgroups', 'deny', 'linux.gidMappings');
-  if (p.gidTool) runTool(p.gidTool, pid, p.gidMappings, 'linux.gidMappings');
-  else writeProc(pid, 'gid_map', mapText(p.gidMappings), 'linux.gidMappings');
-}

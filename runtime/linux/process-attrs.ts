@@ -3,7 +3,7 @@
 // call in the plan (a SYSCALL step), made by the container process before it drops its
 // capabilities, as runc and crun do.
 import type { Linux, Process } from '../../oci-spec/types.js';
-import { Op, syscallNumber, type Plan } from '../process/plan.js';
+import { Op, syscallNumber, type Plan } from '../../native/plan.js';
 import { LxrError } from '../../common/errors.js';
 
 const SCHED_POLICY: Record<string, number> = {

@@ -4,10 +4,10 @@ import { isAbsolute } from 'node:path';
 import { statSync } from 'node:fs';
 import abi from '../../native/abi.json' with { type: 'json' };
 import type { Spec, Process } from '../../oci-spec/types.js';
-import { Op, Plan, syscallNumber } from './plan.js';
+import { Op, Plan, syscallNumber } from '../../native/plan.js';
 import { idmapRequests, planBindSources, planMounts, rootfsPropagationFlags, MOUNT_ATTR, MS, type IdmapRequest, type MountContext } from '../linux/mounts.js';
 import { planDevices } from '../linux/devices.js';
-import { planNamespaces, closeNamespaceFds, CLONE, NS_FLAG, type NamespacePlan } from '../linux/namespaces.js';
+import { planNamespaces, closeNamespaceFds, NS_FLAG, type NamespacePlan } from '../linux/namespaces.js';
 import { capMasks, lastCap, lo, hi } from '../linux/capabilities.js';
 import { planRlimits } from '../linux/rlimits.js';
 import { planLinuxAttrs, planProcessAttrs } from '../linux/process-attrs.js';
@@ -16,6 +16,7 @@ import { LxrError } from '../../common/errors.js';
 import { log } from '../log.js';
 import { checkSysctls } from '../linux/sysctl.js';
 import { envWithHome } from '../linux/home.js';
+import { CLONE } from '../../native/idmap.js';
 
 /** SYNC ids: where the child stops and waits for the parent. */
 export const Sync = {

@@ -5,14 +5,14 @@
 // at which this process writes the maps through newuidmap/newgidmap, then EXEC. Node itself
 // never enters a namespace. Unlike podman there is no long-lived pause process: every user
 // namespace made with the same maps sees the same owners, so none needs to be kept.
-import { LxrError } from '../../common/errors.js';
-import { subIdRanges, userName } from '../../common/subid.js';
-import { findTool, writeIdMaps, CLONE, type UsernsPlan } from '../../runtime/linux/namespaces.js';
-import type { IdMapping } from '../../oci-spec/types.js';
-import { Op, Plan } from '../../runtime/process/plan.js';
-import { openChannel, spawnPlan } from '../../runtime/process/spawn.js';
-import { native } from '../../native/index.js';
-import abi from '../../native/abi.json' with { type: 'json' };
+import { LxrError } from '../common/errors.js';
+import { subIdRanges, userName } from '../common/subid.js';
+import type { IdMapping } from '../oci-spec/types.js';
+import { Op, Plan } from './plan.js';
+import { openChannel, spawnPlan } from './spawn.js';
+import { native } from './index.js';
+import abi from './abi.json' with { type: 'json' };
+import { findTool, writeIdMaps, CLONE, type UsernsPlan } from './idmap.js';
 
 export interface UserIdMaps {
   user: string;

@@ -4,7 +4,7 @@
 // steps and are referred to by byte offset. Every step carries a human description, so that the child's report
 // (step index, errno) becomes a message naming the thing at fault.
 
-import abi from '../../native/abi.json' with { type: 'json' };
+import abi from './abi.json' with { type: 'json' };
 
 // The opcodes, their arguments and the step layout are defined once, in native/abi.json,
 // from which the build also generates the C side (native/build/abi.h).

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LxrError } from '../../common/errors.js';
 import type { Spec } from '../../oci-spec/types.js';
-import { exitCodeOf } from '../../runtime/container/run.js';
-import { idMapHint, runInUserns, subIdAdvice, userIdMaps } from './userns.js';
+import { idMapHint, runInUserns, subIdAdvice, userIdMaps } from '../../native/userns.js';
+import { exitCodeOf } from '../../common/proc.js';
 
 export interface UserBundleOptions {
   store: string;

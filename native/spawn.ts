@@ -1,8 +1,8 @@
 // Drive a plan: clone the child through native/, then talk to it over the channel.
 import { Socket } from 'node:net';
-import { native, errnoName } from '../../native/index.js';
+import { native, errnoName } from './index.js';
 import type { Plan } from './plan.js';
-import { LxrError } from '../../common/errors.js';
+import { LxrError } from '../common/errors.js';
 
 export type ChildMessage =
   | { kind: 'sync'; id: number }

@@ -6,14 +6,14 @@ import type * as Push from './registry/push.js';
 import type * as Login from './registry/login.js';
 import type * as Archive from './layout/archive.js';
 import type * as Snapshots from './unpack/snapshots.js';
-import type * as Bundle from './unpack/bundle.js';
-import type * as Userns from './unpack/userns.js';
+import type * as Bundle from './bundle/unpack.js';
+import type * as Userns from './bundle/userns.js';
 
 export type { PullOptions, PullResult, PullProgress } from './registry/pull.js';
 export type { PushOptions, PushResult, PushProgress } from './registry/push.js';
 export type { SaveFormat, SaveOptions, LoadOptions, ImportOptions } from './layout/archive.js';
 export type { UnpackSnapshotsOptions } from './unpack/snapshots.js';
-export type { UnpackBundleOptions } from './unpack/bundle.js';
+export type { UnpackBundleOptions } from './bundle/unpack.js';
 export {
   resolveImage,
   listImages,
@@ -31,9 +31,9 @@ export {
   type StoreArg,
 } from './layout/images.js';
 export { ImageStore, DEFAULT_STORE, defaultStorePath, REF_NAME } from './layout/store.js';
-export { ImageError, type ImageErrorCode } from './registry/errors.js';
-export { parseReference, formatReference, normalizeReference, familiarName, type ImageReference } from './reference.js';
-export { MediaType, hostPlatform, parsePlatform, formatPlatform, type Descriptor, type ImageManifest, type ImageIndex, type Platform } from './registry/manifest.js';
+export { ImageError, type ImageErrorCode } from './core/errors.js';
+export { parseReference, formatReference, normalizeReference, familiarName, type ImageReference } from './core/reference.js';
+export { MediaType, hostPlatform, parsePlatform, formatPlatform, type Descriptor, type ImageManifest, type ImageIndex, type Platform } from './core/manifest.js';
 export type { RegistriesConfig, RegistryOptions } from './registry/config.js';
 export type { RemoteOptions } from './registry/session.js';
 export { readManifest, readImageConfig, snapshotName, type ImageConfig } from './unpack/layout.js';
@@ -68,9 +68,9 @@ export async function unpackSnapshots(o: Snapshots.UnpackSnapshotsOptions): Prom
 }
 /** An image into an OCI runtime bundle: rootfs/ and config.json (umoci unpack). */
 export async function unpackBundle(o: Bundle.UnpackBundleOptions): Promise<void> {
-  return (await import('./unpack/bundle.js')).unpackBundle(o);
+  return (await import('./bundle/unpack.js')).unpackBundle(o);
 }
 /** unpackBundle as an ordinary user, inside a user namespace mapped with the user's /etc/subuid ranges. */
 export async function unpackBundleInUserns(o: Userns.UserBundleOptions): Promise<void> {
-  return (await import('./unpack/userns.js')).unpackBundleInUserns(o);
+  return (await import('./bundle/userns.js')).unpackBundleInUserns(o);
 }

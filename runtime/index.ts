@@ -10,7 +10,7 @@ import type * as Exec from './container/exec.js';
 export type { CreateOptions, Created } from './container/create.js';
 export type { ExecOptions } from './container/exec.js';
 export { DEFAULT_ROOT, defaultRoot, readRecord, listIds, initAlive, UnreadableState, type ContainerRecord } from './container/state.js';
-export { hostTerminalSize, proxyTerminal } from './console.js';
+export { hostTerminalSize, proxyTerminal } from './container/console.js';
 export { sysctlNamespace } from './linux/sysctl.js';
 
 /** `create`: the init runs the plan up to the point where it waits for `start`. */

@@ -7,9 +7,9 @@ import { hideBin } from 'yargs/helpers';
 import type { pullImage } from '../registry/pull.js';
 import { describeName, gcStore, inspectImage, listImages, removeImage, resolveImage, tagImage } from '../layout/images.js';
 import { defaultStorePath } from '../layout/store.js';
-import { ImageError } from '../registry/errors.js';
+import { ImageError } from '../core/errors.js';
 import type { RemoteOptions } from '../registry/session.js';
-import type { RetryPolicy } from '../registry/retry.js';
+import type { RetryPolicy } from '../core/retry.js';
 import { progressRenderer } from './progress.js';
 import { humanSize, table } from '../../common/cli/format.js';
 import { skipHelpCache } from '../../common/cli/yargs-help.js';
@@ -300,13 +300,13 @@ export function buildCli(argv: string[]): Argv {
         if ((process.geteuid?.() ?? 0) !== 0 && !a.rootless) {
           // an ordinary user: unpack as root of the user namespace mapped with their
           // /etc/subuid ranges (owners shifted), then map config.json the same way
-          const { unpackBundleInUserns } = await import('../unpack/userns.js');
+          const { unpackBundleInUserns } = await import('../bundle/userns.js');
           await unpackBundleInUserns({ store: s, image: a.image, bundle: a.bundle, ...(a.platform ? { platform: a.platform } : {}) });
           return;
         }
-        const opts: Parameters<typeof import('../unpack/index.js').unpackBundle>[0] = { layout: s, manifest, bundle: a.bundle };
+        const opts: Parameters<typeof import('../bundle/unpack.js').unpackBundle>[0] = { layout: s, manifest, bundle: a.bundle };
         if (a.rootless) opts.rootless = true;
-        const { unpackBundle } = await import('../unpack/index.js');
+        const { unpackBundle } = await import('../bundle/unpack.js');
         await unpackBundle(opts);
       },
     )

@@ -12,9 +12,9 @@ import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile 
 import { once } from 'node:events';
 import { dirname, join, posix } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { ImageError } from '../registry/errors.js';
-import { hostPlatform, isIndexType, MediaType, parseManifest, type Descriptor, type ImageManifest } from '../registry/manifest.js';
-import { normalizeReference, parseReference } from '../reference.js';
+import { ImageError } from '../core/errors.js';
+import { hostPlatform, isIndexType, MediaType, parseManifest, type Descriptor, type ImageManifest } from '../core/manifest.js';
+import { normalizeReference, parseReference } from '../core/reference.js';
 import { detectCompression, openLayerStream, type Compression } from '../unpack/layer-stream.js';
 import { TarReader } from '../unpack/tar-reader.js';
 import { findImage, openStore, readManifestBlob, resolveImage, type StoreArg } from './images.js';

@@ -1,8 +1,8 @@
 // Named images in a store: resolve, list, inspect, tag, remove, and gc of unreferenced blobs.
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ImageError } from '../registry/errors.js';
-import { formatReference, isDigest, parseReference } from '../reference.js';
+import { ImageError } from '../core/errors.js';
+import { formatReference, isDigest, parseReference } from '../core/reference.js';
 import {
   hostPlatform,
   isIndexType,
@@ -14,7 +14,7 @@ import {
   type ImageIndex,
   type ImageManifest,
   type Platform,
-} from '../registry/manifest.js';
+} from '../core/manifest.js';
 import { ImageStore, REF_NAME, defaultStorePath } from './store.js';
 
 export type StoreArg = string | ImageStore | undefined;

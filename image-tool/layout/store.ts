@@ -10,10 +10,10 @@ import { constants as FS, createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ImageError, storeError } from '../registry/errors.js';
-import { isDigest } from '../reference.js';
-import { MediaType, type Descriptor, type ImageIndex } from '../registry/manifest.js';
-import { isRetryable, retryDelay, retryPolicy, sleep, type RetryPolicy } from '../registry/retry.js';
+import { ImageError, storeError } from '../core/errors.js';
+import { isDigest } from '../core/reference.js';
+import { MediaType, type Descriptor, type ImageIndex } from '../core/manifest.js';
+import { isRetryable, retryDelay, retryPolicy, sleep, type RetryPolicy } from '../core/retry.js';
 import { lockFd, withExclusiveLock, withSharedLock } from '../../native/lock.js';
 import { writeFileAtomicAsync } from '../../common/atomic.js';
 

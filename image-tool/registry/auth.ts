@@ -3,7 +3,7 @@
 // Basic credentials), or answer a Basic challenge directly. Tokens are cached per
 // realm+service+scope until they expire.
 import { request, type Dispatcher } from 'undici';
-import { ImageError } from './errors.js';
+import { ImageError } from '../core/errors.js';
 import type { Credentials } from './credentials.js';
 import { isLoopback } from './config.js';
 

@@ -7,13 +7,13 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { ImageError } from './errors.js';
+import { ImageError } from '../core/errors.js';
 import { USER_AGENT, fetchToken, parseChallenges } from './auth.js';
 import type { Credentials } from './credentials.js';
 import type { Endpoint, RegistriesConfig } from './config.js';
 import { isInsecure } from './config.js';
-import { MANIFEST_ACCEPT } from './manifest.js';
-import { isRetryable, parseRetryAfter, retryDelay, retryPolicy, sleep, type RetryPolicy } from './retry.js';
+import { MANIFEST_ACCEPT } from '../core/manifest.js';
+import { isRetryable, parseRetryAfter, retryDelay, retryPolicy, sleep, type RetryPolicy } from '../core/retry.js';
 
 export const MAX_MANIFEST_BYTES = 4 << 20;
 

@@ -9,8 +9,8 @@
 // "insecure" allows plain HTTP, and HTTPS without certificate checks; "ca" adds a PEM
 // file of trusted certificates for that registry (on top of the system's).
 import { readFile } from 'node:fs/promises';
-import { ImageError } from './errors.js';
-import { DOCKER_HUB } from '../reference.js';
+import { ImageError } from '../core/errors.js';
+import { DOCKER_HUB } from '../core/reference.js';
 
 export const DEFAULT_REGISTRIES_CONFIG = '/etc/lxr/registries.json';
 export const DOCKER_HUB_API = 'registry-1.docker.io';

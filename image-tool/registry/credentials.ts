@@ -5,8 +5,8 @@ import { mkdir, readFile, rename, open, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ImageError } from './errors.js';
-import { DOCKER_HUB } from '../reference.js';
+import { ImageError } from '../core/errors.js';
+import { DOCKER_HUB } from '../core/reference.js';
 
 export interface Credentials {
   username: string;

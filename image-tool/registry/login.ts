@@ -1,7 +1,7 @@
 // login/logout: check credentials against a registry (GET /v2/ through the auth flow),
 // then store them in Docker's config.json; logout removes them.
-import { ImageError } from './errors.js';
-import { DOCKER_HUB } from '../reference.js';
+import { ImageError } from '../core/errors.js';
+import { DOCKER_HUB } from '../core/reference.js';
 import { clearTokenCache } from './auth.js';
 import { clientsFor, type RemoteOptions } from './session.js';
 import { parseCreds, removeCredentials, saveCredentials, type Credentials } from './credentials.js';

@@ -3,14 +3,14 @@
 // index.json. Until that last step nothing refers to the new blobs, so a failed or
 // interrupted pull leaves the store as it was (plus blobs gc can drop, and partial
 // downloads the next pull resumes).
-import { ImageError } from './errors.js';
-import { formatReference, manifestReference, parseReference } from '../reference.js';
-import { checkSupportedImage, hostPlatform, parseManifest, parsePlatform, selectPlatform, type Descriptor, type ImageManifest, type Platform } from './manifest.js';
+import { ImageError } from '../core/errors.js';
+import { formatReference, manifestReference, parseReference } from '../core/reference.js';
+import { checkSupportedImage, hostPlatform, parseManifest, parsePlatform, selectPlatform, type Descriptor, type ImageManifest, type Platform } from '../core/manifest.js';
 import type { RegistryClient } from './client.js';
 import { clientsFor, type RemoteOptions } from './session.js';
 import { openStore, type StoreArg } from '../layout/images.js';
 import type { ImageStore } from '../layout/store.js';
-import { collectingGarbage, lowMemoryHttpParser } from './blobs-memory.js';
+import { collectingGarbage, lowMemoryHttpParser } from '../core/blobs-memory.js';
 
 export type PullProgress =
   | { type: 'resolved'; reference: string; manifestDigest: string; layers: Descriptor[] }

@@ -1,9 +1,9 @@
 // push: upload an image from the store to a registry: blobs the registry lacks
 // (streamed from the store), then manifests, then the tag. With allPlatforms an index
 // is pushed whole; otherwise one platform's manifest is pushed under the tag.
-import { ImageError } from './errors.js';
-import { formatReference, parseReference } from '../reference.js';
-import { hostPlatform, isIndexType, parsePlatform, selectPlatform, type Descriptor, type Platform } from './manifest.js';
+import { ImageError } from '../core/errors.js';
+import { formatReference, parseReference } from '../core/reference.js';
+import { hostPlatform, isIndexType, parsePlatform, selectPlatform, type Descriptor, type Platform } from '../core/manifest.js';
 import type { RegistryClient } from './client.js';
 import { clientsFor, type RemoteOptions } from './session.js';
 import { describeName, findImage, openStore, readManifestBlob, type StoreArg } from '../layout/images.js';

@@ -3,7 +3,7 @@
 import { RegistryClient } from './client.js';
 import { endpointsFor, resolveRegistryConfig, type RegistryOptions } from './config.js';
 import { getCredentials, parseCreds, type Credentials } from './credentials.js';
-import type { RetryPolicy } from './retry.js';
+import type { RetryPolicy } from '../core/retry.js';
 import type { Dispatcher } from 'undici';
 
 export interface RemoteOptions extends RegistryOptions {

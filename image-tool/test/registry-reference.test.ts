@@ -1,7 +1,7 @@
 // Reference normalisation as users type references (Docker's rules).
 import t from 'tap';
-import { familiarName, normalizeReference, parseReference } from '../reference.js';
-import { ImageError } from '../registry/errors.js';
+import { familiarName, normalizeReference, parseReference } from '../core/reference.js';
+import { ImageError } from '../core/errors.js';
 
 t.test('short names expand to Docker Hub library images', async (t) => {
   t.equal(normalizeReference('golang'), 'docker.io/library/golang:latest');

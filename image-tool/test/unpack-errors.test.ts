@@ -4,7 +4,8 @@ import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { unpackBundle, unpackSnapshots } from '../unpack/index.js';
+import { unpackBundle } from '../bundle/unpack.js';
+import { unpackSnapshots } from '../unpack/index.js';
 import { buildImage, compress, makeTar, writeBlob, type FixtureLayer } from './fixtures-image.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lxr-errors-'));

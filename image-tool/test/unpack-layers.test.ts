@@ -3,7 +3,8 @@ import t from 'tap';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { unpackBundle, unpackLayer } from '../unpack/index.js';
+import { unpackBundle } from '../bundle/unpack.js';
+import { unpackLayer } from '../unpack/index.js';
 import { getXattr } from '../unpack/libc.js';
 import { buildImage, compress, featureLayers, FEATURE_CONFIG, makeTar } from './fixtures-image.js';
 

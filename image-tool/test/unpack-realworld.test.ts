@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { unpackBundle, unpackSnapshots } from '../unpack/index.js';
+import { unpackBundle } from '../bundle/unpack.js';
+import { unpackSnapshots } from '../unpack/index.js';
 import { buildImage, compress, describeTree, LAYER_MEDIA, makeTar, type FixtureEntry } from './fixtures-image.js';
 import { runCli } from './helpers/cli.js';
 

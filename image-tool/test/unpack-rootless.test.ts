@@ -31,7 +31,7 @@ t.test('unpackBundle({ rootless: true }) as an unprivileged user', async (t) => 
   mkdirSync(work);
   chownSync(work, uid, gid);
   const bundle = join(work, 'bundle');
-  const index = fileURLToPath(new URL('../unpack/index.ts', import.meta.url));
+  const index = fileURLToPath(new URL('../bundle/unpack.ts', import.meta.url));
   const script = join(dir, 'run.mts');
   writeFileSync(
     script,

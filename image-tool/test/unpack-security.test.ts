@@ -4,7 +4,8 @@ import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { unpackBundle, unpackLayer } from '../unpack/index.js';
+import { unpackBundle } from '../bundle/unpack.js';
+import { unpackLayer } from '../unpack/index.js';
 import { buildImage, listTree, makeTar } from './fixtures-image.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lxr-hostile-'));

@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { unpackBundle, unpackSnapshots, snapshotName } from '../unpack/index.js';
+import { unpackBundle } from '../bundle/unpack.js';
+import { unpackSnapshots, snapshotName } from '../unpack/index.js';
 import { getXattr } from '../unpack/libc.js';
 import { buildImage, describeTree, featureLayers, FEATURE_CONFIG, type TreeEntry } from './fixtures-image.js';
 

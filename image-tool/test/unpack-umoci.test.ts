@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { unpackBundle } from '../unpack/index.js';
+import { unpackBundle } from '../bundle/unpack.js';
 import { validateConfig } from '../../oci-spec/validators.generated.js';
 import { buildImage, describeTree, featureLayers, FEATURE_CONFIG } from './fixtures-image.js';
 

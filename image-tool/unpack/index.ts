@@ -1,5 +1,4 @@
 // lxr-image's unpacking library: layers into a rootfs (bundle) or into overlay snapshots.
-export { unpackBundle, type UnpackBundleOptions } from './bundle.js';
 export { unpackSnapshots, type UnpackSnapshotsOptions } from './snapshots.js';
 export { unpackLayer, type UnpackLayerOptions } from './layer.js';
 export { UnpackError, layerCompression } from './layer-stream.js';

@@ -11,7 +11,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Transform, PassThrough, pipeline, type Readable, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { unpackedBytes } from '../registry/blobs-memory.js';
+import { unpackedBytes } from '../core/blobs-memory.js';
 import { LxrError } from '../../common/errors.js';
 
 export class UnpackError extends LxrError {

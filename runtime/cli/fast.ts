@@ -6,7 +6,7 @@
 // unknown or repeated flag, a missing or extra argument, a bad --log-format, a boolean
 // flag followed by a value yargs would read as its value, an id yargs would read as a
 // number) goes to the yargs parser in main.ts, which accepts or rejects it as before.
-import { configureLog } from '../log.js';
+import { configureLog } from '../../common/log.js';
 import { learnCommand } from '../../common/cli/code-cache.js';
 import { defaultRoot } from '../container/state.js';
 

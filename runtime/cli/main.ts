@@ -2,7 +2,7 @@
 // arguments and calls the library; implementations are imported only when needed,
 // because start-up time is most of what a runtime costs.
 import { defaultRoot } from '../container/state.js';
-import { configureLog, log } from '../log.js';
+import { configureLog, log } from '../../common/log.js';
 import { errorMessage, LxrError } from '../../common/errors.js';
 import { readFileSync } from 'node:fs';
 import { skipHelpCache } from '../../common/cli/yargs-help.js';
@@ -216,7 +216,7 @@ async function main(argv: string[]): Promise<number> {
       }),
     )
     .command('features', 'print the features of this runtime as JSON', (y) => y, run(async () => {
-      const { features } = await import('../features.js');
+      const { features } = await import('../container/features.js');
       out(JSON.stringify(features(), null, 2));
     }))
     .demandCommand(1, 'a command is required (see --help)')

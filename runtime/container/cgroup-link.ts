@@ -1,8 +1,8 @@
 // Where the container lifecycle meets the cgroup library (runtime/cgroups/).
 import type { ContainerRecord } from './state.js';
 import type { Device, DeviceCgroup, Resources } from '../../oci-spec/types.js';
-import { createCgroup, destroyCgroup, resolveCgroupPaths, cgroupPids, cgroupFrozen, type CgroupPaths } from '../cgroups/index.js';
-import { log } from '../log.js';
+import { createCgroup, destroyCgroup, resolveCgroupPaths, cgroupPids, cgroupFrozen, type CgroupPaths } from '../cgroups/manager/index.js';
+import { log } from '../../common/log.js';
 
 export interface CgroupDriver {
   paths: CgroupPaths | undefined;

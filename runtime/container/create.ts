@@ -6,16 +6,16 @@ import { loadSpec } from '../spec/load.js';
 import type { Spec, State } from '../../oci-spec/types.js';
 import { buildInitPlan, Sync } from '../process/init.js';
 import { openChannel, spawnPlan, type PlanChild } from '../../native/spawn.js';
-import { runHooks } from '../hooks.js';
+import { runHooks } from './hooks.js';
 import { native } from '../../native/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
 import { closeNamespaceFds, planUserns } from '../linux/namespaces.js';
 import { cgroupDriver, planCgroupPaths } from './cgroup-link.js';
-import type { CgroupPaths } from '../cgroups/index.js';
+import type { CgroupPaths } from '../cgroups/manager/index.js';
 import {
   type ContainerRecord, OCI_VERSION, ociState, removeDir, reserveDir, writeRecord,
 } from './state.js';
-import { log } from '../log.js';
+import { log } from '../../common/log.js';
 import { sendIdmappedMounts } from '../linux/mounts.js';
 import { sharesHostMountNamespace, unmountUnder } from './host-mounts.js';
 import { writeFileAtomic } from '../../common/atomic.js';

@@ -1,13 +1,13 @@
 // runtime.md "delete": remove what create made, then run the poststop hooks.
 import { existsSync, readFileSync } from 'node:fs';
 import { containerDir, initAlive, liveStatus, ociState, readRecord, removeDir, withLock, UnreadableState, type ContainerRecord } from './state.js';
-import { cgroupPids, destroyCgroup, resolveCgroupPaths, type CgroupPaths } from '../cgroups/index.js';
+import { cgroupPids, destroyCgroup, resolveCgroupPaths, type CgroupPaths } from '../cgroups/manager/index.js';
 import { containerPids, isZombieOrGone } from './processes.js';
-import { runHooks } from '../run-hooks.js';
+import { runHooks } from './run-hooks.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
-import { log } from '../log.js';
+import { log } from '../../common/log.js';
 import { cgroupDriver, cgroupMembers, recordCgroup } from './cgroup-link.js';
-import { killCgroup } from '../cgroups/index.js';
+import { killCgroup } from '../cgroups/manager/index.js';
 import { sharesHostMountNamespace, unmountUnder } from './host-mounts.js';
 
 async function waitGone(pids: number[], ms: number): Promise<boolean> {

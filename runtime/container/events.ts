@@ -1,6 +1,6 @@
 // `events` (runc's): resource usage as JSON lines, once (--stats) or every --interval,
 // plus {"type":"oom"} when the OOM killer strikes in the container.
-import { cgroupOomEvents, cgroupStats } from '../cgroups/index.js';
+import { cgroupOomEvents, cgroupStats } from '../cgroups/manager/index.js';
 import { recordCgroup, isPaused } from './cgroup-link.js';
 import { liveStatus, readRecord } from './state.js';
 import { LxrError } from '../../common/errors.js';

@@ -14,12 +14,12 @@ import { openChannel, spawnPlan } from '../../native/spawn.js';
 import { execCandidates, planProcessIdentity, planSeccomp, planSessionKeyring } from '../process/init.js';
 import { compileSeccomp } from '../linux/seccomp.js';
 import { envWithHome } from '../linux/home.js';
-import { planJoinNamespaces } from '../hooks.js';
+import { planJoinNamespaces } from './hooks.js';
 import { isPaused, recordCgroup } from './cgroup-link.js';
 import { liveStatus, readRecord } from './state.js';
 import { native } from '../../native/index.js';
 import { LxrError } from '../../common/errors.js';
-import { consolePair, forwardSignals, proxyTerminal, receiveMaster } from '../console.js';
+import { consolePair, forwardSignals, proxyTerminal, receiveMaster } from './console.js';
 import { writeFileAtomic } from '../../common/atomic.js';
 import { exitCodeOf } from '../../common/proc.js';
 

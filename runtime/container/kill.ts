@@ -5,7 +5,7 @@ import { parseSignal } from './signals.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
 import { containerPids } from './processes.js';
 import { cgroupMembers, recordCgroup } from './cgroup-link.js';
-import { killCgroup } from '../cgroups/index.js';
+import { killCgroup } from '../cgroups/manager/index.js';
 
 function signal(id: string, pids: number[], sig: number): void {
   for (const pid of pids) {

@@ -1,6 +1,6 @@
 // `pause` and `resume` (runc's): freeze and thaw every process of the container through
 // its cgroup (v1 freezer, v2 cgroup.freeze).
-import { freezeCgroup } from '../cgroups/index.js';
+import { freezeCgroup } from '../cgroups/manager/index.js';
 import { recordCgroup, isPaused } from './cgroup-link.js';
 import { liveStatus, readRecord, withLock } from './state.js';
 import { LxrError } from '../../common/errors.js';

@@ -5,7 +5,7 @@ import { startContainer } from './start.js';
 import { deleteContainer } from './delete.js';
 import { native } from '../../native/index.js';
 import { loadSpec } from '../spec/load.js';
-import { consolePair, forwardSignals, proxyTerminal, receiveMaster } from '../console.js';
+import { consolePair, forwardSignals, proxyTerminal, receiveMaster } from './console.js';
 import { exitCodeOf } from '../../common/proc.js';
 
 

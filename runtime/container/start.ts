@@ -2,7 +2,7 @@
 // then the poststart hooks. A failing hook of either kind fails start and stops the container.
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { fifoPath, liveStatus, ociState, readRecord, withLock, writeRecord } from './state.js';
-import { runHooks } from '../run-hooks.js';
+import { runHooks } from './run-hooks.js';
 import { LxrError } from '../../common/errors.js';
 
 export async function startContainer(root: string, id: string): Promise<void> {

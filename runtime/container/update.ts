@@ -1,11 +1,11 @@
 // `update` (runc's): change a running container's resources, from flags or -r FILE.
 import { readFileSync } from 'node:fs';
-import { updateCgroup } from '../cgroups/index.js';
+import { updateCgroup } from '../cgroups/manager/index.js';
 import type { Resources } from '../../oci-spec/types.js';
 import { recordCgroup, withDefaultDevices } from './cgroup-link.js';
 import { liveStatus, readRecord, withLock, writeRecord } from './state.js';
 import { LxrError } from '../../common/errors.js';
-import { log } from '../log.js';
+import { log } from '../../common/log.js';
 
 export interface UpdateFlags {
   resources?: string;

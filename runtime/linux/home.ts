@@ -5,7 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Mount, Process } from '../../oci-spec/types.js';
 import { readFileInRoot } from './read-in-root.js';
-import { log } from '../log.js';
+import { log } from '../../common/log.js';
 
 /** The home directory of `uid` in a passwd file's text, or undefined. */
 export function homeOf(passwd: string | null, uid: number): string | undefined {

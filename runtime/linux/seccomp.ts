@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Seccomp } from '../../oci-spec/types.js';
 import { LxrError } from '../../common/errors.js';
-import { log } from '../log.js';
+import { log } from '../../common/log.js';
 import { loadKoffi } from '../../native/koffi.js';
 import { cacheKey, readCached, writeCached } from './seccomp-cache.js';
 

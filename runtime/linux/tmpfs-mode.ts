@@ -4,7 +4,7 @@
 // cannot make the runtime look at a host path), and passed as "mode=" in the mount data.
 import type { Mount } from '../../oci-spec/types.js';
 import { statInRoot } from './read-in-root.js';
-import { log } from '../log.js';
+import { log } from '../../common/log.js';
 
 const clean = (p: string): string => p.replace(/\/+$/, '') || '/';
 

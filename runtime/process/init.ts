@@ -13,7 +13,7 @@ import { planRlimits } from '../linux/rlimits.js';
 import { planLinuxAttrs, planProcessAttrs } from '../linux/process-attrs.js';
 import { compileSeccomp, type CompiledSeccomp } from '../linux/seccomp.js';
 import { LxrError } from '../../common/errors.js';
-import { log } from '../log.js';
+import { log } from '../../common/log.js';
 import { checkSysctls } from '../linux/sysctl.js';
 import { envWithHome } from '../linux/home.js';
 import { CLONE } from '../../native/idmap.js';

@@ -1,7 +1,7 @@
 // The cgroup library's pure parts: parsing, path rules, runc's v1 -> v2 conversions, and the
 // device filter's reduction and encoding. No root needed.
 import t from 'tap';
-import { CgroupError, blkioWeightToIoWeight, cpuMaxValue, deviceFilterProgram, reduceDeviceRules, resolveCgroupPaths, sharesToWeight, swapToV2, validateResources } from '../cgroups/index.js';
+import { CgroupError, blkioWeightToIoWeight, cpuMaxValue, deviceFilterProgram, reduceDeviceRules, resolveCgroupPaths, sharesToWeight, swapToV2, validateResources } from '../cgroups/manager/index.js';
 import { layoutOf, parseMountinfo, parseProcCgroup } from '../cgroups/layout.js';
 import { parseBlkioEntries } from '../cgroups/v1/blkio.js';
 import { deviceRuleString } from '../cgroups/v1/devices.js';
@@ -122,7 +122,7 @@ t.test('deviceFilterProgram encodes bpf_insn records', async (t) => {
 });
 
 t.test('pids.limit and the default device rules the runtime adds', async (t) => {
-  const { pidsMaxValue } = await import('../cgroups/v1/pids.js');
+  const { pidsMaxValue } = await import('../cgroups/values.js');
   t.same([pidsMaxValue(-1), pidsMaxValue(-5), pidsMaxValue(0), pidsMaxValue(7)], ['max', 'max', '0', '7'], '0 is a limit (runtime-spec v1.3.0), negative is none');
   const { withDefaultDevices } = await import('../container/cgroup-link.js');
   const none = withDefaultDevices(undefined, undefined);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import {
   cgroupFrozen, cgroupOomEvents, cgroupPids, cgroupStats, createCgroup, destroyCgroup, detectLayout, freezeCgroup, killCgroup,
   resolveCgroupPaths, updateCgroup, type CgroupPaths,
-} from '../cgroups/index.js';
+} from '../cgroups/manager/index.js';
 import { readMounts } from '../cgroups/layout.js';
 import { removeCgroupDir } from '../cgroups/tree.js';
 import type { Resources } from '../../oci-spec/types.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   cgroupPids, cgroupStats, createCgroup, deviceFilterProgram, deviceProgramIds, attachDeviceProgram, destroyCgroup, freezeCgroup,
   killCgroup, updateCgroup, type CgroupPaths,
-} from '../cgroups/index.js';
+} from '../cgroups/manager/index.js';
 import { readMounts } from '../cgroups/layout.js';
 import { removeCgroupDir } from '../cgroups/tree.js';
 import type { DeviceCgroup } from '../../oci-spec/types.js';

@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { cleanEnv, haveBusybox, makeBundle, makeRoot, RUNTIME } from './helpers/bundle.js';
-import { resolveCgroupPaths } from '../cgroups/index.js';
+import { resolveCgroupPaths } from '../cgroups/manager/index.js';
 
 const CI_SEED = 2131398449;
 const SEED = Number(process.env.LXR_FUZZ_SEED ?? (process.env.CI ? CI_SEED : Math.floor(Math.random() * 2 ** 31)));

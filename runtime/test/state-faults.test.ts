@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { existsSync, readFileSync, rmdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
-import { resolveCgroupPaths } from '../cgroups/index.js';
+import { resolveCgroupPaths } from '../cgroups/manager/index.js';
 import { isZombieOrGone } from '../container/processes.js';
 
 /** Wait for a condition, with a deadline; no sleeps for synchronisation. */

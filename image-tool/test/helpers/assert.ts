@@ -1,6 +1,6 @@
 // Assertions shared by lxr-image tests.
 import type { Test } from 'tap';
-import { ImageError } from '../../registry/errors.js';
+import { ImageError } from '../../core/errors.js';
 
 /** The promise must reject with an ImageError of `code`, one line, whose message names every part. */
 export async function expectImageError(t: Test, p: Promise<unknown>, code: string, ...parts: string[]): Promise<ImageError | undefined> {

@@ -6,6 +6,7 @@ import type { Resources } from '../../../oci-spec/types.js';
 import { readOptional, readUint, writeCgroupFile } from '../fs.js';
 import { parseCpuList, setIfNonZero, type Stats } from '../stats.js';
 import { firstSet, type V1Controller } from './controller.js';
+import { writeCpusetFile } from '../values.js';
 
 const F = 'linux.resources.cpu';
 
@@ -20,18 +21,6 @@ export function inheritCpuset(dir: string): void {
 }
 
 /** Write a cpuset file; a refusal says which CPUs/nodes the parent offers. */
-export function writeCpusetFile(dir: string, file: 'cpuset.cpus' | 'cpuset.mems', value: string, field: string): void {
-  try {
-    writeCgroupFile(dir, file, value, field);
-  } catch (err) {
-    const offered = readOptional(dirname(dir), `${file.replace('cpuset.', 'cpuset.effective_')}`) ?? readOptional(dirname(dir), `${file}.effective`);
-    if (err instanceof Error && offered !== undefined) {
-      err.message += ` (this cgroup can use ${file === 'cpuset.cpus' ? 'CPUs' : 'memory nodes'} ${offered || 'none'})`;
-    }
-    throw err;
-  }
-}
-
 export function setCpuset(dir: string, r: Resources): void {
   if (r.cpu?.cpus) writeCpusetFile(dir, 'cpuset.cpus', r.cpu.cpus, `${F}.cpus`);
   if (r.cpu?.mems) writeCpusetFile(dir, 'cpuset.mems', r.cpu.mems, `${F}.mems`);

@@ -7,7 +7,7 @@
 // "deny a", as at create.
 import type { DeviceCgroup, Resources } from '../../../oci-spec/types.js';
 import { readOptional, writeCgroupFile } from '../fs.js';
-import { BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ, BPF_DEVCG_ACC_WRITE, accessBits, reduceDeviceRules, type DeviceException } from '../v2/devices.js';
+import { BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ, BPF_DEVCG_ACC_WRITE, accessBits, reduceDeviceRules, type DeviceException } from '../device-rules.js';
 import type { SetContext, V1Controller } from './controller.js';
 
 /** "c 1:5 rwm" as the kernel wants it; a type "a" rule is just "a". */

@@ -4,7 +4,7 @@ import type { Resources } from '../../../oci-spec/types.js';
 import { CgroupError } from '../errors.js';
 import { readKeyValues, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type Stats } from '../stats.js';
-import { writeCpusetFile } from '../v1/cpuset.js';
+import { writeCpusetFile } from '../values.js';
 
 const F = 'linux.resources.cpu';
 

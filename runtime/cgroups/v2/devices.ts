@@ -9,58 +9,7 @@
 // exceptions, then returns the default. With no rules at all nothing is allowed (deny by
 // default, like runc).
 import type { DeviceCgroup } from '../../../oci-spec/types.js';
-
-export interface DeviceException {
-  type: 'b' | 'c';
-  major: number; // -1 = any
-  minor: number; // -1 = any
-  access: number; // BPF_DEVCG_ACC_* bits
-}
-
-export interface ReducedDeviceRules {
-  defaultAllow: boolean;
-  exceptions: DeviceException[];
-}
-
-// include/uapi/linux/bpf.h
-export const BPF_DEVCG_ACC_MKNOD = 1;
-export const BPF_DEVCG_ACC_READ = 2;
-export const BPF_DEVCG_ACC_WRITE = 4;
-export const BPF_DEVCG_DEV_BLOCK = 1;
-export const BPF_DEVCG_DEV_CHAR = 2;
-
-export function accessBits(access: string | undefined): number {
-  const a = access || 'rwm';
-  return (a.includes('r') ? BPF_DEVCG_ACC_READ : 0) | (a.includes('w') ? BPF_DEVCG_ACC_WRITE : 0) | (a.includes('m') ? BPF_DEVCG_ACC_MKNOD : 0);
-}
-
-export function reduceDeviceRules(rules: DeviceCgroup[]): ReducedDeviceRules {
-  let defaultAllow = false;
-  let exceptions: DeviceException[] = [];
-  for (const r of rules) {
-    const type = r.type ?? 'a';
-    if (type === 'a') {
-      defaultAllow = r.allow;
-      exceptions = [];
-      continue;
-    }
-    const major = r.major ?? -1;
-    const minor = r.minor ?? -1;
-    const access = accessBits(r.access);
-    const same = exceptions.find((e) => e.type === type && e.major === major && e.minor === minor);
-    if (r.allow === defaultAllow) {
-      if (same) {
-        same.access &= ~access;
-        if (same.access === 0) exceptions = exceptions.filter((e) => e !== same);
-      }
-    } else if (same) {
-      same.access |= access;
-    } else {
-      exceptions.push({ type, major, minor, access });
-    }
-  }
-  return { defaultAllow, exceptions };
-}
+import { BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ, BPF_DEVCG_ACC_WRITE, BPF_DEVCG_DEV_BLOCK, BPF_DEVCG_DEV_CHAR, reduceDeviceRules } from '../device-rules.js';
 
 // eBPF instruction encoding: struct bpf_insn { u8 code; u8 dst:4, src:4; s16 off; s32 imm; }
 const R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5;

@@ -19,7 +19,7 @@ import { ioStatsV2, setIoV2 } from './io.js';
 import { memoryStatsV2, oomKillsV2, setMemoryV2 } from './memory.js';
 import { pidsStatsV2, setPidsV2 } from './pids.js';
 import { setUnified } from './unified.js';
-import { rdmaLines } from '../v1/rdma.js';
+import { rdmaLines } from '../values.js';
 import { V2_CONTROLLERS } from './controllers.js';
 
 /** [spec field, controller] for every field of r that needs a v2 controller. */

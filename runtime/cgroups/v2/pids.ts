@@ -2,7 +2,7 @@
 import type { Resources } from '../../../oci-spec/types.js';
 import { readUint, writeCgroupFile } from '../fs.js';
 import { setIfNonZero, type Stats } from '../stats.js';
-import { pidsMaxValue } from '../v1/pids.js';
+import { pidsMaxValue } from '../values.js';
 
 export function setPidsV2(dir: string, r: Resources): void {
   if (r.pids) writeCgroupFile(dir, 'pids.max', pidsMaxValue(r.pids.limit), 'linux.resources.pids.limit');

@@ -1,6 +1,6 @@
 // `features` (features.md): what this build of lxr-runtime really supports.
-import { knownCapabilities } from './linux/capabilities.js';
-import { PROPAGATION, RECURSIVE_OPTIONS } from './linux/mounts.js';
+import { knownCapabilities } from '../linux/capabilities.js';
+import { PROPAGATION, RECURSIVE_OPTIONS } from '../linux/mounts.js';
 
 const MOUNT_OPTIONS = [
   'async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'loud', 'mand', 'noatime',

@@ -1,6 +1,6 @@
 // Image references in Docker's form, normalised the way docker/distribution's
 // "reference" grammar does: `golang` is `docker.io/library/golang:latest`.
-import { ImageError } from './registry/errors.js';
+import { ImageError } from './errors.js';
 
 export const DOCKER_HUB = 'docker.io';
 export const DEFAULT_TAG = 'latest';

@@ -4,13 +4,13 @@
 // process never forks or enters a namespace itself.
 import { closeSync, openSync, readlinkSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import type { Hook, State } from '../oci-spec/types.js';
-import { Op, Plan } from '../native/plan.js';
-import { openChannel, spawnPlan } from '../native/spawn.js';
-import { NS_FLAG, NS_PROC_NAME } from './linux/namespaces.js';
-import type { NamespaceType } from '../oci-spec/types.js';
-import { native, errnoName } from '../native/index.js';
-import { LxrError } from '../common/errors.js';
+import type { Hook, State } from '../../oci-spec/types.js';
+import { Op, Plan } from '../../native/plan.js';
+import { openChannel, spawnPlan } from '../../native/spawn.js';
+import { NS_FLAG, NS_PROC_NAME } from '../linux/namespaces.js';
+import type { NamespaceType } from '../../oci-spec/types.js';
+import { native, errnoName } from '../../native/index.js';
+import { LxrError } from '../../common/errors.js';
 
 export type HookKind = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
 

@@ -1,24 +1,25 @@
 // lxr's cgroup library: the one interface the runtime core calls, for cgroup v1, hybrid
 // (v1 controllers + an empty cgroup2 hierarchy) and v2 hosts.
-import type { Resources } from '../../oci-spec/types.js';
-import type { CgroupPaths } from './paths.js';
-import type { Stats } from './stats.js';
-import { readOptional } from './fs.js';
-import { pidsInTree, removeCgroupDir } from './tree.js';
-import { validateResources } from './validate.js';
-import { createV1, freezeV1, killV1, oomEventsV1, pidsDirV1, statsV1, updateV1 } from './v1/index.js';
-import { createV2, freezeV2, killV2, oomEventsV2, statsV2, updateV2 } from './v2/index.js';
+import type { Resources } from '../../../oci-spec/types.js';
+import type { CgroupPaths } from '../paths.js';
+import type { Stats } from '../stats.js';
+import { readOptional } from '../fs.js';
+import { pidsInTree, removeCgroupDir } from '../tree.js';
+import { validateResources } from '../validate.js';
+import { createV1, freezeV1, killV1, oomEventsV1, pidsDirV1, statsV1, updateV1 } from '../v1/index.js';
+import { createV2, freezeV2, killV2, oomEventsV2, statsV2, updateV2 } from '../v2/index.js';
 
-export { CgroupError } from './errors.js';
-export { detectLayout, type CgroupLayout } from './layout.js';
-export { resolveCgroupPaths, type CgroupPaths, type ResolveOptions } from './paths.js';
-export type { Stats } from './stats.js';
-export { validateResources } from './validate.js';
-export { deviceFilterProgram, reduceDeviceRules } from './v2/devices.js';
-export { attachDeviceProgram, deviceProgramIds } from './v2/bpf.js';
-export { sharesToWeight, cpuMaxValue } from './v2/cpu.js';
-export { swapToV2 } from './v2/memory.js';
-export { blkioWeightToIoWeight } from './v2/io.js';
+export { CgroupError } from '../errors.js';
+export { detectLayout, type CgroupLayout } from '../layout.js';
+export { resolveCgroupPaths, type CgroupPaths, type ResolveOptions } from '../paths.js';
+export type { Stats } from '../stats.js';
+export { validateResources } from '../validate.js';
+export { deviceFilterProgram } from '../v2/devices.js';
+export { reduceDeviceRules } from '../device-rules.js';
+export { attachDeviceProgram, deviceProgramIds } from '../v2/bpf.js';
+export { sharesToWeight, cpuMaxValue } from '../v2/cpu.js';
+export { swapToV2 } from '../v2/memory.js';
+export { blkioWeightToIoWeight } from '../v2/io.js';
 
 export interface CgroupOptions {
   /** Non-fatal notices (fields that are ignored, as runc ignores them). Default: a line on stderr. */

@@ -1,7 +1,7 @@
 // Manifests, indexes and their media types (image-spec manifest.md, image-index.md,
 // media-types.md; Docker's v2 schema 2 media types are accepted as their OCI twins).
 import { ImageError } from './errors.js';
-import { isDigest } from '../reference.js';
+import { isDigest } from './reference.js';
 
 export const MediaType = {
   OciManifest: 'application/vnd.oci.image.manifest.v1+json',

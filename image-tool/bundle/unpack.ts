@@ -3,10 +3,10 @@ import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomicAsync } from '../../common/atomic.js';
 import { validateConfig } from '../../oci-spec/validators.generated.js';
-import { configFromImage } from '../bundle/config.js';
-import { blobPath, readImageConfig, readManifest } from './layout.js';
-import { unpackLayer } from './layer.js';
-import { UnpackError } from './layer-stream.js';
+import { configFromImage } from './config.js';
+import { blobPath, readImageConfig, readManifest } from '../unpack/layout.js';
+import { unpackLayer } from '../unpack/layer.js';
+import { UnpackError } from '../unpack/layer-stream.js';
 
 export interface UnpackBundleOptions {
   layout: string;

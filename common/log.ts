@@ -1,7 +1,7 @@
 // runc-compatible logging: --log FILE, --log-format text|json, --debug. containerd's
 // shim reads the JSON lines ({"level","msg","time"}) from the log file to report errors.
 import { appendFileSync, closeSync, openSync } from 'node:fs';
-import { LxrError } from '../common/errors.js';
+import { LxrError } from './errors.js';
 
 type Level = 'debug' | 'info' | 'warning' | 'error';
 

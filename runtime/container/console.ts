@@ -3,8 +3,8 @@
 // and the master, the way runc does.
 import { fstatSync, writeSync } from 'node:fs';
 import { ReadStream, isatty } from 'node:tty';
-import { native } from '../native/index.js';
-import { makeRaw, setTermios } from '../native/termios.js';
+import { native } from '../../native/index.js';
+import { makeRaw, setTermios } from '../../native/termios.js';
 
 /** The size of the terminal this process runs on (stdout's, else stdin's), for a container's pty. */
 export function hostTerminalSize(): { height: number; width: number } | undefined {

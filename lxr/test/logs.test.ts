@@ -138,6 +138,20 @@ if (!BUSYBOX) {
     lxr(env, ['rm', '-f', 'rot']);
   });
 
+  t.test('max-size without max-file: one file, the newest lines (docker\'s max-file defaults to 1)', async (t) => {
+    const r = lxr(env, ['run', '-d', '--name', 'one', '--log-opt', 'max-size=1k', image, 'sh', '-c', 'i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done']);
+    t.equal(r.status, 0, r.stderr);
+    t.ok(await until(() => JSON.parse(lxr(env, ['inspect', 'one']).stdout)[0].State.Status === 'exited', 30000));
+    const dir = join(env.root, 'containers', r.stdout.trim());
+    t.same(readdirSync(dir).filter((f) => f.startsWith('ctr.log')), ['ctr.log'], 'only ctr.log');
+    t.ok(statSync(join(dir, 'ctr.log')).size <= 1024, 'within max-size');
+    const { nums, bad } = numbers(lxr(env, ['logs', 'one']).stdout);
+    t.same(bad, []);
+    t.equal(nums[nums.length - 1], 1999, 'ends with the last line');
+    t.equal(firstBreak(nums), -1, `contiguous (${nums[0]}..1999)`);
+    lxr(env, ['rm', '-f', 'one']);
+  });
+
   t.test('logs -f follows across rotations', async (t) => {
     const N = 300;
     const r = lxr(env, ['run', '-d', '--name', 'slow', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=3', image, 'sh', '-c', `i=0; while [ $i -lt ${N} ]; do echo line-$i; i=$((i+1)); sleep 0.01; done`]);

@@ -361,8 +361,9 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
       return true;
     };
     const catchUp = () => {
-      do while (readMore());
-      while (nextFile());
+      do {
+        while (readMore());
+      } while (nextFile());
     };
     for (;;) {
       catchUp();

@@ -1,7 +1,7 @@
 /*
  * lxr-monitor: the parent of a background container's init, in the role podman gives conmon.
  *
- *   lxr-monitor NODE LXR_BIN ID
+ *   lxr-monitor NODE LXR_BIN ID [LOG_PATH]
  *
  * A background container needs a process that outlives the `lxr` command that created it,
  * reaps the init and learns its exit status. A Node process doing only that costs ~60 MB of
@@ -21,6 +21,15 @@
  * them to the log, one line per record as conmon's k8s-file driver does:
  * `2024-01-02T03:04:05.123456789Z stdout F text` (P: a partial line, continued by the next
  * record). `lxr logs` reads them back apart, with their times.
+ *
+ * Rotation (--log-opt max-size/max-file): the launcher's report on fd 4 carries the limits
+ * TypeScript decided, `PID MAX_SIZE MAX_FILE` (MAX_SIZE 0: never). Before writing a record that would
+ * take the file over MAX_SIZE, the log thread renames LOG_PATH.(n-1) -> LOG_PATH.n ... and
+ * LOG_PATH -> LOG_PATH.1 (the oldest, LOG_PATH.(MAX_FILE-1), is dropped) and writes on in a
+ * fresh LOG_PATH, as docker's json-file driver keeps its files. The writer rotates itself, so
+ * no line is lost (a rotation by another process, copy-then-truncate, loses what comes between
+ * the copy and the truncate). The log thread waits for the first report, so the limits hold
+ * from the container's first line.
  *
  * Orphans that end up here (code-server started by --ide, processes of the container that
  * outlive a launcher) are reaped too. Signals meant for a terminal are ignored: a container is
@@ -52,6 +61,12 @@ static void logmsg(const char *what) {
 
 /* ------------------------------------------------------------------ the log */
 static int logfd = -1; /* ctr.log, O_APPEND */
+static int logdir = -1; /* LOG_PATH's directory (O_PATH), where rotation renames */
+static const char *logname; /* LOG_PATH's last component */
+static long long log_size; /* bytes in logfd's file */
+static long long max_size; /* 0: no rotation */
+static long max_file = 1;
+static int rotate_failed; /* report a failing rotation once, not for every record */
 static int outw = -1, errw = -1; /* the pipes' write ends, handed to every launcher */
 static pthread_mutex_t logmu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -70,6 +85,57 @@ static int high_fd(int fd) {
   return n;
 }
 
+/* LOG_PATH.i, or LOG_PATH itself for i == 0 */
+static void rotated_name(char *out, size_t size, long i) {
+  if (i == 0) snprintf(out, size, "%s", logname);
+  else snprintf(out, size, "%s.%ld", logname, i);
+}
+
+/*
+ * Shift the files and go on in a fresh LOG_PATH. The fresh file is made first, under a
+ * temporary name, so that a failure leaves the current file in use (nothing is lost, the file
+ * only grows). LOG_PATH always names a file: it becomes LOG_PATH.1 by a hard link, then the
+ * fresh file replaces it by rename (a reader that opens it meanwhile sees one of the two).
+ */
+static void rotate(void) {
+  if (logdir < 0) return;
+  char from[512], to[512], fresh[512];
+  snprintf(fresh, sizeof(fresh), "%s.rotating", logname);
+  int fd = openat(logdir, fresh, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    if (!rotate_failed++) logmsg("rotating the log: creating the fresh file");
+    return;
+  }
+  for (long i = max_file - 2; i >= 1; i--) {
+    rotated_name(from, sizeof(from), i);
+    rotated_name(to, sizeof(to), i + 1);
+    if (renameat(logdir, from, logdir, to) != 0 && errno != ENOENT && !rotate_failed++) logmsg("rotating the log: rename");
+  }
+  if (max_file > 1) {
+    rotated_name(to, sizeof(to), 1);
+    if (linkat(logdir, logname, logdir, to, 0) != 0) {
+      /* LOG_PATH.1 is still there (its rename failed): replace it */
+      unlinkat(logdir, to, 0);
+      if (linkat(logdir, logname, logdir, to, 0) != 0) {
+        /* keep writing the current file rather than drop it */
+        if (!rotate_failed++) logmsg("rotating the log: link");
+        unlinkat(logdir, fresh, 0);
+        close(fd);
+        return;
+      }
+    }
+  }
+  if (renameat(logdir, fresh, logdir, logname) != 0) {
+    if (!rotate_failed++) logmsg("rotating the log: rename of the fresh file");
+    unlinkat(logdir, fresh, 0);
+    close(fd);
+    return;
+  }
+  close(logfd);
+  logfd = high_fd(fd);
+  log_size = 0;
+}
+
 /* One record, in one write: a reader never sees half of one. */
 static void emit(const struct stream *s, const char *p, size_t n, char tag) {
   static char rec[96 + LINE_MAX_BYTES];
@@ -83,12 +149,15 @@ static void emit(const struct stream *s, const char *p, size_t n, char tag) {
   rec[h + n] = '\n';
   const char *q = rec;
   size_t left = h + n + 1;
+  /* a record alone bigger than max-size still goes whole into a fresh file */
+  if (max_size > 0 && log_size > 0 && log_size + (long long)left > max_size) rotate();
   while (left > 0) {
     ssize_t w = write(logfd, q, left);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return;
     q += w;
     left -= (size_t)w;
+    log_size += w;
   }
 }
 
@@ -141,8 +210,11 @@ static void drain_log(void) {
   pthread_mutex_unlock(&logmu);
 }
 
-/* fd 5, if the creating lxr passed the log file there: set up the pipes and the thread. */
-static void start_log(void) {
+/*
+ * fd 5, if the creating lxr passed the log file there: set up the pipes; the thread starts
+ * with start_log_thread, once the first launcher has reported the rotation limits.
+ */
+static void open_log(const char *path) {
   struct stat st;
   if (fstat(5, &st) != 0 || !S_ISREG(st.st_mode)) return;
   int fd = high_fd(5);
@@ -160,10 +232,32 @@ static void start_log(void) {
   fcntl(streams[0].fd, F_SETFL, O_NONBLOCK);
   fcntl(streams[1].fd, F_SETFL, O_NONBLOCK);
   logfd = fd;
+  log_size = st.st_size;
+  if (path) {
+    /* the directory, held open: rotation renames in it whatever becomes of the path */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    logname = slash ? slash + 1 : path;
+    if (n + 2 > sizeof(dir) || strlen(logname) > 400) return; /* lxr's is ctr.log */
+    if (!slash) dir[n++] = '.';
+    else if (n == 0) dir[n++] = '/';
+    else memcpy(dir, path, n);
+    dir[n] = 0;
+    int d = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0) logmsg("opening the log's directory");
+    else logdir = high_fd(d);
+  }
+}
+
+static void start_log_thread(void) {
+  static int started;
+  if (logfd < 0 || started) return;
+  started = 1;
   pthread_t t;
   if (pthread_create(&t, NULL, pump_thread, NULL) != 0) {
+    /* drain_log still writes what the pipes hold when the init exits */
     logmsg("pthread_create");
-    logfd = -1;
     return;
   }
   pthread_detach(t);
@@ -213,11 +307,12 @@ static int reap_until(pid_t want, pid_t also, int *also_status) {
 }
 
 /*
- * Read the init's pid from the launcher: one line. EOF without one: the launch failed or was
- * not needed. Only up to the newline, since a process the launcher started may hold the pipe.
+ * Read the launcher's report: one line, `PID MAX_SIZE MAX_FILE` (the log's rotation limits;
+ * older launchers wrote the pid alone). EOF without one: the launch failed or was not needed.
+ * Only up to the newline, since a process the launcher started may hold the pipe.
  */
-static pid_t read_pid(int fd) {
-  char buf[32];
+static pid_t read_report(int fd) {
+  char buf[96];
   size_t n = 0;
   for (;;) {
     ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
@@ -227,13 +322,24 @@ static pid_t read_pid(int fd) {
     if (memchr(buf, '\n', n) || n >= sizeof(buf) - 1) break;
   }
   buf[n] = 0;
-  long v = strtol(buf, NULL, 10);
-  return v > 0 ? (pid_t)v : -1;
+  char *end;
+  long v = strtol(buf, &end, 10);
+  if (v <= 0) return -1;
+  char *end2;
+  long long size = strtoll(end, &end2, 10);
+  if (end2 != end && size >= 0) {
+    long files = strtol(end2, NULL, 10);
+    pthread_mutex_lock(&logmu);
+    max_size = size;
+    max_file = files >= 1 ? files : 1;
+    pthread_mutex_unlock(&logmu);
+  }
+  return (pid_t)v;
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: lxr-monitor NODE LXR_BIN CONTAINER_ID\n");
+  if (argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: lxr-monitor NODE LXR_BIN CONTAINER_ID [LOG_PATH]\n");
     return 2;
   }
   node = argv[1];
@@ -248,7 +354,7 @@ int main(int argc, char **argv) {
     logmsg("PR_SET_CHILD_SUBREAPER");
     return 1;
   }
-  start_log();
+  open_log(argc == 5 ? argv[4] : NULL);
   int first = 1;
   long backoff_ms = 100;
   for (;;) {
@@ -269,8 +375,9 @@ int main(int argc, char **argv) {
     }
     if (first) close(3); /* the creator's socket belongs to the first launcher only */
     first = 0;
-    pid_t init = read_pid(p[0]);
+    pid_t init = read_report(p[0]);
     close(p[0]);
+    start_log_thread();
     int istatus = -1;
     int lstatus = reap_until(launcher, init, &istatus);
     if (init < 0) {

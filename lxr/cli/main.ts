@@ -423,11 +423,6 @@ async function main(): Promise<void> {
     process.exitCode = await cleanupMain(lxrContext(), argv[1]!, Number(argv[2]));
     return;
   }
-  if (argv[0] === '__logrotate' && argv.length === 3) {
-    const { logRotateMain } = await import('../containers/logrotate.js');
-    process.exitCode = await logRotateMain(lxrContext(), argv[1]!, argv[2]!);
-    return;
-  }
   if (argv[0] === '__health' && argv.length === 3) {
     // the health checks of a container (containers/health.ts), started detached at each start
     const { healthMain } = await import('../containers/health.js');

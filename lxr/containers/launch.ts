@@ -142,10 +142,6 @@ export async function launch(
     const { startHealthRunner } = await import('./health.js');
     startHealthRunner(ctx, id, startedAt, lxrBin());
   }
-  if (after?.settings.flags?.log?.maxSize) {
-    const { startLogRotator } = await import('./logrotate.js');
-    startLogRotator(ctx, id, startedAt, lxrBin());
-  }
   return { pid: record.pid, child };
 }
 
@@ -209,7 +205,8 @@ export const RESTART_STATUS = 10;
 /**
  * `lxr __launch ID [restart]`, run by lxr-monitor (native/monitor.c), the container's monitor:
  * create and start the container (this process is the init's parent until it exits, then the
- * monitor, a subreaper, is), write the init's pid to fd 4, and on the first launch report "ok"
+ * monitor, a subreaper, is), write the init's pid and the log's rotation limits to fd 4
+ * (native/abi.json monitor), and on the first launch report "ok"
  * or "error ..." to the creating lxr on fd 3, after waiting for its "go". Returns the exit status.
  */
 /**
@@ -288,7 +285,10 @@ export async function launchMain(ctx: LxrContext, id: string, restart: boolean):
       return 1;
     }
     l.child.detach();
-    writeSync(4, `${l.pid}\n`);
+    // the report lxr-monitor reads: the init's pid, and the limits its log thread rotates by
+    // (--log-opt max-size, max-file: docker's json-file driver keeps one file without max-file)
+    const log = readRecordById(ctx, id)?.settings.flags?.log;
+    writeSync(4, `${l.pid} ${log?.maxSize ?? 0} ${log?.maxFile ?? 1}\n`);
     closeSync(4);
     try {
       if (readRecordById(ctx, id)?.settings.ide) await startIdeIn(ctx, id, outFd, errFd);
@@ -420,7 +420,8 @@ export function spawnMonitor(ctx: LxrContext, id: string): MonitorHandle {
   const logFd = openSync(logPath(ctx, id), 'a', 0o640);
   let child: ChildProcess;
   try {
-    child = spawn(monitorExe(), [process.execPath, lxrBin(), id], {
+    // the log's path too, for its rotation (in the log's directory)
+    child = spawn(monitorExe(), [process.execPath, lxrBin(), id, logPath(ctx, id)], {
       detached: true,
       stdio: ['ignore', 'ignore', errFd, 'pipe', 'ignore', logFd],
       env: { ...process.env, ...contextEnv(ctx) },

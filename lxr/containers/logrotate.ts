@@ -1,15 +1,10 @@
-// --log-opt max-size=10m --log-opt max-file=3, as docker's json-file driver rotates: when the
-// log reaches max-size it becomes ctr.log.1 (older ones move up to ctr.log.<max-file - 1>,
-// the oldest is dropped) and ctr.log starts empty. The container writes ctr.log itself
-// (O_APPEND), so rotation is copy-then-truncate, by lxr's own detached runner (`lxr
-// __logrotate ID STARTEDAT`, started with the container, like the health checks) woken by
-// inotify; native/monitor.c is not involved. It ends when the container stops or restarts.
-import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, renameSync, rmSync, statSync, truncateSync, watch } from 'node:fs';
+// --log-opt max-size=10m --log-opt max-file=3, as docker's json-file driver rotates: before a
+// record would take ctr.log over max-size, ctr.log becomes ctr.log.1 (older ones move up to
+// ctr.log.<max-file - 1>, the oldest is dropped) and a fresh ctr.log is started. lxr-monitor's
+// log thread, the only writer, does it (native/monitor.c), so no line is lost; lxr decides
+// the limits (here) and passes them to it. This module also reads the files back as one log.
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { LxrError } from '../../common/errors.js';
-import { contextEnv, type LxrContext } from '../context.js';
-import { logPath, readRecordById } from './store.js';
-import { liveState } from './status.js';
 
 export interface LogOptions {
   /** "json-file" (lxr's file, the default), "k8s-file" (the same) or "none" */
@@ -48,56 +43,61 @@ export function parseLogFlags(driver: unknown, opts: string[]): LogOptions | und
   return o;
 }
 
-/** The rotated files of a log, oldest first (ctr.log.N ... ctr.log.1). */
-export function rotatedLogs(path: string, maxFile = 1): string[] {
+/** One file of a log, open. */
+export interface LogFile {
+  fd: number;
+  ino: number;
+}
+
+/** The names a log's files can have, oldest first: ctr.log.<maxFile-1> ... ctr.log.1, ctr.log. */
+export function logFileNames(path: string, maxFile = 1): string[] {
   const out: string[] = [];
-  for (let i = Math.max(maxFile - 1, 0); i >= 1; i--) if (existsSync(`${path}.${i}`)) out.push(`${path}.${i}`);
+  for (let i = Math.max(maxFile - 1, 0); i >= 1; i--) out.push(`${path}.${i}`);
+  out.push(path);
   return out;
 }
 
-export function startLogRotator(ctx: LxrContext, id: string, startedAt: string, lxrBin: string): void {
-  const c = spawn(process.execPath, [lxrBin, '__logrotate', id, startedAt], { detached: true, stdio: 'ignore', env: { ...process.env, ...contextEnv(ctx) } });
-  c.on('error', () => {});
-  c.unref();
+/** The inode a name has now, or undefined. */
+export function inodeOf(name: string): number | undefined {
+  try {
+    return statSync(name).ino;
+  } catch {
+    return undefined;
+  }
 }
 
-function rotate(path: string, maxFile: number): void {
-  rmSync(`${path}.${maxFile - 1}`, { force: true });
-  for (let i = maxFile - 2; i >= 1; i--) if (existsSync(`${path}.${i}`)) renameSync(`${path}.${i}`, `${path}.${i + 1}`);
-  if (maxFile > 1) copyFileSync(path, `${path}.1`);
-  truncateSync(path, 0);
-}
-
-/** `lxr __logrotate ID STARTEDAT`. */
-export async function logRotateMain(ctx: LxrContext, id: string, startedAt: string): Promise<number> {
-  const rec = readRecordById(ctx, id);
-  const o = rec?.settings.flags?.log;
-  if (!o?.maxSize) return 0;
-  const path = logPath(ctx, id);
-  if (!existsSync(path)) return 0; // a foreground run writes to the terminal, not the log
-  const current = () => {
-    const r = readRecordById(ctx, id);
-    return !!r && r.startedAt === startedAt && liveState(ctx, r).status === 'running';
-  };
-  const check = () => {
-    try {
-      if (statSync(path).size >= o.maxSize!) rotate(path, o.maxFile ?? 1);
-    } catch {
-      /* gone */
-    }
-  };
-  await new Promise<void>((resolve) => {
-    const w = watch(path, () => check());
-    w.on('error', () => {});
-    const timer = setInterval(() => {
-      check();
-      if (!current()) {
-        clearInterval(timer);
-        w.close();
-        resolve();
+/**
+ * Open a log's files, oldest first, as one consistent set. The monitor may rotate while they
+ * are opened one by one (opening a rotated file, then the current one after a rotation, would
+ * lose the lines in between), so the set is checked after opening: each name must still name
+ * the file opened under it, and a name missing then must still be missing; if not, it is
+ * opened again. Every state within one rotation is a consistent set (the monitor shifts the
+ * oldest first, and ctr.log always names a file), and ctr.log, replaced last, must be the same
+ * file before and after: so no two rotations mixed. A file seen under two names (the instant
+ * of a rotation when ctr.log and ctr.log.1 are one file) counts once. The caller closes the
+ * fds. Empty: no log file.
+ */
+export function openLogFiles(path: string, maxFile = 1): LogFile[] {
+  const names = logFileNames(path, maxFile);
+  for (let attempt = 0; ; attempt++) {
+    const current = inodeOf(path);
+    const opened: (LogFile | undefined)[] = names.map((name) => {
+      try {
+        const fd = openSync(name, 'r');
+        return { fd, ino: fstatSync(fd).ino };
+      } catch {
+        return undefined;
       }
-    }, 500);
-    check();
-  });
-  return 0;
+    });
+    const files = opened.filter((f): f is LogFile => f !== undefined);
+    const steady = current === opened[opened.length - 1]?.ino && names.every((name, i) => inodeOf(name) === opened[i]?.ino);
+    if (steady || attempt >= 100) {
+      return files.filter((f, i) => {
+        if (i === 0 || files[i - 1]!.ino !== f.ino) return true;
+        closeSync(f.fd);
+        return false;
+      });
+    }
+    for (const f of files) closeSync(f.fd);
+  }
 }

@@ -1,12 +1,12 @@
 // ps, inspect and logs: read-only, and light (no runtime or image code is loaded for them).
-import { closeSync, existsSync, openSync, readSync, fstatSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, readSync, fstatSync, readFileSync, writeSync } from 'node:fs';
 import { LxrError } from '../../common/errors.js';
 import { join } from 'node:path';
 import type { LxrContext } from '../context.js';
 import { containerDir, getRecord, listBroken, listRecords, logPath, readRecordById, type BrokenRecord, type ContainerRecord, type ContainerStatus } from './store.js';
 import { liveState } from './status.js';
 import { readHealth, type HealthState } from './health.js';
-import { rotatedLogs } from './logrotate.js';
+import { inodeOf, openLogFiles, type LogFile } from './logrotate.js';
 import { mergeEnv } from './options.js';
 import type { Spec } from '../../oci-spec/types.js';
 import type { ImageConfig } from '../../image-tool/index.js';
@@ -306,21 +306,22 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
   const path = logPath(ctx, r.id);
   const logOpts = r.settings.flags?.log;
   if (logOpts?.driver === 'none') throw new LxrError('configured logging driver does not support reading');
-  if (!existsSync(path)) return;
-  // --log-opt max-file: the rotated files first, oldest first
-  const older = rotatedLogs(path, logOpts?.maxFile).map((f) => readFileSync(f));
-  const fd = openSync(path, 'r');
+  // --log-opt max-file: the rotated files first, oldest first, then ctr.log, as docker's logs
+  // reads its json-file driver's files; opened as one set, so a rotation meanwhile loses nothing
+  const files = openLogFiles(path, logOpts?.maxFile);
+  if (!files.length) return;
+  let cur: LogFile = files[files.length - 1]!;
   try {
-    const size = fstatSync(fd).size;
-    const all = Buffer.alloc(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, all, got, size - got, got);
-      if (n <= 0) break;
-      got += n;
-    }
+    const older = files.slice(0, -1).map((f) => {
+      try {
+        return readAll(f.fd);
+      } finally {
+        closeSync(f.fd);
+      }
+    });
+    const all = readAll(cur.fd);
     // only whole lines: the monitor writes each record in one write, a torn end is still coming
-    const whole = all.lastIndexOf(0x0a, got - 1) + 1;
+    const whole = all.lastIndexOf(0x0a) + 1;
     const recs = parseRecords(Buffer.concat([...older, all.subarray(0, whole)]));
     emit(o.tail !== undefined ? lastLineRecords(recs, o.tail) : recs);
     if (!o.follow) return;
@@ -328,8 +329,7 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
     let pending = Buffer.alloc(0);
     const chunk = Buffer.alloc(65536);
     const readMore = (): boolean => {
-      if (fstatSync(fd).size < offset) offset = 0; // rotated (truncated)
-      const n = readSync(fd, chunk, 0, chunk.length, offset);
+      const n = readSync(cur.fd, chunk, 0, chunk.length, offset);
       if (n <= 0) return false;
       offset += n;
       const buf = Buffer.concat([pending, chunk.subarray(0, n)]);
@@ -338,19 +338,59 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
       pending = Buffer.from(buf.subarray(end));
       return true;
     };
+    // The file followed was rotated (the monitor writes no more to it once ctr.log names
+    // another): its rest, then the files after it, then the new ctr.log. A reader slower than
+    // max-file rotations finds its file dropped and goes on with the oldest kept, as docker's.
+    const nextFile = (): boolean => {
+      if (inodeOf(path) === cur.ino) return false;
+      while (readMore());
+      const set = openLogFiles(path, logOpts?.maxFile);
+      const at = set.findIndex((f) => f.ino === cur.ino);
+      for (const f of set.slice(0, at + 1)) closeSync(f.fd);
+      const after = set.slice(at + 1);
+      if (!after.length) return false;
+      closeSync(cur.fd);
+      for (const f of after) {
+        cur = f;
+        offset = 0;
+        if (f !== after[after.length - 1]) {
+          while (readMore());
+          closeSync(f.fd);
+        }
+      }
+      return true;
+    };
+    const catchUp = () => {
+      do {
+        while (readMore());
+      } while (nextFile());
+    };
     for (;;) {
-      if (readMore()) continue;
+      catchUp();
       const x = readRecordById(ctx, r.id);
       if (!x || liveState(ctx, x).status !== 'running') {
         // one last read: output written just before the exit
-        while (readMore());
+        catchUp();
         return;
       }
       await sleep(100);
     }
   } finally {
-    closeSync(fd);
+    closeSync(cur.fd);
   }
+}
+
+/** What fd holds now, from its start. */
+function readAll(fd: number): Buffer {
+  const size = fstatSync(fd).size;
+  const buf = Buffer.alloc(size);
+  let got = 0;
+  while (got < size) {
+    const n = readSync(fd, buf, got, size - got, got);
+    if (n <= 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
 }
 
 const NL = Buffer.from('\n');

@@ -1,11 +1,12 @@
 // `lxr logs` keeps the container's stderr apart from its stdout (each printed to its own
 // stream, as podman and docker do), and has -t/--timestamps and --since. The monitor writes
 // the records (native/monitor.c); compared with podman in the same run where it is installed.
+// --log-opt max-size/max-file: the monitor rotates as it writes, and no line is lost.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUSYBOX, LXR, lxr, lxrEnv, registryImage, until, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, LXR, lxr, lxrAsync, lxrEnv, registryImage, until, type LxrEnv } from './helpers/env.js';
 import { startPodman, which, type Podman } from '../../test/engines/helpers/engines.js';
 
 if (!BUSYBOX) {
@@ -90,5 +91,88 @@ if (!BUSYBOX) {
     t.equal(piped.stdout, '1\n2\n3\n');
     t.equal(piped.stderr, '', 'nothing about EPIPE');
     t.equal(lxr(env, ['logs', '--tail', '2', 'big']).stdout, '199999\n200000\n', 'all of it was logged');
+  });
+
+  /** The numbers of `line-N` lines, and what is not such a line. */
+  const numbers = (text: string) => {
+    const lines = text.split('\n').filter((l) => l !== '');
+    return { nums: lines.map((l) => Number(/^line-(\d+)$/.exec(l)?.[1] ?? NaN)), bad: lines.filter((l) => !/^line-\d+$/.test(l)) };
+  };
+  /** The first place where the numbers are not each the one before plus one, or -1. */
+  const firstBreak = (nums: number[]) => nums.findIndex((n, i) => i > 0 && n !== nums[i - 1]! + 1);
+
+  t.test('max-size and max-file rotate as the monitor writes: no line lost, logs reads the files in order', async (t) => {
+    const MAX = 2048;
+    const r = lxr(env, ['run', '-d', '--name', 'rot', '--log-opt', `max-size=${MAX / 1024}k`, '--log-opt', 'max-file=3', image, 'sh', '-c', 'i=0; while :; do echo line-$i; i=$((i+1)); done']);
+    t.equal(r.status, 0, r.stderr);
+    const dir = join(env.root, 'containers', r.stdout.trim());
+    const log = join(dir, 'ctr.log');
+    t.ok(await until(() => existsSync(`${log}.2`), 30000), 'rotated twice');
+    // read while the container writes as fast as it can: every read is whole and in order
+    for (let i = 0; i < 3; i++) {
+      const l = lxr(env, ['logs', 'rot']);
+      const { nums, bad } = numbers(l.stdout);
+      t.same(bad, [], `lxr logs while writing (${i}): only whole lines`);
+      t.ok(nums.length > 2 * (MAX / 64), `lxr logs while writing (${i}): three files' worth (${nums.length} lines)`);
+      const at = firstBreak(nums);
+      t.equal(at, -1, `lxr logs while writing (${i}): contiguous${at >= 0 ? `, but ${nums[at - 1]} then ${nums[at]}` : ''} (${nums[0]}..${nums[nums.length - 1]})`);
+    }
+    t.equal(lxr(env, ['stop', '-t', '0', 'rot']).status, 0);
+    t.ok(await until(() => JSON.parse(lxr(env, ['inspect', 'rot']).stdout)[0].State.Status === 'exited'));
+    const names = readdirSync(dir).filter((f) => f.startsWith('ctr.log')).sort();
+    t.same(names, ['ctr.log', 'ctr.log.1', 'ctr.log.2'], 'max-file=3: three files, nothing else');
+    const files = [`${log}.2`, `${log}.1`, log];
+    const sizes = files.map((f) => statSync(f).size);
+    const texts = files.map((f) => readFileSync(f, 'utf8'));
+    const longest = Math.max(...texts.flatMap((x) => x.split('\n').map((l) => l.length + 1)));
+    t.ok(sizes.every((n) => n <= MAX), `no file over max-size ${MAX} (${sizes})`);
+    t.ok(sizes.slice(0, 2).every((n) => n > MAX - longest), `a file is rotated only when the next record would not fit (${sizes}, records up to ${longest} bytes)`);
+    const kept = texts.join('').split('\n').filter((l) => l !== '').map((l) => l.replace(/^\S+Z stdout F /, '')).join('\n');
+    const { nums, bad } = numbers(kept);
+    t.same(bad, [], 'the files hold stdout records of whole lines');
+    t.equal(firstBreak(nums), -1, `the kept lines are contiguous across the files (${nums[0]}..${nums[nums.length - 1]})`);
+    t.ok(nums[0]! > 0, 'the oldest lines were dropped');
+    const after = lxr(env, ['logs', 'rot']);
+    t.equal(after.stdout, `${kept}\n`, 'lxr logs prints the kept lines, oldest file first');
+    t.equal(lxr(env, ['logs', '--tail', '2', 'rot']).stdout, `line-${nums[nums.length - 2]}\nline-${nums[nums.length - 1]}\n`, '--tail: the last lines of the current file');
+    lxr(env, ['rm', '-f', 'rot']);
+  });
+
+  t.test('max-size without max-file: one file, the newest lines (docker\'s max-file defaults to 1)', async (t) => {
+    const r = lxr(env, ['run', '-d', '--name', 'one', '--log-opt', 'max-size=1k', image, 'sh', '-c', 'i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done']);
+    t.equal(r.status, 0, r.stderr);
+    t.ok(await until(() => JSON.parse(lxr(env, ['inspect', 'one']).stdout)[0].State.Status === 'exited', 30000));
+    const dir = join(env.root, 'containers', r.stdout.trim());
+    t.same(readdirSync(dir).filter((f) => f.startsWith('ctr.log')), ['ctr.log'], 'only ctr.log');
+    t.ok(statSync(join(dir, 'ctr.log')).size <= 1024, 'within max-size');
+    const { nums, bad } = numbers(lxr(env, ['logs', 'one']).stdout);
+    t.same(bad, []);
+    t.equal(nums[nums.length - 1], 1999, 'ends with the last line');
+    t.equal(firstBreak(nums), -1, `contiguous (${nums[0]}..1999)`);
+    lxr(env, ['rm', '-f', 'one']);
+  });
+
+  t.test('logs -f follows across rotations', async (t) => {
+    const N = 300;
+    const r = lxr(env, ['run', '-d', '--name', 'slow', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=3', image, 'sh', '-c', `i=0; while [ $i -lt ${N} ]; do echo line-$i; i=$((i+1)); sleep 0.01; done`]);
+    t.equal(r.status, 0, r.stderr);
+    const f = await lxrAsync(env, ['logs', '-f', 'slow']);
+    t.equal(f.status, 0, f.stderr);
+    const { nums, bad } = numbers(f.stdout);
+    t.same(bad, []);
+    t.same(nums, Array.from({ length: N }, (_, i) => i), `every line once, in order, across ${Math.floor((N * 50) / 1024)} or so rotations`);
+    t.ok(existsSync(join(env.root, 'containers', r.stdout.trim(), 'ctr.log.2')), 'the log was rotated');
+    lxr(env, ['rm', '-f', 'slow']);
+  });
+
+  t.test('--log-driver none: nothing logged, logs says so', async (t) => {
+    const n = lxr(env, ['run', '-d', '--name', 'quiet', '--log-driver', 'none', image, 'sh', '-c', 'echo hidden; exec sleep 300']);
+    t.equal(n.status, 0, n.stderr);
+    const dir = join(env.root, 'containers', n.stdout.trim());
+    const ql = lxr(env, ['logs', 'quiet']);
+    t.equal(ql.status, 125);
+    t.match(ql.stderr, /configured logging driver does not support reading/);
+    t.same(readdirSync(dir).filter((f) => f.startsWith('ctr.log') && statSync(join(dir, f)).size > 0), [], 'nothing logged');
+    lxr(env, ['rm', '-f', 'quiet']);
   });
 }

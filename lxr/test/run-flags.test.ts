@@ -242,8 +242,9 @@ if (!BUSYBOX) {
     const sizes = [log, `${log}.1`, `${log}.2`].map((f) => (existsSync(f) ? statSync(f).size : -1));
     t.notOk(existsSync(`${log}.3`), 'no more than max-file files');
     t.equal(lxr(env, ['rm', '-f', 'chatty']).status, 0);
-    t.ok(sizes[1]! >= 1024 && sizes[2]! >= 1024, `the rotated files reached max-size (${sizes})`);
-    t.ok(sizes.every((n) => n < 64 * 1024), `and stay near it (${sizes})`);
+    // the monitor rotates before a record would take the file over max-size (logs.test.ts checks no line is lost)
+    t.ok(sizes.every((n) => n <= 1024), `no file over max-size (${sizes})`);
+    t.ok(sizes[1]! > 1024 - 64 && sizes[2]! > 1024 - 64, `the rotated files were filled up to it (${sizes})`);
     t.notMatch(logs, /^line-0$/m, 'lxr logs: the oldest lines are gone');
     t.match(logs, /^line-\d+\n$/m, 'lxr logs reads the rotated files and the current one');
     const n = lxr(env, ['run', '-d', '--name', 'quiet', '--log-driver', 'none', image, 'sh', '-c', 'echo hidden; exec sleep 300']);

@@ -20,3 +20,8 @@ export function packageRoot(): string {
 export function nativeBuildPath(name: string): string {
   return join(packageRoot(), 'native', 'build', name);
 }
+
+/** bin/lxr.js: the entry script that lxr's helpers (the monitor, health checks, rootless unpacks) run. */
+export function lxrBin(): string {
+  return join(packageRoot(), 'bin', 'lxr.js');
+}

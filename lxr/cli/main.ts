@@ -1,7 +1,7 @@
 // lxr: the front end. Each command parses its arguments and calls the lxr library.
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { lxrContext, trace, type LxrContext } from '../context.js';
+import { lxrContext, trace, type LxrContext } from '../core/context.js';
 import type { CreateOptions, EarlyMonitor } from '../containers/create.js';
 import { parseCap, parseCpus, parseEnv, parseMemory, parsePort, parseIdeBind, parseRestart, parseSecurityOpts, parseVolume } from '../containers/options.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
@@ -311,18 +311,18 @@ export function buildCli(argv: string[]): Argv {
       lines.forEach((l) => out(l));
     })
     .command('pull <image>', 'pull an image into the store', (y) => y.positional('image', { type: 'string' }).option('quiet', { alias: 'q', type: 'boolean', default: false }), async (a) => {
-      const { pull } = await import('../images.js');
+      const { pull } = await import('../images/index.js');
       const r = await pull(ctxOf(a), String(a.image));
       out(a.quiet ? r.manifestDigest : `${r.reference} ${r.manifestDigest}`);
     })
     .command('images', 'list images', (y) => y.option('format', { type: 'string' }), async (a) => {
-      const { images } = await import('../images.js');
+      const { images } = await import('../images/index.js');
       const rows = await images(ctxOf(a));
       if (a.format === 'json') return out(JSON.stringify(rows, null, 2));
       out(table([['REFERENCE', 'DIGEST', 'SIZE', 'PLATFORMS'], ...rows.map((r) => [r.reference, r.digest.slice(7, 19), humanSize(r.size), r.platforms.join(',')])]));
     })
     .command('rmi <images..>', 'remove images, then their unused blobs and snapshots', (y) => y.positional('images', { type: 'string', array: true }).option('force', { alias: 'f', type: 'boolean', default: false }), async (a) => {
-      const { rmi } = await import('../images.js');
+      const { rmi } = await import('../images/index.js');
       for (const i of list(a.images)) out(`Untagged: ${(await rmi(ctxOf(a), i, !!a.force)).reference}`);
     })
     .command('save <images..>', 'write images to an oci-archive, an OCI layout directory (oci-dir) or a docker-archive', (y) => y.positional('images', { type: 'string', array: true }).option('output', { alias: 'o', type: 'string', demandOption: true }).option('format', { type: 'string', default: 'oci-archive', choices: ['oci-archive', 'oci-dir', 'docker-archive'] }), async (a) => {
@@ -341,7 +341,7 @@ export function buildCli(argv: string[]): Argv {
       out(`Imported ${r.reference} ${r.digest}`);
     })
     .command('gc', 'remove blobs and layer snapshots that no image or container uses, and the network state of containers that are gone', () => {}, async (a) => {
-      const { gc } = await import('../images.js');
+      const { gc } = await import('../images/index.js');
       const { gcContainerNetworks } = await import('../containers/network.js');
       const ctx = ctxOf(a);
       const r = await gc(ctx);
@@ -365,7 +365,7 @@ export function buildCli(argv: string[]): Argv {
       trace('cli: parsed');
       learnCommand(a._[0]);
       if (['rm', 'stop', 'system'].includes(String(a._[0])) || process.env.LXR_NO_RESTART_POLICIES) return;
-      const { applyRestartPolicies } = await import('../containers/status.js');
+      const { applyRestartPolicies } = await import('../containers/restart-policies.js');
       await applyRestartPolicies(ctxOf(a), (m) => process.stderr.write(`lxr: ${m}\n`));
       trace('cli: restart policies checked');
     })

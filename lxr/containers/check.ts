@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LxrContext } from '../context.js';
+import type { LxrContext } from '../core/context.js';
 import { errorMessage } from '../../common/errors.js';
 import { listIds, readRecord as readRuntimeRecord, initAlive, deleteContainer as rtDelete } from '../../runtime/index.js';
 import { unmountOverlay } from '../snapshots/overlay.js';
@@ -135,7 +135,7 @@ export async function systemCheck(ctx: LxrContext, o: { repair?: boolean } = {})
   }
 
   // the network state: attachments, and the rules, veths and leases of no attachment
-  const net = await import('../network/index.js');
+  const net = await import('../network/manager/index.js');
   const link = await import('../network/link.js');
   const hostVeth = link.hostVethName;
   const nopt = networkOptions(ctx);

@@ -7,18 +7,16 @@ import { dirname, join } from 'node:path';
 import type { PullProgress } from '../../image-tool/index.js';
 import { describeName, resolveImage, normalizeReference, readImageConfig, readManifest } from '../../image-tool/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
-import { failPoint, trace, type LxrContext } from '../context.js';
-import {
-  IDE_CONTAINER_PORT, NAME_RE, containerDir, listRecords, readRecordById, withStoreLock, writeRecord,
-  type ContainerRecord, type CreateSettings,
-} from './store.js';
+import { failPoint, trace, type LxrContext } from '../core/context.js';
+import { IDE_CONTAINER_PORT, NAME_RE, containerDir, listRecords, readRecordById, withStoreLock, writeRecord } from './store.js';
 import { checkNetworkMode } from './network.js';
 import { checkPortFree } from './options.js';
 import { publishAll } from './run-flags.js';
-import { healthConfig, type ImageHealthcheck } from './health.js';
+import { healthConfig } from './health.js';
 import { prepareContainer, releaseContainer, removeUnrecordedDir, spawnMonitor, type MonitorHandle } from './launch.js';
 import { prepareOverlay } from '../snapshots/overlay.js';
 import { withStartCode } from './exit-codes.js';
+import type { ContainerRecord, CreateSettings, ImageHealthcheck } from '../core/types.js';
 
 export interface CreateOptions extends Partial<CreateSettings> {
   image: string;

@@ -3,9 +3,10 @@
 // records: a record made, started, finished or removed after the command began is an event.
 // The Dev Containers CLI starts `events --filter event=start` just before its `run`, and waits
 // for the start of the container carrying its labels.
-import type { LxrContext } from '../context.js';
-import { listRecords, type ContainerRecord } from './store.js';
+import type { LxrContext } from '../core/context.js';
+import { listRecords } from './store.js';
 import { LxrError } from '../../common/errors.js';
+import type { ContainerRecord } from '../core/types.js';
 
 export interface DockerEvent {
   status: string;

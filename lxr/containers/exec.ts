@@ -7,7 +7,7 @@ import { execInContainer, hostTerminalSize } from '../../runtime/index.js';
 import type { Process, Spec } from '../../oci-spec/types.js';
 import { resolveUser, readImageConfig, readManifest } from '../../image-tool/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
-import type { LxrContext } from '../context.js';
+import type { LxrContext } from '../core/context.js';
 import { containerDir, getRecord } from './store.js';
 import { liveState } from './status.js';
 import { mergeEnv } from './options.js';

@@ -10,42 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LxrError, errorMessage } from '../../common/errors.js';
 import type { Spec } from '../../oci-spec/types.js';
-import { contextEnv, type LxrContext } from '../context.js';
+import { contextEnv, type LxrContext } from '../core/context.js';
+import type { HealthConfig, HealthFlags, HealthLog, HealthState, ImageHealthcheck } from '../core/types.js';
 import { containerDir, readRecordById } from './store.js';
 import { liveState } from './status.js';
 import { writeFileAtomic } from '../../common/atomic.js';
-
-/** The check the container runs, resolved at create (the image's HEALTHCHECK, flags on top). */
-export interface HealthConfig {
-  /** docker's Test: ["CMD", ...] or ["CMD-SHELL", "..."] */
-  test: string[];
-  intervalMs: number;
-  timeoutMs: number;
-  startPeriodMs: number;
-  retries: number;
-}
-
-export interface HealthLog {
-  Start: string;
-  End: string;
-  ExitCode: number;
-  Output: string;
-}
-
-export interface HealthState {
-  Status: 'starting' | 'healthy' | 'unhealthy';
-  FailingStreak: number;
-  Log: HealthLog[];
-}
-
-/** docker's image config Healthcheck (durations in nanoseconds). */
-export interface ImageHealthcheck {
-  Test?: string[];
-  Interval?: number;
-  Timeout?: number;
-  StartPeriod?: number;
-  Retries?: number;
-}
 
 const DEFAULTS = { intervalMs: 30000, timeoutMs: 30000, startPeriodMs: 0, retries: 3 };
 
@@ -68,8 +37,8 @@ export function parseDuration(flag: string, s: string): number {
 }
 
 /** The health flags of parsed arguments, or undefined when none is given. */
-export function parseHealthFlags(a: Record<string, unknown>): { cmd?: string; intervalMs?: number; timeoutMs?: number; startPeriodMs?: number; retries?: number; none?: boolean } | undefined {
-  const o: ReturnType<typeof parseHealthFlags> & object = {};
+export function parseHealthFlags(a: Record<string, unknown>): HealthFlags | undefined {
+  const o: HealthFlags = {};
   if (a['health-cmd'] !== undefined) o.cmd = String(a['health-cmd']);
   // 0 would check without a pause, or (in docker) mean "the default": refused, as podman does
   const positive = (flag: string) => {

@@ -11,9 +11,9 @@ import { exitCodeOf } from '../../common/proc.js';
 import type { PlanChild } from '../../native/spawn.js';
 import { native } from '../../native/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
-import { nativeBuildPath, packageRoot } from '../../native/paths.js';
-import { contextEnv, failPoint, trace, type LxrContext } from '../context.js';
-import { IDE_CONTAINER_PORT, containerDir, logPath, readRecordById, updateRecord, withStoreLock, type ContainerRecord } from './store.js';
+import { lxrBin, nativeBuildPath } from '../../native/paths.js';
+import { contextEnv, failPoint, trace, type LxrContext } from '../core/context.js';
+import { IDE_CONTAINER_PORT, containerDir, logPath, readRecordById, updateRecord, withStoreLock } from './store.js';
 import { mountOverlay, unmountOverlay } from '../snapshots/overlay.js';
 import { setupNetwork, teardownNetwork } from './network.js';
 import { buildSpec, writeBundle } from './spec.js';
@@ -22,9 +22,10 @@ import { liveState } from './status.js';
 import type { NamespaceOf } from './run-flags.js';
 import { readImageConfig, readManifest, resolveUser } from '../../image-tool/index.js';
 import type { Process } from '../../oci-spec/types.js';
-import { devcontainerRemoteUser } from '../devcontainer/metadata.js';
+import { devcontainerRemoteUser } from './devcontainer-user.js';
 import { mergeEnv } from './options.js';
 import { procStat } from '../../common/proc.js';
+import type { ContainerRecord } from '../core/types.js';
 
 export { logPath };
 
@@ -388,15 +389,8 @@ function devcontainerWorkspace(rec: ContainerRecord, mounts: { source?: string; 
   return m ? { workspace: m.destination } : {};
 }
 
-/** The lxr entry script the monitor runs from (bin/lxr.js of this package). */
-export function lxrBin(): string {
-  if (process.env.LXR_BIN) return process.env.LXR_BIN;
-  return join(packageRoot(), 'bin', 'lxr.js');
-}
-
 /** native/build/lxr-monitor, built by `npm install` with the native library. */
-export function monitorExe(): string {
-  if (process.env.LXR_MONITOR) return process.env.LXR_MONITOR;
+function monitorExe(): string {
   const p = nativeBuildPath('lxr-monitor');
   if (!existsSync(p)) throw new LxrError(`${p} is missing: run "npm install" (it is built with the native library)`);
   return p;

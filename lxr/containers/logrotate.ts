@@ -5,13 +5,7 @@
 // the limits (here) and passes them to it. This module also reads the files back as one log.
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { LxrError } from '../../common/errors.js';
-
-export interface LogOptions {
-  /** "json-file" (lxr's file, the default), "k8s-file" (the same) or "none" */
-  driver: string;
-  maxSize?: number;
-  maxFile?: number;
-}
+import type { LogOptions } from '../core/types.js';
 
 const bad = (flag: string, value: string, why: string) => new LxrError(`invalid argument "${value}" for "${flag}" flag: ${why}`, { exitCode: 125 });
 

@@ -2,11 +2,12 @@
 import { killContainer as rtKill } from '../../runtime/index.js';
 import { liveState, monitorAlive, type LiveState } from './status.js';
 import { LxrError } from '../../common/errors.js';
-import type { LxrContext } from '../context.js';
-import { findBroken, findRecord, getRecord, readRecordById, updateRecord, type BrokenRecord, type ContainerRecord } from './store.js';
+import type { LxrContext } from '../core/context.js';
+import { findBroken, findRecord, getRecord, readRecordById, updateRecord } from './store.js';
 
 export { liveState, type LiveState };
 import { finish, prepareContainer, releaseContainer, removeFiles, startInBackground } from './launch.js';
+import type { BrokenRecord, ContainerRecord } from '../core/types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -129,7 +130,7 @@ export async function removeContainer(ctx: LxrContext, ref: string, force = fals
  * per container id (veth, lease, rules, namespace), the overlay mount and the directory.
  */
 async function removeBroken(ctx: LxrContext, b: BrokenRecord): Promise<ContainerRecord> {
-  const { listAttachments } = await import('../network/index.js');
+  const { listAttachments } = await import('../network/manager/index.js');
   const { networkOptions } = await import('./network.js');
   const networks = [...new Set(listAttachments({ ...networkOptions(ctx), containerId: b.id }).map((a) => a.network))];
   const base = { id: b.id, name: b.name ?? b.id.slice(0, 12), settings: { network: 'none', ports: [] } } as unknown as ContainerRecord;

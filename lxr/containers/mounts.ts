@@ -5,7 +5,7 @@
 import { isAbsolute } from 'node:path';
 import { statSync } from 'node:fs';
 import { LxrError } from '../../common/errors.js';
-import type { VolumeMount } from './store.js';
+import type { VolumeMount } from '../core/types.js';
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 

@@ -5,19 +5,20 @@
 //   NAME    a network made with lxr/network (a CNI configuration list of that name)
 // Namespaces are named lxr-<id> under /run/netns, so a host restart removes them with the
 // rest of the run state. Everything here is undone by teardownNetwork, which may run twice.
-// netns.js alone is light; the CNI side (network/index.js) is loaded only for bridge networks
+// netns.js alone is light; the CNI side (network/manager/index.js) is loaded only for bridge networks
 import { existsSync, readdirSync } from 'node:fs';
 import { createNetns, removeNetns, NETNS_DIR } from '../network/netns.js';
-import type { NetworkOptions } from '../network/index.js';
+import type { NetworkOptions } from '../network/manager/index.js';
 
 const DEFAULT_NETWORK = 'lxr';
-const cni = () => import('../network/index.js');
+const cni = () => import('../network/manager/index.js');
 import { LxrError, errorMessage } from '../../common/errors.js';
 import type { Mount } from '../../oci-spec/types.js';
-import type { LxrContext } from '../context.js';
-import { failPoint } from '../context.js';
-import { listBroken, listRecords, type ContainerRecord } from './store.js';
+import type { LxrContext } from '../core/context.js';
+import { failPoint } from '../core/context.js';
+import { listBroken, listRecords } from './store.js';
 import { liveState } from './status.js';
+import type { ContainerRecord } from '../core/types.js';
 
 export interface NetworkSetup {
   netnsPath?: string;

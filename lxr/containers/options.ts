@@ -4,8 +4,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { createServer, isIPv4 } from 'node:net';
 import { LxrError } from '../../common/errors.js';
-import type { PortMapping, RestartPolicy, VolumeMount } from './store.js';
 import { readProfile, type SeccompProfile } from '../security/profile.js';
+import type { PortMapping, RestartPolicy, VolumeMount } from '../core/types.js';
 
 /** "-e KEY=VAL" as given; "-e KEY" takes KEY from lxr's own environment (skipped if unset). */
 export function parseEnv(items: string[], envFiles: string[] = []): string[] {

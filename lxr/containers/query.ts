@@ -2,14 +2,15 @@
 import { closeSync, readSync, fstatSync, readFileSync, writeSync } from 'node:fs';
 import { LxrError } from '../../common/errors.js';
 import { join } from 'node:path';
-import type { LxrContext } from '../context.js';
-import { containerDir, getRecord, listBroken, listRecords, logPath, readRecordById, type BrokenRecord, type ContainerRecord, type ContainerStatus } from './store.js';
+import type { LxrContext } from '../core/context.js';
+import { containerDir, getRecord, listBroken, listRecords, logPath, readRecordById } from './store.js';
 import { liveState } from './status.js';
-import { readHealth, type HealthState } from './health.js';
+import { readHealth } from './health.js';
 import { inodeOf, openLogFiles, type LogFile } from './logrotate.js';
 import { mergeEnv } from './options.js';
 import type { Spec } from '../../oci-spec/types.js';
 import type { ImageConfig } from '../../image-tool/index.js';
+import type { BrokenRecord, ContainerRecord, ContainerStatus, HealthState } from '../core/types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

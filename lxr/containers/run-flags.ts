@@ -12,60 +12,9 @@ import { LxrError } from '../../common/errors.js';
 import { nativeBuildPath } from '../../native/paths.js';
 import { sysctlNamespace } from '../../runtime/index.js';
 import { readFileInRoot } from '../../image-tool/index.js';
-import type { PortMapping } from './store.js';
-import { parseHealthFlags, type HealthConfig } from './health.js';
-import { parseLogFlags, type LogOptions } from './logrotate.js';
-
-export interface DeviceFlag {
-  path: string;
-  containerPath: string;
-  access: string;
-}
-
-export interface UlimitFlag {
-  name: string;
-  soft: number;
-  hard: number;
-}
-
-/** What these flags asked for, as kept in the record (CreateSettings.flags). */
-export interface RunFlags {
-  dns?: string[];
-  dnsSearch?: string[];
-  dnsOption?: string[];
-  addHost?: { name: string; ip: string }[];
-  shmSize?: number;
-  ulimits?: UlimitFlag[];
-  memorySwap?: number;
-  memoryReservation?: number;
-  cpuShares?: number;
-  cpusetCpus?: string;
-  cpusetMems?: string;
-  oomScoreAdj?: number;
-  devices?: DeviceFlag[];
-  tmpfs?: { path: string; options: string[] }[];
-  pid?: string;
-  ipc?: string;
-  uts?: string;
-  sysctl?: Record<string, string>;
-  init?: boolean;
-  groupAdd?: string[];
-  stopSignal?: string;
-  stopTimeout?: number;
-  platform?: string;
-  /** --expose: PORT/PROTO the container listens on (beside the image's EXPOSE) */
-  expose?: string[];
-  /** -P: publish every exposed port on a free host port */
-  publishAll?: boolean;
-  /** --health-*, --no-healthcheck as given */
-  health?: ReturnType<typeof parseHealthFlags>;
-  /** the check in force (the image's HEALTHCHECK with the flags on top), resolved at create */
-  healthcheck?: HealthConfig;
-  /** --log-driver, --log-opt */
-  log?: LogOptions;
-  /** --cidfile: the id is written there (refused if it exists); removed if the create fails */
-  cidfile?: string;
-}
+import { parseHealthFlags } from './health.js';
+import { parseLogFlags } from './logrotate.js';
+import type { DeviceFlag, PortMapping, RunFlags, UlimitFlag } from '../core/types.js';
 
 /** The flags of this module that take a value (for the split of run's command line). */
 export const RUN_VALUE_FLAGS = [

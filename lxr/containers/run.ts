@@ -3,7 +3,7 @@
 // signals are forwarded to the init. Returns the exit code as a shell would see it.
 import { native } from '../../native/index.js';
 import { proxyTerminal } from '../../runtime/index.js';
-import type { LxrContext } from '../context.js';
+import type { LxrContext } from '../core/context.js';
 import { createAndStart, createContainerRecord, discard, type CreateOptions } from './create.js';
 import { finish, launch, shouldRestart, waitExit, type Launched } from './launch.js';
 import { startContainer } from './manage.js';

@@ -9,9 +9,9 @@ import { LxrError } from '../../common/errors.js';
 import { mergeEnv } from './options.js';
 import { prepareNamedVolume } from './volumes.js';
 import { hostTerminalSize } from '../../runtime/index.js';
-import type { CreateSettings } from './store.js';
 import { DEFAULT_PROFILE, buildSeccomp } from '../security/seccomp.js';
 import { applyRunFlags, type NamespaceOf } from './run-flags.js';
+import type { CreateSettings } from '../core/types.js';
 
 /**
  * podman's default capability set (docker's 14 without AUDIT_WRITE, MKNOD and NET_RAW):

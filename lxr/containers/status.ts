@@ -3,9 +3,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { initAlive, readRecord as readRuntimeRecord } from '../../runtime/index.js';
-import type { LxrContext } from '../context.js';
-import { listRecords, type ContainerRecord, type ContainerStatus } from './store.js';
+import type { LxrContext } from '../core/context.js';
 import { procStat } from '../../common/proc.js';
+import type { ContainerRecord, ContainerStatus } from '../core/types.js';
 
 export interface LiveState {
   status: ContainerStatus;
@@ -46,28 +46,4 @@ export function liveState(ctx: LxrContext, r: ContainerRecord): LiveState {
     return { status: 'running', stale: false, ...(r.pid ? { pid: r.pid } : {}) };
   }
   return { status: r.status, stale: false, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) };
-}
-
-
-/**
- * --restart across host restarts: the monitors died with the host, so the first lxr command
- * after it starts again the containers whose policy asks for it (what dockerd does at boot).
- * Returns the names started. Errors are reported, not thrown: one bad container must not
- * block the command the user typed.
- */
-export async function applyRestartPolicies(ctx: LxrContext, report: (msg: string) => void = () => {}): Promise<string[]> {
-  const started: string[] = [];
-  for (const r of listRecords(ctx)) {
-    if (r.settings.restart === 'no' || r.stopRequested) continue;
-    const live = liveState(ctx, r);
-    if (!live.stale) continue;
-    try {
-      const { startContainer } = await import('./manage.js');
-      await startContainer(ctx, r.id);
-      started.push(r.name);
-    } catch (e) {
-      report(`restarting ${r.name} (--restart ${r.settings.restart}): ${(e as Error).message}`);
-    }
-  }
-  return started;
 }

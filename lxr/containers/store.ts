@@ -5,102 +5,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node
 import { join } from 'node:path';
 import { withExclusiveLock } from '../../native/lock.js';
 import { LxrError } from '../../common/errors.js';
-import type { LxrContext } from '../context.js';
-import type { SeccompProfile } from '../security/profile.js';
-import type { RunFlags } from './run-flags.js';
+import type { LxrContext } from '../core/context.js';
 import { writeFileAtomic } from '../../common/atomic.js';
-
-export type RestartPolicy = 'no' | 'on-failure' | 'always';
-
-export interface PortMapping {
-  hostIp?: string;
-  hostPort: number;
-  containerPort: number;
-  protocol: 'tcp' | 'udp';
-}
-
-export interface VolumeMount {
-  /** absolute host path, or a volume name */
-  source: string;
-  destination: string;
-  readonly: boolean;
-  named: boolean;
-  /** a new named volume starts empty instead of as a copy of the image's directory */
-  nocopy?: boolean;
-  /** --mount type=tmpfs: a new tmpfs (source unused) */
-  tmpfs?: { size?: number; mode?: number };
-}
-
-/** What the user asked for at create: enough to build the spec again. */
-export interface CreateSettings {
-  image: string;
-  command?: string[];
-  entrypoint?: string[];
-  env: string[];
-  workdir?: string;
-  user?: string;
-  hostname?: string;
-  network: string;
-  ports: PortMapping[];
-  volumes: VolumeMount[];
-  memory?: number;
-  cpus?: number;
-  pidsLimit?: number;
-  readOnly: boolean;
-  capAdd: string[];
-  capDrop: string[];
-  restart: RestartPolicy;
-  tty: boolean;
-  interactive: boolean;
-  autoRemove: boolean;
-  /** --privileged: every capability, no seccomp filter, no masked or read-only paths */
-  privileged?: boolean;
-  /** --security-opt seccomp=: "unconfined" or a profile file's path (unset: lxr's default profile) */
-  seccomp?: string;
-  /** the profile file's content as read at create (a later change of the file does not change the container) */
-  seccompProfile?: SeccompProfile;
-  /** --security-opt no-new-privileges[=true|false] (unset: lxr's default, true) */
-  noNewPrivileges?: boolean;
-  ide?: boolean;
-  /** --ide-bind: the host address code-server is served on (default 127.0.0.1) */
-  ideBind?: string;
-  /** --ide: the host port code-server is published on, and its login password */
-  idePort?: number;
-  idePassword?: string;
-  /** docker run's other flags (run-flags.ts) */
-  flags?: RunFlags;
-  /** --label/-l K=V (lxr/containers/labels.ts) */
-  labels?: Record<string, string>;
-}
-
-export type ContainerStatus = 'created' | 'running' | 'exited';
-
-export interface ContainerRecord {
-  id: string;
-  name: string;
-  /** the reference as the user typed it, and the normalised one */
-  image: string;
-  imageRef: string;
-  imageDigest: string;
-  created: string;
-  settings: CreateSettings;
-  /** snapshot directories, bottom layer first */
-  layers: string[];
-  stopSignal?: string;
-  status: ContainerStatus;
-  pid?: number;
-  /** pid + /proc start time of the process waiting on the init (monitor or foreground lxr) */
-  monitorPid?: number;
-  monitorStart?: string;
-  startedAt?: string;
-  finishedAt?: string;
-  exitCode?: number;
-  restartCount: number;
-  /** set by `lxr stop`/`rm -f` so the restart policy does not bring it back */
-  stopRequested?: boolean;
-  ip?: string;
-  netnsPath?: string;
-}
+import type { BrokenRecord, ContainerRecord } from '../core/types.js';
 
 /** The container port code-server listens on with --ide. */
 export const IDE_CONTAINER_PORT = 8443;
@@ -130,17 +37,6 @@ export function readRecordById(ctx: LxrContext, id: string): ContainerRecord | u
   } catch {
     return undefined;
   }
-}
-
-/** A container whose record exists but cannot be read (torn write, full disk, hand edit). */
-export interface BrokenRecord {
-  id: string;
-  /** the name, if the torn text still holds it */
-  name?: string;
-  file: string;
-  reason: string;
-  /** when the file was last written (ISO 8601) */
-  modified: string;
 }
 
 /** The record of `id` if it is broken, with the reason; undefined if it reads or is absent. */

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } fr
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LxrError } from '../../common/errors.js';
-import type { LxrContext } from '../context.js';
+import type { LxrContext } from '../core/context.js';
 import { listRecords, withStoreLock } from './store.js';
 import { writeFileAtomic } from '../../common/atomic.js';
 

@@ -7,9 +7,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { LxrError } from '../../common/errors.js';
-import { contextEnv, type LxrContext } from '../context.js';
-import { lxrBin } from '../containers/launch.js';
-import { packageRoot } from '../../native/paths.js';
+import { contextEnv, type LxrContext } from '../core/context.js';
+import { lxrBin, packageRoot } from '../../native/paths.js';
 
 /** docker's message for `build`: what to do instead. */
 export const NO_BUILD = 'lxr does not build images (a Dockerfile "build" in devcontainer.json, or docker compose): build the image with another tool, push it to a registry and name it in "image"';

@@ -3,7 +3,7 @@
 import { inspectImage } from '../../image-tool/index.js';
 import type { ImageConfig } from '../../image-tool/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
-import type { LxrContext } from '../context.js';
+import type { LxrContext } from '../core/context.js';
 
 export async function inspectImageDocker(ctx: LxrContext, ref: string): Promise<Record<string, unknown>> {
   let r;

@@ -2,7 +2,7 @@
 // name is looked up as a container, then as an image. Each name that is none of them is an
 // error of its own; the others are still shown.
 import { errorMessage } from '../../common/errors.js';
-import type { LxrContext } from '../context.js';
+import type { LxrContext } from '../core/context.js';
 import { findRecord } from '../containers/store.js';
 import { inspectContainer } from '../containers/query.js';
 

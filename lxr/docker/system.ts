@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { arch, cpus, totalmem, release, hostname } from 'node:os';
 import { join } from 'node:path';
-import type { LxrContext } from '../context.js';
+import type { LxrContext } from '../core/context.js';
 import { listRecords } from '../containers/store.js';
 import { liveState } from '../containers/status.js';
 import { packageRoot } from '../../native/paths.js';

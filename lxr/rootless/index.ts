@@ -4,8 +4,9 @@
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LxrError } from '../../common/errors.js';
+import { lxrBin } from '../../native/paths.js';
 import type { Mount, Spec } from '../../oci-spec/types.js';
-import type { LxrContext } from '../context.js';
+import type { LxrContext } from '../core/context.js';
 import { idMapHint, runInUserns, subIdAdvice, userIdMaps, type UserIdMaps } from '../../native/userns.js';
 import { overlayOptions } from '../snapshots/overlay.js';
 import { findTool } from '../../native/idmap.js';
@@ -19,12 +20,6 @@ export function warnSingleMapping(m: UserIdMaps): void {
   if (!m.single || warned) return;
   warned = true;
   process.stderr.write(`lxr: warning: only your own uid is mapped into the user namespace (as root): images with files of other owners cannot be used. To fix it, ${subIdAdvice(m.user)}\n`);
-}
-
-/** The lxr entry script (bin/lxr.js): the unpack runs in a `node` of its own, inside the user namespace. */
-async function lxrEntry(): Promise<string> {
-  const { lxrBin } = await import('../containers/launch.js');
-  return lxrBin();
 }
 
 /**
@@ -46,7 +41,7 @@ export async function unpackInUserns(ctx: LxrContext, manifest: string): Promise
       .filter(([k, v]) => v !== undefined && k !== 'NODE_OPTIONS')
       .map(([k, v]) => `${k}=${v}`);
     const status = await runInUserns({
-      argv: [process.execPath, await lxrEntry(), '__unpack', ctx.imageStore, manifest, ctx.snapshots],
+      argv: [process.execPath, lxrBin(), '__unpack', ctx.imageStore, manifest, ctx.snapshots],
       env, stdio: [nullFd, nullFd, errFd], maps,
     });
     if (status !== 0) {

@@ -16,10 +16,10 @@ import { join } from 'node:path';
 import { LxrError } from '../../common/errors.js';
 import { native } from '../../native/index.js';
 import type { Mount } from '../../oci-spec/types.js';
-import type { LxrContext } from '../context.js';
-import type { ContainerRecord, PortMapping } from '../containers/store.js';
+import type { LxrContext } from '../core/context.js';
 import { procStat } from '../../common/proc.js';
 import { findTool } from '../../native/idmap.js';
+import type { ContainerRecord, PortMapping } from '../core/types.js';
 
 export const USER_NETWORKS = ['slirp4netns', 'pasta'];
 

@@ -3,10 +3,11 @@
 // the records (native/monitor.c); compared with podman in the same run where it is installed.
 // --log-opt max-size/max-file: the monitor rotates as it writes, and no line is lost.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BUSYBOX, LXR, lxr, lxrAsync, lxrEnv, registryImage, until, type LxrEnv } from './helpers/env.js';
+import { BUSYBOX, LXR, lxr, lxrEnv, registryImage, until, type LxrEnv } from './helpers/env.js';
 import { startPodman, which, type Podman } from '../../test/engines/helpers/engines.js';
 
 if (!BUSYBOX) {
@@ -154,11 +155,25 @@ if (!BUSYBOX) {
 
   t.test('logs -f follows across rotations', async (t) => {
     const N = 300;
-    const r = lxr(env, ['run', '-d', '--name', 'slow', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=3', image, 'sh', '-c', `i=0; while [ $i -lt ${N} ]; do echo line-$i; i=$((i+1)); sleep 0.01; done`]);
+    // the container writes its numbered lines only once `logs -f` has shown its first line,
+    // so that no line can rotate away before the follower opened the files, however slow
+    // this machine is at the moment
+    const gate = mkdtempSync(join(tmpdir(), 'lxr-logs-gate-'));
+    t.teardown(() => rmSync(gate, { recursive: true, force: true }));
+    const r = lxr(env, ['run', '-d', '--name', 'slow', '-v', `${gate}:/gate`, '--log-opt', 'max-size=1k', '--log-opt', 'max-file=3', image, 'sh', '-c',
+      `echo ready; while [ ! -e /gate/go ]; do sleep 0.05; done; i=0; while [ $i -lt ${N} ]; do echo line-$i; i=$((i+1)); sleep 0.01; done`]);
     t.equal(r.status, 0, r.stderr);
-    const f = await lxrAsync(env, ['logs', '-f', 'slow']);
-    t.equal(f.status, 0, f.stderr);
-    const { nums, bad } = numbers(f.stdout);
+    const f = spawn(process.execPath, [LXR, 'logs', '-f', 'slow'], { env: env.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    f.stdout.on('data', (d) => {
+      stdout += d;
+      if (stdout.startsWith('ready\n') && !existsSync(join(gate, 'go'))) writeFileSync(join(gate, 'go'), '');
+    });
+    f.stderr.on('data', (d) => (stderr += d));
+    const status = await new Promise<number | null>((resolve) => f.on('close', resolve));
+    t.equal(status, 0, stderr);
+    const { nums, bad } = numbers(stdout.replace(/^ready\n/, ''));
     t.same(bad, []);
     t.same(nums, Array.from({ length: N }, (_, i) => i), `every line once, in order, across ${Math.floor((N * 50) / 1024)} or so rotations`);
     t.ok(existsSync(join(env.root, 'containers', r.stdout.trim(), 'ctr.log.2')), 'the log was rotated');

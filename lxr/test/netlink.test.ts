@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNetns, removeNetns } from '../network/netns.js';
-import { detachContainer } from '../network/index.js';
+import { detachContainer } from '../network/manager/index.js';
 import { Netlink, NetlinkError } from '../network/netlink.js';
 import { addresses, bridgeMac, deleteLink, deleteLinkAsync, ensureAddress, ensureBridge, linkInfo, overlappingRoutes } from '../network/link.js';
 import { parseSubnet } from '../network/ipv4.js';

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as net from '../network/index.js';
+import * as net from '../network/manager/index.js';
 import { echoAddressServerIn, freePort, hostAddress, httpGet, httpServerIn, inNetns, outsideHost, ping, rulesMentioning, testNetwork, udpAsk, udpEchoIn } from './helpers/netns.js';
 
 function portsOnBridge(bridge: string): string[] {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as net from '../network/index.js';
+import * as net from '../network/manager/index.js';
 import { inNetns, ping, rulesMentioning, testNetwork } from './helpers/netns.js';
 
 function tmp(t: Test): string {

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import * as net from '../network/index.js';
+import * as net from '../network/manager/index.js';
 import { haveBusybox, makeBundle, makeRoot, runtime } from '../../runtime/test/helpers/bundle.js';
 import { httpServerIn, testNetwork } from './helpers/netns.js';
 

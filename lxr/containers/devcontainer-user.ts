@@ -1,7 +1,7 @@
+import type { ContainerRecord } from '../core/types.js';
 // What the Dev Containers CLI records on a dev container, read back by lxr: the
 // devcontainer.metadata label is a JSON array of config fragments (image metadata first, the
 // devcontainer.json last); a later remoteUser wins, as in the CLI's own merge.
-import type { ContainerRecord } from '../containers/store.js';
 
 /** The dev container's remoteUser (or containerUser), if the CLI labelled one. */
 export function devcontainerRemoteUser(rec: Pick<ContainerRecord, 'settings'>): string | undefined {

@@ -1,10 +1,10 @@
 // pull / images / rmi / gc: the image library, plus the layer snapshots lxr unpacks from it.
 import { join } from 'node:path';
-import { gcStore, listImages, pullImage, removeImage, type GcResult, type ImageSummary, type PullProgress, type PullResult, openStore, readManifestBlob, snapshotName } from '../image-tool/index.js';
-import { LxrError, errorMessage } from '../common/errors.js';
-import type { LxrContext } from './context.js';
-import { listRecords, withStoreLock } from './containers/store.js';
-import { removeUnusedSnapshots, unusedSnapshots } from './snapshots/overlay.js';
+import { gcStore, listImages, pullImage, removeImage, type GcResult, type ImageSummary, type PullProgress, type PullResult, openStore, readManifestBlob, snapshotName } from '../../image-tool/index.js';
+import { LxrError, errorMessage } from '../../common/errors.js';
+import type { LxrContext } from '../core/context.js';
+import { listRecords, withStoreLock } from '../containers/store.js';
+import { removeUnusedSnapshots, unusedSnapshots } from '../snapshots/overlay.js';
 
 export async function pull(ctx: LxrContext, reference: string, onProgress?: (e: PullProgress) => void): Promise<PullResult> {
   return pullImage({ reference, store: ctx.imageStore, ...(onProgress ? { onProgress } : {}) });
@@ -59,7 +59,7 @@ export async function gc(ctx: LxrContext): Promise<LxrGcResult> {
     if (!ctx.rootless) return removeUnusedSnapshots(ctx.snapshots, keep);
     // an ordinary user's snapshots hold files of their subordinate ids: removed in the user namespace
     const unused = unusedSnapshots(ctx.snapshots, keep);
-    await (await import('./rootless/index.js')).removeInUserns(unused);
+    await (await import('../rootless/index.js')).removeInUserns(unused);
     return unused;
   });
   return { images: imagesGc, snapshots };

@@ -14,7 +14,7 @@
 import { lstatSync, mkdirSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LxrError } from '../common/errors.js';
+import { LxrError } from '../../common/errors.js';
 
 export interface LxrContext {
   root: string;

@@ -15,8 +15,8 @@
 //   ipam/<network>/leases.json                 lxr-ipam's leases (dataDir of the default network)
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { LxrError } from '../../common/errors.js';
-import { packageRoot } from '../../native/paths.js';
+import { LxrError } from '../../../common/errors.js';
+import { packageRoot } from '../../../native/paths.js';
 import {
   addNetworkList,
   checkNetworkList,
@@ -26,21 +26,21 @@ import {
   statusNetworkList,
   type CniExec,
   type LoadedNetwork,
-} from './cni/invoke.js';
-import { localPlugins } from './plugins/local.js';
-import type { CniResult, NetworkConfList } from './cni/types.js';
-import { hostResolvConf, hostsContent, resolvConfContent, type HostEntry, type ResolvOptions } from './dns.js';
-import { formatIp, formatSubnet, overlaps, parseIp, parseSubnet } from './ipv4.js';
-import { deleteLink, overlappingRoutes } from './link.js';
-import { checkHostPortFree, parsePortSpec, type PublishedPort } from './ports.js';
-import { rewriteInPlace } from './sys.js';
-import { withExclusiveLock, withExclusiveLockSync } from '../../native/lock.js';
-import { writeFileAtomic } from '../../common/atomic.js';
+} from '../cni/invoke.js';
+import { localPlugins } from '../plugins/local.js';
+import type { CniResult, NetworkConfList } from '../cni/types.js';
+import { hostResolvConf, hostsContent, resolvConfContent, type HostEntry, type ResolvOptions } from '../dns.js';
+import { formatIp, formatSubnet, overlaps, parseIp, parseSubnet } from '../ipv4.js';
+import { deleteLink, overlappingRoutes } from '../link.js';
+import { checkHostPortFree, parsePortSpec, type PublishedPort } from '../ports.js';
+import { rewriteInPlace } from '../sys.js';
+import { withExclusiveLock, withExclusiveLockSync } from '../../../native/lock.js';
+import { writeFileAtomic } from '../../../common/atomic.js';
 
-export { createNetns, removeNetns, netnsPath, NETNS_DIR } from './netns.js';
-export { parsePortSpec, checkHostPortFree, type PublishedPort } from './ports.js';
-export { resolvConfContent, hostsContent } from './dns.js';
-export type { CniResult, NetworkConfList } from './cni/types.js';
+export { createNetns, removeNetns, netnsPath, NETNS_DIR } from '../netns.js';
+export { parsePortSpec, checkHostPortFree, type PublishedPort } from '../ports.js';
+export { resolvConfContent, hostsContent } from '../dns.js';
+export type { CniResult, NetworkConfList } from '../cni/types.js';
 
 export const DEFAULT_NETWORK = 'lxr';
 /** The network state of the host (attachments, leases, DNS files): one for every --root. */

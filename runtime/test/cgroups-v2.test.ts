@@ -166,7 +166,7 @@ t.test('cgroup v2 in the test VM', { skip: avail.ok ? false : `VM not available:
   // A directory under the repo, so the bundle finds node_modules (koffi) from there.
   const dir = t.testdir({});
   await build({
-    entryPoints: [join(here, '..', 'cgroups', 'index.ts')],
+    entryPoints: [join(here, '..', 'cgroups', 'manager', 'index.ts')],
     bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: join(dir, 'cgroups.mjs'),
     external: ['koffi'], logLevel: 'silent',
   });

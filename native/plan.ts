@@ -13,6 +13,10 @@ export const Op = Object.fromEntries(Object.entries(abi.ops).map(([name, o]) => 
 const ARG_KINDS: Map<number, string[]> = new Map(Object.values(abi.ops).map((o) => [o.code, o.args.map((a) => a.split(':')[1] ?? '')]));
 /** The step index the child reports when lxr-init itself could not be started. */
 export const EXEC_STEP = abi.exec_step;
+/** The ids a SYNC step reports, so that the parent knows which point the child reached. */
+export const Sync = abi.sync;
+/** lxr-monitor's exit status that asks its launcher to start the container again. */
+export const MONITOR_RESTART_EXIT = abi.monitor.RESTART_EXIT;
 
 /** This machine's number of a syscall that SYSCALL steps make (native/abi.json). */
 export function syscallNumber(name: keyof typeof abi.syscalls.x64): number {

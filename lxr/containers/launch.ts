@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createContainer as rtCreate, startContainer as rtStart, deleteContainer as rtDelete } from '../../runtime/index.js';
 import { exitCodeOf } from '../../common/proc.js';
 import type { PlanChild } from '../../native/spawn.js';
+import { MONITOR_RESTART_EXIT } from '../../native/plan.js';
 import { native } from '../../native/index.js';
 import { LxrError, errorMessage } from '../../common/errors.js';
 import { lxrBin, nativeBuildPath } from '../../native/paths.js';
@@ -201,7 +202,7 @@ export function shouldRestart(r: ContainerRecord): boolean {
 }
 
 /** Exit status of `lxr __cleanup` that tells lxr-monitor to launch the container again. */
-export const RESTART_STATUS = 10;
+export const RESTART_STATUS = MONITOR_RESTART_EXIT;
 
 /**
  * `lxr __launch ID [restart]`, run by lxr-monitor (native/monitor.c), the container's monitor:

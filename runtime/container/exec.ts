@@ -9,7 +9,7 @@
 // with the working directory set inside it (CVE-2024-21626 class).
 import { fstatSync, openSync, writeFileSync, constants } from 'node:fs';
 import type { Process } from '../../oci-spec/types.js';
-import { Op, Plan } from '../../native/plan.js';
+import { Op, Plan, Sync } from '../../native/plan.js';
 import { openChannel, spawnPlan } from '../../native/spawn.js';
 import { execCandidates, planProcessIdentity, planSeccomp, planSessionKeyring } from '../process/init.js';
 import { compileSeccomp } from '../linux/seccomp.js';
@@ -22,8 +22,6 @@ import { LxrError } from '../../common/errors.js';
 import { consolePair, forwardSignals, proxyTerminal, receiveMaster } from './console.js';
 import { writeFileAtomic } from '../../common/atomic.js';
 import { exitCodeOf } from '../../common/proc.js';
-
-const SYNC_CGROUP = 1;
 
 export interface ExecOptions {
   process: Process;
@@ -92,7 +90,7 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
     // a session leader, as runc makes it (the terminal step's own setsid then finds one)
     plan.add(Op.SETSID, 'exec: create a session');
     if (!rec.noNewKeyring) planSessionKeyring(plan, rec.id);
-    plan.add(Op.SYNC, 'exec: wait for the cgroup', chan.childFd, SYNC_CGROUP);
+    plan.add(Op.SYNC, 'exec: wait for the cgroup', chan.childFd, Sync.CGROUP);
     if (proc.terminal) {
       plan.add(Op.CONSOLE, 'exec: set up the terminal', consoleFd!, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0);
     } else {

@@ -5,7 +5,8 @@
 import type { Mount, Spec } from './types.js';
 import { subIdRanges, userName } from '../common/subid.js';
 
-export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** The PATH of runc's default config, and where the runtime looks for args[0] when env has no PATH. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** runc's default capability set for a container process. */
 export const DEFAULT_CAPABILITIES = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
@@ -58,7 +59,7 @@ export function defaultSpec(opts: { rootless?: boolean; args?: string[]; subIds?
       terminal: true,
       user: { uid: 0, gid: 0 },
       args: opts.args ?? ['sh'],
-      env: [DEFAULT_PATH, 'TERM=xterm'],
+      env: [`PATH=${DEFAULT_PATH}`, 'TERM=xterm'],
       cwd: '/',
       capabilities: {
         bounding: [...DEFAULT_CAPABILITIES],

@@ -31,7 +31,7 @@ export function configFromImage(image: ImageConfig, rootfsDir: string, opts: Con
   // Config.Env verbatim; lxr adds only variables the image does not set (conversion.md note 1).
   const env = [...(c.Env ?? [])];
   const has = (name: string) => env.some((e) => e === name || e.startsWith(`${name}=`));
-  if (!has('PATH')) env.push(DEFAULT_PATH);
+  if (!has('PATH')) env.push(`PATH=${DEFAULT_PATH}`);
   if (!has('HOME')) env.push(`HOME=${user.home || '/'}`);
   proc.env = env;
   proc.cwd = c.WorkingDir || '/';

@@ -1,6 +1,6 @@
 // Running a container's init and waiting for it. The process that creates the container
 // through the runtime library is the init's parent, so it is the one that learns the exit
-// code: a detached monitor process (`lxr __monitor ID`, like podman's conmon) for
+// code: lxr-monitor (native/monitor.c, a small detached C process like podman's conmon) for
 // background containers, or the foreground `lxr run` itself.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';

@@ -4,6 +4,7 @@ import { isAbsolute } from 'node:path';
 import { statSync } from 'node:fs';
 import abi from '../../native/abi.json' with { type: 'json' };
 import type { Spec, Process } from '../../oci-spec/types.js';
+import { DEFAULT_PATH } from '../../oci-spec/default.js';
 import { Op, Plan, syscallNumber } from '../../native/plan.js';
 import { idmapRequests, planBindSources, planMounts, rootfsPropagationFlags, MOUNT_ATTR, MS, type IdmapRequest, type MountContext } from '../linux/mounts.js';
 import { planDevices } from '../linux/devices.js';
@@ -34,7 +35,6 @@ export const Sync = {
   SECCOMP: 6,
 } as const;
 
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface InitOptions {
   spec: Spec;

@@ -1,13 +1,6 @@
 // lxr-image as a library: what the lxr front end and tests call in-process. Pulls, pushes,
 // archives and unpacking load their modules (HTTP client, tar, the layer applier) on first
 // use, so that a caller that only reads the store does not pay for them.
-import type * as Pull from './registry/pull.js';
-import type * as Push from './registry/push.js';
-import type * as Login from './registry/login.js';
-import type * as Archive from './layout/archive.js';
-import type * as Snapshots from './unpack/snapshots.js';
-import type * as Bundle from './bundle/unpack.js';
-import type * as Userns from './bundle/userns.js';
 
 export type { PullOptions, PullResult, PullProgress } from './registry/pull.js';
 export type { PushOptions, PushResult, PushProgress } from './registry/push.js';
@@ -40,37 +33,18 @@ export { readManifest, readImageConfig, snapshotName, type ImageConfig } from '.
 export { resolveInRootSync, PathError } from './unpack/root-path.js';
 export { resolveUser, readFileInRoot, UserError } from './bundle/user.js';
 export { configFromImage } from './bundle/config.js';
+import { lazy } from '../common/lazy.js';
 
-export async function pullImage(o: Pull.PullOptions): Promise<Pull.PullResult> {
-  return (await import('./registry/pull.js')).pullImage(o);
-}
-export async function pushImage(o: Push.PushOptions): Promise<Push.PushResult> {
-  return (await import('./registry/push.js')).pushImage(o);
-}
-export async function login(...a: Parameters<typeof Login.login>): ReturnType<typeof Login.login> {
-  return (await import('./registry/login.js')).login(...a);
-}
-export async function logout(...a: Parameters<typeof Login.logout>): ReturnType<typeof Login.logout> {
-  return (await import('./registry/login.js')).logout(...a);
-}
-export async function saveImages(o: Archive.SaveOptions): ReturnType<typeof Archive.saveImages> {
-  return (await import('./layout/archive.js')).saveImages(o);
-}
-export async function loadImages(o: Archive.LoadOptions): ReturnType<typeof Archive.loadImages> {
-  return (await import('./layout/archive.js')).loadImages(o);
-}
-export async function importRootfs(o: Archive.ImportOptions): ReturnType<typeof Archive.importRootfs> {
-  return (await import('./layout/archive.js')).importRootfs(o);
-}
+export const pullImage = lazy(() => import('./registry/pull.js'), 'pullImage');
+export const pushImage = lazy(() => import('./registry/push.js'), 'pushImage');
+export const login = lazy(() => import('./registry/login.js'), 'login');
+export const logout = lazy(() => import('./registry/login.js'), 'logout');
+export const saveImages = lazy(() => import('./layout/archive.js'), 'saveImages');
+export const loadImages = lazy(() => import('./layout/archive.js'), 'loadImages');
+export const importRootfs = lazy(() => import('./layout/archive.js'), 'importRootfs');
 /** Each layer of an image unpacked once into a shared snapshot directory (for OverlayFS). */
-export async function unpackSnapshots(o: Snapshots.UnpackSnapshotsOptions): Promise<string[]> {
-  return (await import('./unpack/snapshots.js')).unpackSnapshots(o);
-}
+export const unpackSnapshots = lazy(() => import('./unpack/snapshots.js'), 'unpackSnapshots');
 /** An image into an OCI runtime bundle: rootfs/ and config.json (umoci unpack). */
-export async function unpackBundle(o: Bundle.UnpackBundleOptions): Promise<void> {
-  return (await import('./bundle/unpack.js')).unpackBundle(o);
-}
+export const unpackBundle = lazy(() => import('./bundle/unpack.js'), 'unpackBundle');
 /** unpackBundle as an ordinary user, inside a user namespace mapped with the user's /etc/subuid ranges. */
-export async function unpackBundleInUserns(o: Userns.UserBundleOptions): Promise<void> {
-  return (await import('./bundle/userns.js')).unpackBundleInUserns(o);
-}
+export const unpackBundleInUserns = lazy(() => import('./bundle/userns.js'), 'unpackBundleInUserns');

@@ -32,29 +32,21 @@ interface GroupEntry {
   members: string[];
 }
 
+/** The entries of /etc/passwd or /etc/group: colon-separated, at least `fields` of them, no comments. */
+function colonRecords(text: string | null, fields: number): string[][] {
+  return (text ?? '').split('\n').filter((l) => !l.startsWith('#')).map((l) => l.split(':')).filter((f) => f.length >= fields);
+}
+
 function parsePasswd(text: string | null): PasswdEntry[] {
-  const out: PasswdEntry[] = [];
-  for (const line of (text ?? '').split('\n')) {
-    const f = line.split(':');
-    if (f.length < 7 || line.startsWith('#')) continue;
-    const uid = Number(f[2]);
-    const gid = Number(f[3]);
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
-    out.push({ name: f[0]!, uid, gid, home: f[5]! });
-  }
-  return out;
+  return colonRecords(text, 7)
+    .map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! }))
+    .filter((e) => Number.isInteger(e.uid) && Number.isInteger(e.gid));
 }
 
 function parseGroup(text: string | null): GroupEntry[] {
-  const out: GroupEntry[] = [];
-  for (const line of (text ?? '').split('\n')) {
-    const f = line.split(':');
-    if (f.length < 4 || line.startsWith('#')) continue;
-    const gid = Number(f[2]);
-    if (!Number.isInteger(gid)) continue;
-    out.push({ name: f[0]!, gid, members: f[3]!.split(',').filter((m) => m !== '') });
-  }
-  return out;
+  return colonRecords(text, 4)
+    .map((f) => ({ name: f[0]!, gid: Number(f[2]), members: f[3]!.split(',').filter((m) => m !== '') }))
+    .filter((e) => Number.isInteger(e.gid));
 }
 
 const NUMERIC = /^[0-9]+$/;

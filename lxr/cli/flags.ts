@@ -115,3 +115,30 @@ function checkOne(flags: KnownFlags, argv: string[], i: number): number {
   }
   return i;
 }
+
+/**
+ * run, create and exec: everything after the image (or container) is the command, its own
+ * flags included (`lxr run IMG sh -c 'x'`), so a "--" goes in after the positional. The
+ * flags that take a value are known from the command's yargs builder, like the check above.
+ */
+export function splitCommand(cli: Argv, argv: string[]): string[] {
+  const cmd = argv.findIndex((a) => !a.startsWith('-'));
+  if (cmd < 0 || !['run', 'create', 'exec'].includes(argv[cmd]!)) return argv;
+  const flags = knownFlags(cli, argv[cmd]);
+  const takesValue = (a: string): boolean => (a.startsWith('--') ? flags?.long.get(a.slice(2)) : a.length === 2 ? flags?.short.get(a[1]!) : false) ?? false;
+  for (let i = cmd + 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return argv;
+    if (a.startsWith('-')) {
+      if (!a.includes('=') && takesValue(a)) {
+        // a value that looks like a flag is still the value (as docker's flag parser takes it):
+        // `--memory -5m` is refused as a bad --memory, not read as flags -5 and -m
+        if (argv[i + 1]?.startsWith('-') && argv[i + 1] !== '--') argv = [...argv.slice(0, i), `${a}=${argv[i + 1]}`, ...argv.slice(i + 2)];
+        else i++;
+      }
+      continue;
+    }
+    return i + 1 < argv.length ? [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)] : argv;
+  }
+  return argv;
+}

@@ -8,7 +8,8 @@ import { LxrError, errorMessage } from '../../common/errors.js';
 import { parseLabels } from '../containers/labels.js';
 import { parseMount } from '../containers/mounts.js';
 import { skipHelpCache } from '../../common/cli/yargs-help.js';
-import { RUN_VALUE_FLAGS, groupRunHelp, parseRunFlags, runFlagOptions } from '../containers/run-flags.js';
+import { parseRunFlags } from '../containers/run-flags.js';
+import { groupRunHelp, runFlagOptions } from './run-options.js';
 import { learnCommand } from '../../common/cli/code-cache.js';
 import { humanSize, table } from '../../common/cli/format.js';
 
@@ -117,8 +118,8 @@ async function printIde(r: { settings: { ide?: boolean; idePort?: number; idePas
   process.stderr.write(`${ideLoginMessage(ideUrl(r.settings.idePort!, host), r.settings.idePassword!)}\n`);
 }
 
-export function buildCli(argv: string[]): Argv {
-  return yargs(argv)
+export function buildCli(): Argv {
+  return yargs()
     .scriptName('lxr')
     .usage('$0 <command> [options]')
     .option('root', { type: 'string', global: true, describe: 'state directory (default $LXR_ROOT, /var/lib/lxr, or ~/.local/share/lxr as a user)' })
@@ -379,35 +380,6 @@ export function buildCli(argv: string[]): Argv {
     .version(false);
 }
 
-// Options of run/create/exec that take a value: everything after the image (or container)
-// is the command, options included (`lxr run IMG sh -c 'x'`), so a "--" goes in after it.
-const VALUE_FLAGS = new Set([
-  '--name', '-e', '--env', '--env-file', '-p', '--publish', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname',
-  '--network', '--net', '-m', '--memory', '--cpus', '--pids-limit', '--cap-add', '--cap-drop', '--restart', '--entrypoint', '--pull',
-  '--root', '--run-root', '--store', '--ide-port', '--security-opt', '--ide-bind',
-  '-l', '--label', '--label-file', '--mount', '-a', '--attach', ...RUN_VALUE_FLAGS,
-]);
-
-export function splitCommand(argv: string[]): string[] {
-  const cmd = argv.findIndex((a) => !a.startsWith('-'));
-  if (cmd < 0 || !['run', 'create', 'exec'].includes(argv[cmd]!)) return argv;
-  for (let i = cmd + 1; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') return argv;
-    if (a.startsWith('-')) {
-      if (!a.includes('=') && VALUE_FLAGS.has(a)) {
-        // a value that looks like a flag is still the value (as docker's flag parser takes it):
-        // `--memory -5m` is refused as a bad --memory, not read as flags -5 and -m
-        if (argv[i + 1]?.startsWith('-') && argv[i + 1] !== '--') argv = [...argv.slice(0, i), `${a}=${argv[i + 1]}`, ...argv.slice(i + 2)];
-        else i++;
-      }
-      continue;
-    }
-    return i + 1 < argv.length ? [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)] : argv;
-  }
-  return argv;
-}
-
 async function main(): Promise<void> {
   const argv = hideBin(process.argv);
   // what lxr-monitor (native/monitor.c) runs for a background container: no argument parser
@@ -451,12 +423,13 @@ async function main(): Promise<void> {
     const { lxrVersion } = await import('../docker/system.js');
     return out(`lxr version ${lxrVersion()}`);
   }
-  const args = splitCommand(argv);
   let cli: Argv;
+  let args: string[];
   try {
     // an unknown flag is refused before anything starts (flags.ts)
-    cli = buildCli(args);
-    const { checkFlags } = await import('./flags.js');
+    cli = buildCli();
+    const { checkFlags, splitCommand } = await import('./flags.js');
+    args = splitCommand(cli, argv);
     checkFlags(cli, args);
   } catch (e) {
     process.stderr.write(`lxr: ${errorMessage(e)}\n`);
@@ -468,7 +441,7 @@ async function main(): Promise<void> {
     early = startMonitorEarly(lxrContext());
   }
   try {
-    await skipHelpCache(cli).parseAsync();
+    await skipHelpCache(cli).parseAsync(args);
   } catch (e) {
     process.stderr.write(`lxr: ${errorMessage(e)}\n`);
     process.exitCode = e instanceof LxrError ? (e.exitCode === 1 ? 125 : e.exitCode) : 125;

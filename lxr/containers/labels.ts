@@ -2,8 +2,8 @@
 // label=K (has the key) or label=K=V, name= (part of the name), id= (id prefix), status=
 // (created, running, exited, ...). Filters of different keys must all match; several of the
 // same key match if any one does, except label, where each must match.
-import { readFileSync } from 'node:fs';
 import { LxrError } from '../../common/errors.js';
+import { readFlagFile } from './options.js';
 
 export function parseLabels(items: string[], files: string[] = []): Record<string, string> {
   const out: Record<string, string> = {};
@@ -13,18 +13,7 @@ export function parseLabels(items: string[], files: string[] = []): Record<strin
     if (!key) throw new LxrError(`${where}: invalid label "${item}": expected KEY=VALUE`);
     out[key] = eq < 0 ? '' : item.slice(eq + 1);
   };
-  for (const f of files) {
-    let text: string;
-    try {
-      text = readFileSync(f, 'utf8');
-    } catch (e) {
-      throw new LxrError(`--label-file ${f}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
-    }
-    text.split('\n').forEach((line, i) => {
-      const l = line.replace(/\r$/, '').trim();
-      if (l && !l.startsWith('#')) add(l, `--label-file ${f} line ${i + 1}`);
-    });
-  }
+  for (const f of files) readFlagFile('--label-file', f, add);
   for (const l of items) add(l, '--label');
   return out;
 }

@@ -7,6 +7,23 @@ import { LxrError } from '../../common/errors.js';
 import { readProfile, type SeccompProfile } from '../security/profile.js';
 import type { PortMapping, RestartPolicy, VolumeMount } from '../core/types.js';
 
+/**
+ * The lines of an --env-file or --label-file, as docker reads them: blank lines and lines
+ * starting with # are skipped; each other line goes to `each` with where it came from.
+ */
+export function readFlagFile(flag: string, file: string, each: (line: string, where: string) => void): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new LxrError(`${flag} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
+  }
+  text.split('\n').forEach((line, i) => {
+    const l = line.replace(/\r$/, '').trim();
+    if (l && !l.startsWith('#')) each(l, `${flag} ${file} line ${i + 1}`);
+  });
+}
+
 /** "-e KEY=VAL" as given; "-e KEY" takes KEY from lxr's own environment (skipped if unset). */
 export function parseEnv(items: string[], envFiles: string[] = []): string[] {
   const out: string[] = [];
@@ -21,19 +38,7 @@ export function parseEnv(items: string[], envFiles: string[] = []): string[] {
     }
     out.push(item);
   };
-  for (const f of envFiles) {
-    let text: string;
-    try {
-      text = readFileSync(f, 'utf8');
-    } catch (e) {
-      throw new LxrError(`--env-file ${f}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
-    }
-    text.split('\n').forEach((line, i) => {
-      const l = line.replace(/\r$/, '').trim();
-      if (!l || l.startsWith('#')) return;
-      add(l, `--env-file ${f} line ${i + 1}`);
-    });
-  }
+  for (const f of envFiles) readFlagFile('--env-file', f, add);
   for (const e of items) add(e, '-e');
   return out;
 }

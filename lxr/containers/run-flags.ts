@@ -4,7 +4,6 @@
 // `invalid argument "VALUE" for "--FLAG" flag: REASON`.
 import { lstatSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { Argv } from 'yargs';
 import { createServer, isIP } from 'node:net';
 import { createSocket } from 'node:dgram';
 import type { Mount, Spec, NamespaceType } from '../../oci-spec/types.js';
@@ -15,77 +14,6 @@ import { readFileInRoot } from '../../image-tool/index.js';
 import { parseHealthFlags } from './health.js';
 import { parseLogFlags } from './logrotate.js';
 import type { DeviceFlag, PortMapping, RunFlags, UlimitFlag } from '../core/types.js';
-
-/** The flags of this module that take a value (for the split of run's command line). */
-export const RUN_VALUE_FLAGS = [
-  '--dns', '--dns-search', '--dns-option', '--add-host', '--shm-size', '--ulimit', '--memory-swap', '--memory-reservation',
-  '--cpu-shares', '-c', '--cpuset-cpus', '--cpuset-mems', '--oom-score-adj', '--device', '--tmpfs', '--pid', '--ipc', '--uts',
-  '--sysctl', '--group-add', '--stop-signal', '--stop-timeout', '--cidfile', '--platform', '--expose',
-  '--log-driver', '--log-opt', '--health-cmd', '--health-interval', '--health-timeout', '--health-retries', '--health-start-period',
-];
-
-export function runFlagOptions<T>(y: Argv<T>) {
-  const s = (describe: string) => ({ type: 'string' as const, array: true as const, describe });
-  const one = (describe: string) => ({ type: 'string' as const, describe });
-  return y
-    .option('dns', s('DNS server for the container\'s resolv.conf'))
-    .option('dns-search', s('DNS search domain'))
-    .option('dns-option', s('resolv.conf option, e.g. ndots:2'))
-    .option('add-host', s('NAME:IP line for /etc/hosts'))
-    .option('shm-size', one('size of /dev/shm, e.g. 256m (default 64m)'))
-    .option('ulimit', s('NAME=SOFT[:HARD], e.g. nofile=1024:2048'))
-    .option('memory-swap', one('memory plus swap limit (-1: unlimited swap)'))
-    .option('memory-reservation', one('memory soft limit'))
-    .option('cpu-shares', { alias: 'c', type: 'string', describe: 'CPU shares (relative weight)' })
-    .option('cpuset-cpus', one('CPUs to run on, e.g. 0-1 or 0,2'))
-    .option('cpuset-mems', one('memory nodes to use, e.g. 0'))
-    .option('oom-score-adj', one('OOM killer preference, -1000 to 1000'))
-    .option('device', s('HOSTDEVICE[:CONTAINERPATH][:rwm]'))
-    .option('tmpfs', s('PATH[:OPTIONS] tmpfs mount'))
-    .option('pid', one('PID namespace: host | container:NAME'))
-    .option('ipc', one('IPC namespace: private | shareable | none | host | container:NAME'))
-    .option('uts', one('UTS namespace: host'))
-    .option('sysctl', s('KEY=VALUE of a namespaced sysctl (net.*, kernel.shm*, kernel.msg*, fs.mqueue.*)'))
-    .option('expose', s('PORT[/PROTO] or a range START-END[/PROTO] the container listens on'))
-    .option('publish-all', { alias: 'P', type: 'boolean', describe: 'publish every exposed port (the image\'s EXPOSE included) on a free host port' })
-    .option('log-driver', one('json-file (the default: lxr logs reads it) | none'))
-    .option('log-opt', s('max-size=SIZE, max-file=N: rotate the log as docker\'s json-file driver'))
-    .option('health-cmd', one('command to run to check health (run by /bin/sh -c)'))
-    .option('health-interval', one('time between checks, e.g. 30s (default 30s)'))
-    .option('health-timeout', one('time a check may take, e.g. 30s (default 30s)'))
-    .option('health-retries', one('consecutive failures that make the container unhealthy (default 3)'))
-    .option('health-start-period', one('time failures do not count while the container starts (default 0s)'))
-    .option('no-healthcheck', { type: 'boolean', describe: 'no health check, not even the image\'s HEALTHCHECK' })
-    .option('init', { type: 'boolean', describe: 'run a small init as PID 1 that reaps zombies and forwards signals' })
-    .option('group-add', s('additional group (name in the image or number)'))
-    .option('stop-signal', one('signal to stop the container (default the image\'s, or SIGTERM)'))
-    .option('stop-timeout', one('seconds to wait after the stop signal before SIGKILL (default 10)'))
-    .option('cidfile', one('write the container id to this file (it must not exist)'))
-    .option('platform', one('OS/ARCH[/VARIANT] of the image to pull'));
-}
-
-/** `lxr run --help`: the flags in groups, by what they are about. */
-export const HELP_GROUPS: [string, string[]][] = [
-  ['Command and environment:', ['name', 'entrypoint', 'env', 'env-file', 'workdir', 'user', 'group-add', 'tty', 'interactive', 'detach', 'rm', 'init', 'cidfile', 'pull', 'platform']],
-  ['Network and names:', ['network', 'hostname', 'publish', 'publish-all', 'expose', 'dns', 'dns-search', 'dns-option', 'add-host']],
-  ['Storage and devices:', ['volume', 'tmpfs', 'read-only', 'device', 'shm-size']],
-  ['Resources:', ['memory', 'memory-swap', 'memory-reservation', 'cpus', 'cpu-shares', 'cpuset-cpus', 'cpuset-mems', 'pids-limit', 'ulimit', 'oom-score-adj']],
-  ['Namespaces:', ['pid', 'ipc', 'uts', 'sysctl']],
-  ['Security:', ['privileged', 'cap-add', 'cap-drop', 'security-opt']],
-  ['Lifecycle and health:', ['restart', 'stop-signal', 'stop-timeout', 'health-cmd', 'health-interval', 'health-timeout', 'health-retries', 'health-start-period', 'no-healthcheck']],
-  ['Logging:', ['log-driver', 'log-opt']],
-  ['IDE:', ['ide', 'ide-port', 'ide-bind']],
-];
-
-/** Put run/create's flags in HELP_GROUPS (flags a command lacks are left out). */
-export function groupRunHelp<T>(y: Argv<T>): Argv<T> {
-  const have = new Set(Object.keys((y as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key));
-  for (const [title, keys] of HELP_GROUPS) {
-    const k = keys.filter((x) => have.has(x));
-    if (k.length) y = y.group(k, title);
-  }
-  return y;
-}
 
 const bad = (flag: string, value: string, why: string) => new LxrError(`invalid argument "${value}" for "${flag}" flag: ${why}`, { exitCode: 125 });
 

@@ -62,15 +62,18 @@ export function brokenRecord(ctx: LxrContext, id: string): BrokenRecord | undefi
   return { id, file, reason, modified, ...(name ? { name } : {}) };
 }
 
-/** Every container whose record is broken. */
-export function listBroken(ctx: LxrContext): BrokenRecord[] {
-  let ids: string[];
+/** The ids of the container directories (none when the store does not exist yet). */
+function containerIds(ctx: LxrContext): string[] {
   try {
-    ids = readdirSync(ctx.containers).filter((f) => ID_RE.test(f));
+    return readdirSync(ctx.containers).filter((f) => ID_RE.test(f));
   } catch {
     return [];
   }
-  return ids.map((id) => brokenRecord(ctx, id)).filter((b): b is BrokenRecord => !!b);
+}
+
+/** Every container whose record is broken. */
+export function listBroken(ctx: LxrContext): BrokenRecord[] {
+  return containerIds(ctx).map((id) => brokenRecord(ctx, id)).filter((b): b is BrokenRecord => !!b);
 }
 
 /** A broken container by name (if its text still holds it), full id or unique id prefix. */
@@ -80,12 +83,7 @@ export function findBroken(ctx: LxrContext, ref: string): BrokenRecord | undefin
 }
 
 export function listRecords(ctx: LxrContext): ContainerRecord[] {
-  let ids: string[];
-  try {
-    ids = readdirSync(ctx.containers).filter((f) => ID_RE.test(f));
-  } catch {
-    return [];
-  }
+  const ids = containerIds(ctx);
   const out: ContainerRecord[] = [];
   for (const id of ids) {
     const r = readRecordById(ctx, id);

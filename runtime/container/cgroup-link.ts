@@ -72,22 +72,21 @@ export function recordCgroup(rec: ContainerRecord): CgroupPaths | undefined {
 
 /** The container's processes according to its cgroup, or undefined without one. */
 export function cgroupMembers(rec: ContainerRecord): number[] | undefined {
-  const paths = recordCgroup(rec);
-  if (!paths) return undefined;
-  try {
-    return cgroupPids(paths);
-  } catch {
-    return undefined;
-  }
+  return readCgroup(rec, cgroupPids, undefined);
 }
 
 /** Is the container frozen (`pause`)? */
 export function isPaused(rec: ContainerRecord): boolean {
+  return readCgroup(rec, cgroupFrozen, false);
+}
+
+/** `read` of the container's cgroup, or `otherwise` when it has none or it cannot be read. */
+function readCgroup<T, U>(rec: ContainerRecord, read: (paths: CgroupPaths) => T, otherwise: U): T | U {
   const paths = recordCgroup(rec);
-  if (!paths) return false;
+  if (!paths) return otherwise;
   try {
-    return cgroupFrozen(paths);
+    return read(paths);
   } catch {
-    return false;
+    return otherwise;
   }
 }

@@ -33,6 +33,7 @@ export { readManifest, readImageConfig, snapshotName, type ImageConfig } from '.
 export { resolveInRootSync, PathError } from './unpack/root-path.js';
 export { resolveUser, readFileInRoot, UserError } from './bundle/user.js';
 export { configFromImage } from './bundle/config.js';
+export { setIdMapHint } from './unpack/apply-layer.js';
 import { lazy } from '../common/lazy.js';
 
 export const pullImage = lazy(() => import('./registry/pull.js'), 'pullImage');

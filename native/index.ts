@@ -8,7 +8,6 @@ import { loadKoffi } from './koffi.js';
 import { nativeBuildPath } from './paths.js';
 
 function findLibrary(): string {
-  if (process.env.LXR_NATIVE_LIB) return process.env.LXR_NATIVE_LIB;
   return nativeBuildPath('liblxr.so');
 }
 

@@ -49,7 +49,7 @@ function remote(a: Globals): RemoteOptions {
   return o;
 }
 
-const store = (a: Globals) => defaultStorePath(a.store);
+const store = (a: Globals) => defaultStorePath(a.store || process.env.LXR_IMAGE_STORE);
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -306,7 +306,8 @@ export function buildCli(argv: string[]): Argv {
         }
         const opts: Parameters<typeof import('../bundle/unpack.js').unpackBundle>[0] = { layout: s, manifest, bundle: a.bundle };
         if (a.rootless) opts.rootless = true;
-        const { unpackBundle } = await import('../bundle/unpack.js');
+        const [{ unpackBundle }, { setIdMapHint }] = await Promise.all([import('../bundle/unpack.js'), import('../unpack/apply-layer.js')]);
+        setIdMapHint(process.env.LXR_IDMAP_HINT);
         await unpackBundle(opts);
       },
     )

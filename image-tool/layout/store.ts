@@ -24,12 +24,12 @@ export const DEFAULT_STORE = '/var/lib/lxr/images';
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
 /**
- * The store path: explicit value, else $LXR_IMAGE_STORE, else /var/lib/lxr/images for root
- * and, for an ordinary user, the per-user store lxr uses too: $XDG_DATA_HOME/lxr/images
- * (~/.local/share/lxr/images), as podman's per-user storage.
+ * The store path: explicit value, else /var/lib/lxr/images for root and, for an ordinary
+ * user, the per-user store lxr uses too: $XDG_DATA_HOME/lxr/images (~/.local/share/lxr/images),
+ * as podman's per-user storage.
  */
 export function defaultStorePath(explicit?: string): string {
-  return explicit || process.env.LXR_IMAGE_STORE || ((process.geteuid?.() ?? 0) !== 0 ? userStorePath() : DEFAULT_STORE);
+  return explicit || ((process.geteuid?.() ?? 0) !== 0 ? userStorePath() : DEFAULT_STORE);
 }
 
 function userStorePath(): string {

@@ -55,7 +55,7 @@ export function emptyConfig(): RegistriesConfig {
 }
 
 export async function loadRegistriesConfig(path?: string): Promise<RegistriesConfig> {
-  const explicit = path ?? process.env.LXR_REGISTRIES_CONFIG;
+  const explicit = path;
   const file = explicit ?? DEFAULT_REGISTRIES_CONFIG;
   let text: string;
   try {

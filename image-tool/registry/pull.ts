@@ -21,7 +21,7 @@ export type PullProgress =
 
 export interface PullOptions extends RemoteOptions {
   reference: string;
-  /** Store path or an open store; default $LXR_IMAGE_STORE or /var/lib/lxr/images. */
+  /** Store path or an open store; default /var/lib/lxr/images (a user's: ~/.local/share/lxr/images). */
   store?: StoreArg;
   /** os/arch[/variant]; default the host's. */
   platform?: string | Platform;

@@ -71,13 +71,23 @@ function inUserNamespace(): boolean {
 }
 const OVERLAY_OPAQUE = IN_USERNS ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
 
+/**
+ * What an owner outside this user namespace means for its user, added to the error: the
+ * process that made the namespace knows (native/userns.ts idMapHint) and passes it to the
+ * unpacker it starts there (LXR_IDMAP_HINT, read by that unpacker's command line).
+ */
+let idMapHint = '';
+export function setIdMapHint(hint: string | undefined): void {
+  idMapHint = hint ?? '';
+}
+
 /** chown that says which image owner the user namespace does not map (EINVAL). */
 function chownOrExplain(set: () => void, uid: number, gid: number): void {
   try {
     set();
   } catch (err) {
     if (IN_USERNS && errCode(err) === 'EINVAL') {
-      const hint = process.env.LXR_IDMAP_HINT ? `: ${process.env.LXR_IDMAP_HINT}` : '';
+      const hint = idMapHint ? `: ${idMapHint}` : '';
       throw new PathError(`its owner uid ${uid} (gid ${gid}) is outside your user namespace${hint}`);
     }
     throw err;

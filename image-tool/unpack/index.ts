@@ -3,3 +3,4 @@ export { unpackSnapshots, type UnpackSnapshotsOptions } from './snapshots.js';
 export { unpackLayer, type UnpackLayerOptions } from './layer.js';
 export { UnpackError, layerCompression } from './layer-stream.js';
 export { readManifest, readImageConfig, blobPath, snapshotName, type ImageConfig, type ImageManifest, type Descriptor } from './layout.js';
+export { setIdMapHint } from './apply-layer.js';

@@ -404,7 +404,7 @@ async function main(): Promise<void> {
   // rootless: the layer unpacker, run by lxr itself inside the user's namespace
   if (argv[0] === '__unpack' && argv.length === 4) {
     const { unpackMain } = await import('../rootless/index.js');
-    process.exitCode = await unpackMain(argv[1]!, argv[2]!, argv[3]!);
+    process.exitCode = await unpackMain(argv[1]!, argv[2]!, argv[3]!, process.env.LXR_IDMAP_HINT);
     return;
   }
   // `lxr unshare CMD...`: everything after it is the command (podman unshare)

@@ -38,8 +38,7 @@ function mountsUnder(dir: string): string[] {
 }
 
 /** Directories of the cgroup parent lxr puts containers under, one per hierarchy. */
-function cgroupParents(): string[] {
-  const parent = process.env.LXR_CGROUP_PARENT || 'lxr';
+function cgroupParents(parent: string): string[] {
   const out: string[] = [];
   let entries: string[] = [];
   try {
@@ -120,7 +119,7 @@ export async function systemCheck(ctx: LxrContext, o: { repair?: boolean } = {})
   }
 
   // network namespaces of this root's containers that do not run
-  const prefix = `${process.env.LXR_NETNS_PREFIX || 'lxr'}-`;
+  const prefix = `${ctx.netnsPrefix}-`;
   let netns: string[] = [];
   try {
     netns = readdirSync('/run/netns').filter((n) => n.startsWith(prefix) && ID_RE.test(n.slice(prefix.length)));
@@ -131,7 +130,7 @@ export async function systemCheck(ctx: LxrContext, o: { repair?: boolean } = {})
   for (const n of netns) {
     const id = n.slice(prefix.length);
     if (owned.has(id) || !mine.has(id)) continue;
-    found.push({ kind: 'netns', text: `network namespace /run/netns/${n}: container ${byId.get(id)?.name} is not running`, repair: async () => (await import('../network/netns.js')).removeNetns(netnsName(id)) });
+    found.push({ kind: 'netns', text: `network namespace /run/netns/${n}: container ${byId.get(id)?.name} is not running`, repair: async () => (await import('../network/netns.js')).removeNetns(netnsName(ctx, id)) });
   }
 
   // the network state: attachments, and the rules, veths and leases of no attachment
@@ -153,7 +152,7 @@ export async function systemCheck(ctx: LxrContext, o: { repair?: boolean } = {})
     const fw = await import('../network/firewall.js');
     // iptables is the host's: with a network state of its own (LXR_NET_STATE_DIR, as tests
     // have) rules of containers this root does not know may belong to another state's
-    const ownState = !process.env.LXR_NET_STATE_DIR;
+    const ownState = !ctx.net.stateDir;
     for (const tag of fw.ruleTags()) {
       const id = tag.split(':').pop()!;
       if (attachedIds.has(id) || (!ownState && !mine.has(id))) continue;
@@ -188,7 +187,7 @@ export async function systemCheck(ctx: LxrContext, o: { repair?: boolean } = {})
 
   // cgroups (and their processes) under lxr's parent with no runtime container
   const runtimeIds = new Set(listIds(ctx.runtimeRoot));
-  for (const parent of cgroupParents()) {
+  for (const parent of cgroupParents(ctx.cgroupParent)) {
     for (const d of readdirSync(parent, { withFileTypes: true })) {
       if (!d.isDirectory() || !ID_RE.test(d.name) || runtimeIds.has(d.name) || brokenIds.has(d.name)) continue;
       const dir = join(parent, d.name);

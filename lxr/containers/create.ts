@@ -73,7 +73,7 @@ export function startMonitorEarly(ctx: LxrContext): EarlyMonitor {
   return early;
 }
 
-export function defaultSettings(o: CreateOptions): CreateSettings {
+export function defaultSettings(o: CreateOptions, defaultNetwork = 'bridge'): CreateSettings {
   return {
     image: o.image,
     ...(o.command?.length ? { command: o.command } : {}),
@@ -82,7 +82,7 @@ export function defaultSettings(o: CreateOptions): CreateSettings {
     ...(o.workdir ? { workdir: o.workdir } : {}),
     ...(o.user ? { user: o.user } : {}),
     ...(o.hostname ? { hostname: o.hostname } : {}),
-    network: o.network ?? (process.env.LXR_NETWORK || 'bridge'),
+    network: o.network ?? defaultNetwork,
     ports: o.ports ?? [],
     volumes: o.volumes ?? [],
     ...(o.memory ? { memory: o.memory } : {}),
@@ -163,7 +163,7 @@ function newId(): string {
  * bundle. Returns the record. On failure nothing is left behind.
  */
 export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, hooks: { reserved?: (rec: ContainerRecord) => void } = {}): Promise<ContainerRecord> {
-  const settings = defaultSettings(o);
+  const settings = defaultSettings(o, ctx.defaultNetwork);
   if (settings.autoRemove && settings.restart !== 'no') throw new LxrError(`--rm conflicts with --restart ${settings.restart}: a container that is removed when it exits cannot be restarted`);
   if (settings.seccomp && settings.seccomp !== 'unconfined' && !settings.seccompProfile) {
     const { readProfile } = await import('../security/profile.js');
@@ -172,7 +172,7 @@ export async function createContainerRecord(ctx: LxrContext, o: CreateOptions, h
   if (ctx.rootless) {
     const { checkRootlessLimits, rootlessNetwork } = await import('../rootless/index.js');
     checkRootlessLimits(settings);
-    if (o.network === undefined && !process.env.LXR_NETWORK) settings.network = rootlessNetwork();
+    if (o.network === undefined && !ctx.defaultNetwork) settings.network = rootlessNetwork();
   }
   if (settings.ide) await planIde(settings);
   if (o.name !== undefined && !NAME_RE.test(o.name)) throw new LxrError(`invalid container name "${o.name}": use letters, digits and "_.-", starting with a letter or digit`);

@@ -50,7 +50,7 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
     const ide = await import('../ide/index.js');
     const problem = ide.ideRootfsProblem(rootless ? rootless.filesRoot(dir, rec.layers, '/lib') : rootfs, rec.imageRef);
     if (problem) throw new LxrError(problem);
-    const dataDir = process.env.LXR_IDE_DIR || join(ctx.root, 'ide');
+    const dataDir = ctx.ideDir;
     const install = await ide.ensureCodeServer(dataDir, { onProgress: (p) => process.stderr.write(`lxr: --ide: ${p.message}\n`) });
     extraMounts.push(...ide.ideMounts(install));
     // login shells (code-server's terminals) keep the image's PATH; in this container's upper layer
@@ -60,7 +60,7 @@ export async function prepareContainer(ctx: LxrContext, rec: ContainerRecord): P
   failPoint('spec');
   const spec = buildSpec({
     id: rec.id, name: rec.name, image, rootfs, settings: rec.settings, dir, volumesRoot: ctx.volumes,
-    ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts, nsOf: namespaceOf(ctx),
+    ...(net.netnsPath ? { netnsPath: net.netnsPath } : {}), extraMounts, nsOf: namespaceOf(ctx), cgroupParent: ctx.cgroupParent,
     ...(rootless ? { filesRoot: rootless.filesRoot(dir, rec.layers) } : {}),
   });
   if (rootless) rootless.rootlessSpec(spec, dir, rec.layers.length, rec.settings.network, rootless.userIdMaps(), net.usernsPath);

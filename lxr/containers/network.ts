@@ -32,14 +32,15 @@ export interface NetworkSetup {
  * lxr/network's directories: global, not under --root (one bridge, one address space for
  * every root): /run/lxr-net, or LXR_NET_STATE_DIR.
  */
-export function networkOptions(_ctx: LxrContext): NetworkOptions {
-  return {};
+export function networkOptions(ctx: LxrContext): NetworkOptions {
+  const { confDir, stateDir, cniPath } = ctx.net;
+  return { ...(confDir ? { confDir } : {}), ...(stateDir ? { stateDir } : {}), ...(cniPath ? { cniPath } : {}) };
 }
 
 const isBridge = (network: string) => network !== 'none' && network !== 'host';
 const networkName = (network: string) => (network === 'bridge' ? DEFAULT_NETWORK : network);
-/** LXR_NETNS_PREFIX is for tests, so that each can find its own namespaces */
-export const netnsName = (id: string) => `${process.env.LXR_NETNS_PREFIX || 'lxr'}-${id}`;
+/** The container's network namespace under /run/netns (tests set their own prefix, to find theirs). */
+export const netnsName = (ctx: LxrContext, id: string) => `${ctx.netnsPrefix}-${id}`;
 
 /** Checked before anything is made. */
 export async function checkNetworkMode(ctx: LxrContext, network: string, ports: unknown[]): Promise<void> {
@@ -61,7 +62,7 @@ export async function setupNetwork(ctx: LxrContext, rec: ContainerRecord): Promi
   if (mode === 'host') return { mounts: [] };
   // rootless: a network namespace of the container's own user namespace (made by the runtime)
   if (ctx.rootless) return (await import('../rootless/network.js')).setupRootlessNetwork(ctx, rec);
-  const name = netnsName(rec.id);
+  const name = netnsName(ctx, rec.id);
   removeNetns(name); // left over from a run whose clean-up never came (kill -9)
   const netnsPath = createNetns(name);
   if (!isBridge(mode)) return { netnsPath, mounts: [] };
@@ -72,9 +73,9 @@ export async function setupNetwork(ctx: LxrContext, rec: ContainerRecord): Promi
     if (mode === 'bridge') {
       await ensureDefaultNetwork({
         ...o,
-        // test-only: a bridge and subnet of their own, away from a real lxr0
-        ...(process.env.LXR_NET_BRIDGE ? { bridge: process.env.LXR_NET_BRIDGE } : {}),
-        ...(process.env.LXR_NET_SUBNET ? { subnet: process.env.LXR_NET_SUBNET } : {}),
+        // tests: a bridge and subnet of their own, away from a real lxr0
+        ...(ctx.net.bridge ? { bridge: ctx.net.bridge } : {}),
+        ...(ctx.net.subnet ? { subnet: ctx.net.subnet } : {}),
       });
     }
     const att = await attachContainer({ ...o, containerId: rec.id, name: rec.name, netnsPath, network, ports: rec.settings.ports });
@@ -104,7 +105,7 @@ export async function teardownNetwork(ctx: LxrContext, rec: ContainerRecord): Pr
   const mode = rec.settings.network;
   if (mode === 'host') return;
   if (ctx.rootless) return (await import('../rootless/network.js')).stopUserNetwork(ctx, rec.id);
-  const name = netnsName(rec.id);
+  const name = netnsName(ctx, rec.id);
   if (isBridge(mode)) {
     try {
       const { detachContainer } = await cni();
@@ -137,7 +138,7 @@ export async function gcContainerNetworks(ctx: LxrContext): Promise<{ removed: s
   const r = await gcNetwork({ ...networkOptions(ctx), keep: [...keep] });
   for (const id of r.removed) removed.add(id);
   errors.push(...r.errors);
-  const re = new RegExp(`^${(process.env.LXR_NETNS_PREFIX || 'lxr').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-([0-9a-f]{64})$`);
+  const re = new RegExp(`^${ctx.netnsPrefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-([0-9a-f]{64})$`);
   let names: string[] = [];
   try {
     names = readdirSync(NETNS_DIR);

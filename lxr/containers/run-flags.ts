@@ -341,9 +341,8 @@ export function portLines(ports: PortMapping[], only?: string): string[] {
 /** Where --init's lxr-pid1 is in the container. */
 export const INIT_PATH = '/dev/init';
 
-/** native/build/lxr-pid1 (LXR_PID1 overrides it). */
+/** native/build/lxr-pid1, the init of --init. */
 export function pid1Exe(): string {
-  if (process.env.LXR_PID1) return process.env.LXR_PID1;
   const p = nativeBuildPath('lxr-pid1');
   if (existsSync(p)) return p;
   throw new LxrError('--init: native/build/lxr-pid1 is missing: run "npm install" (it is built with the native library)', { exitCode: 125 });

@@ -42,6 +42,8 @@ export interface SpecInputs {
   extraMounts?: Mount[];
   /** another container's namespace, for --pid/--ipc container:NAME */
   nsOf?: NamespaceOf;
+  /** the cgroup parent: cgroupsPath is /<cgroupParent>/<id> */
+  cgroupParent: string;
 }
 
 /** The container's capabilities: the defaults (all of them with --privileged), --cap-drop, then --cap-add. */
@@ -181,8 +183,8 @@ export function buildSpec(i: SpecInputs): Spec {
   spec.root = { path: i.rootfs, readonly: s.readOnly };
 
   const linux = (spec.linux ??= {});
-  // LXR_CGROUP_PARENT: tests give each run its own parent, to check that nothing is left
-  linux.cgroupsPath = `/${process.env.LXR_CGROUP_PARENT || 'lxr'}/${i.id}`;
+  // tests give each run its own parent (LXR_CGROUP_PARENT), to check that nothing is left
+  linux.cgroupsPath = `/${i.cgroupParent}/${i.id}`;
   let ns = linux.namespaces ?? [];
   if (s.network === 'host') ns = ns.filter((n) => n.type !== 'network');
   else if (i.netnsPath) ns = ns.map((n) => (n.type === 'network' ? { type: 'network', path: i.netnsPath! } : n));

@@ -26,6 +26,16 @@ export interface LxrContext {
   runtimeRoot: string;
   /** not root: containers run in a user namespace mapped with the user's /etc/subuid ranges */
   rootless: boolean;
+  /** the cgroup parent of every container: /<cgroupParent>/<id> (LXR_CGROUP_PARENT, default lxr) */
+  cgroupParent: string;
+  /** containers' network namespaces are /run/netns/<netnsPrefix>-<id> (LXR_NETNS_PREFIX, default lxr) */
+  netnsPrefix: string;
+  /** the network of a container created without --network (LXR_NETWORK; unset: bridge, or a rootless user's default) */
+  defaultNetwork?: string;
+  /** lxr/network's settings: where networks are configured and kept, the CNI path, and the default bridge */
+  net: { confDir?: string; stateDir?: string; cniPath?: string[]; bridge?: string; subnet?: string };
+  /** code-server's install for --ide (LXR_IDE_DIR, default <root>/ide) */
+  ideDir: string;
 }
 
 export interface ContextOptions {
@@ -70,34 +80,64 @@ export function userRunRoot(): string {
   return dir;
 }
 
-export function lxrContext(o: ContextOptions = {}): LxrContext {
+/**
+ * The context of one lxr command: the options given, then the LXR_* environment, then the
+ * defaults. This is the one place where lxr's library reads the environment; everything
+ * below gets what it needs from the context.
+ */
+export function lxrContext(o: ContextOptions = {}, env: NodeJS.ProcessEnv = process.env): LxrContext {
   const rootless = isRootless();
-  const root = resolve(o.root || process.env.LXR_ROOT || (rootless ? userDataRoot() : '/var/lib/lxr'));
-  const runRoot = resolve(o.runRoot || process.env.LXR_RUN_ROOT || (rootless ? userRunRoot() : '/run/lxr'));
+  const root = resolve(o.root || env.LXR_ROOT || (rootless ? userDataRoot() : '/var/lib/lxr'));
+  const runRoot = resolve(o.runRoot || env.LXR_RUN_ROOT || (rootless ? userRunRoot() : '/run/lxr'));
+  const net: LxrContext['net'] = {};
+  if (env.LXR_NET_CONF_DIR) net.confDir = env.LXR_NET_CONF_DIR;
+  if (env.LXR_NET_STATE_DIR) net.stateDir = env.LXR_NET_STATE_DIR;
+  if (env.LXR_CNI_PATH) net.cniPath = env.LXR_CNI_PATH.split(':').filter(Boolean);
+  if (env.LXR_NET_BRIDGE) net.bridge = env.LXR_NET_BRIDGE;
+  if (env.LXR_NET_SUBNET) net.subnet = env.LXR_NET_SUBNET;
   return {
     rootless,
     root,
     runRoot,
-    imageStore: resolve(o.imageStore || process.env.LXR_IMAGE_STORE || join(root, 'images')),
+    imageStore: resolve(o.imageStore || env.LXR_IMAGE_STORE || join(root, 'images')),
     snapshots: join(root, 'snapshots'),
     containers: join(root, 'containers'),
     volumes: join(root, 'volumes'),
     runtimeRoot: join(runRoot, 'runtime'),
+    cgroupParent: env.LXR_CGROUP_PARENT || 'lxr',
+    netnsPrefix: env.LXR_NETNS_PREFIX || 'lxr',
+    ...(env.LXR_NETWORK ? { defaultNetwork: env.LXR_NETWORK } : {}),
+    net,
+    ideDir: env.LXR_IDE_DIR || join(root, 'ide'),
   };
 }
 
-/** Environment a child lxr process (the monitor) needs to find the same state. */
+/** The environment a child lxr process (the monitor, health checks) needs for the same context. */
 export function contextEnv(ctx: LxrContext): Record<string, string> {
-  return { LXR_ROOT: ctx.root, LXR_RUN_ROOT: ctx.runRoot, LXR_IMAGE_STORE: ctx.imageStore };
+  const env: Record<string, string> = {
+    LXR_ROOT: ctx.root, LXR_RUN_ROOT: ctx.runRoot, LXR_IMAGE_STORE: ctx.imageStore,
+    LXR_CGROUP_PARENT: ctx.cgroupParent, LXR_NETNS_PREFIX: ctx.netnsPrefix, LXR_IDE_DIR: ctx.ideDir,
+  };
+  if (ctx.defaultNetwork) env.LXR_NETWORK = ctx.defaultNetwork;
+  if (ctx.net.confDir) env.LXR_NET_CONF_DIR = ctx.net.confDir;
+  if (ctx.net.stateDir) env.LXR_NET_STATE_DIR = ctx.net.stateDir;
+  if (ctx.net.cniPath) env.LXR_CNI_PATH = ctx.net.cniPath.join(':');
+  if (ctx.net.bridge) env.LXR_NET_BRIDGE = ctx.net.bridge;
+  if (ctx.net.subnet) env.LXR_NET_SUBNET = ctx.net.subnet;
+  return env;
 }
+
+// test and bench hooks, read once
+const FAIL_AT = process.env.LXR_FAIL_AT;
+const TRACE = !!process.env.LXR_TRACE;
 
 /** Test-only fault injection: LXR_FAIL_AT=step makes that step of create throw. */
 export function failPoint(step: string): void {
-  if (process.env.LXR_FAIL_AT === step) throw new Error(`injected failure at "${step}" (LXR_FAIL_AT)`);
+  if (FAIL_AT === step) throw new Error(`injected failure at "${step}" (LXR_FAIL_AT)`);
 }
 
 const T0 = Date.now();
 /** LXR_TRACE=1: milliseconds since start at each named step, on stderr (for bench/ work). */
 export function trace(step: string): void {
-  if (process.env.LXR_TRACE) process.stderr.write(`lxr trace ${String(Math.round(performance.now())).padStart(5)} ms (${Date.now() - T0} since import) ${step}\n`);
+  if (TRACE) process.stderr.write(`lxr trace ${String(Math.round(performance.now())).padStart(5)} ms (${Date.now() - T0} since import) ${step}\n`);
 }

@@ -57,8 +57,9 @@ export async function unpackInUserns(ctx: LxrContext, manifest: string): Promise
 }
 
 /** `lxr __unpack LAYOUT MANIFEST SNAPSHOTS`: the unpacker, as root of the user namespace. */
-export async function unpackMain(layout: string, manifest: string, snapshots: string): Promise<number> {
-  const { unpackSnapshots } = await import('../../image-tool/index.js');
+export async function unpackMain(layout: string, manifest: string, snapshots: string, idMapHint?: string): Promise<number> {
+  const { setIdMapHint, unpackSnapshots } = await import('../../image-tool/index.js');
+  setIdMapHint(idMapHint);
   try {
     await unpackSnapshots({ layout, manifest, snapshots });
     return 0;
@@ -267,11 +268,11 @@ export async function removeTree(path: string): Promise<void> {
 /** `lxr info`: where this user's state lives and how their containers are made. */
 export async function info(ctx: LxrContext): Promise<Record<string, unknown>> {
   const base = { Rootless: ctx.rootless, Uid: process.geteuid?.() ?? 0, Root: ctx.root, RunRoot: ctx.runRoot, ImageStore: ctx.imageStore };
-  if (!ctx.rootless) return { ...base, RootfsDriver: 'overlay', DefaultNetwork: process.env.LXR_NETWORK || 'bridge' };
+  if (!ctx.rootless) return { ...base, RootfsDriver: 'overlay', DefaultNetwork: ctx.defaultNetwork || 'bridge' };
   const maps = userIdMaps();
   let network: string;
   try {
-    network = process.env.LXR_NETWORK || rootlessNetwork();
+    network = ctx.defaultNetwork || rootlessNetwork();
   } catch (e) {
     network = `none available (${(e as Error).message})`;
   }

@@ -72,7 +72,7 @@ export function pickDefaultSubnet(o: { taken?: string[]; netns?: string; pools?:
   throw new LxrError(`no free subnet for the default network: every one of ${(o.pools ?? DEFAULT_SUBNET_POOLS).length} candidates overlaps a route or a network (give one with LXR_NET_SUBNET)`);
 }
 
-/** Where things are; every API call accepts these (defaults, then env LXR_NET_CONF_DIR, LXR_NET_STATE_DIR, LXR_CNI_PATH). */
+/** Where things are; every API call accepts these (lxr's context fills them from LXR_NET_CONF_DIR, LXR_NET_STATE_DIR, LXR_CNI_PATH). */
 export interface NetworkOptions {
   /** directory of *.conflist files (default /etc/lxr/net.d) */
   confDir?: string;
@@ -83,10 +83,10 @@ export interface NetworkOptions {
 }
 
 function confDirOf(o: NetworkOptions): string {
-  return o.confDir ?? process.env.LXR_NET_CONF_DIR ?? '/etc/lxr/net.d';
+  return o.confDir ?? '/etc/lxr/net.d';
 }
 function stateDirOf(o: NetworkOptions): string {
-  return o.stateDir ?? process.env.LXR_NET_STATE_DIR ?? DEFAULT_NET_STATE_DIR;
+  return o.stateDir ?? DEFAULT_NET_STATE_DIR;
 }
 
 /** lxr's own plugins: dist/cni of the package this module runs from (sources or bundles). */
@@ -102,7 +102,6 @@ export function cniExecOf(o: NetworkOptions = {}): CniExec {
 
 export function cniPathOf(o: NetworkOptions = {}): string[] {
   if (o.cniPath) return o.cniPath;
-  if (process.env.LXR_CNI_PATH) return process.env.LXR_CNI_PATH.split(':').filter(Boolean);
   const own = lxrPluginDir();
   return [...(own ? [own] : []), '/usr/lib/cni', '/opt/cni/bin'];
 }

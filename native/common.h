@@ -19,6 +19,14 @@
 
 static inline long sys_err(long r) { return r < 0 ? -errno : r; }
 
+/* close fd, keeping errno; returns r */
+static inline int close_keep_errno(int fd, long r) {
+  int e = errno;
+  syscall(SYS_close, fd);
+  errno = e;
+  return (int)r;
+}
+
 static inline int write_all(int fd, const void *buf, size_t len) {
   const uint8_t *p = buf;
   while (len > 0) {

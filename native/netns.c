@@ -17,15 +17,7 @@
 #include <sys/wait.h>
 #include "build/abi.h"
 
-#ifndef NETLINK_CAP_ACK
-#define NETLINK_CAP_ACK 10
-#endif
-#ifndef NETLINK_EXT_ACK
-#define NETLINK_EXT_ACK 11
-#endif
-#ifndef SOL_NETLINK
-#define SOL_NETLINK 270
-#endif
+#include "compat.h"
 
 /* NS_STEP_* come from native/abi.json (build/abi.h). */
 

@@ -33,11 +33,11 @@ function buildNative() {
     fail(`no C compiler found ("${cc}"). Install one with: apt-get install -y gcc libc6-dev linux-libc-dev`);
   }
   writeAbiHeader();
-  const abi = [join(root, 'native', 'abi.json'), join(root, 'native', 'common.h')];
+  const abi = [join(root, 'native', 'abi.json'), join(root, 'native', 'common.h'), join(root, 'native', 'compat.h'), join(root, 'native', 'in-root.h')];
   // the library loaded with koffi, the plan executor (static: it runs from a sealed memfd,
   // before any namespace is entered), and the background containers' monitor
   compileC(cc, ['lib.c', 'netns.c'], 'liblxr.so', ['-fPIC', '-shared'], abi);
-  compileC(cc, ['executor.c'], 'lxr-init', ['-static', '-Os'], abi);
+  compileC(cc, ['executor.c', 'in-root.c'], 'lxr-init', ['-static', '-Os'], abi);
   compileC(cc, ['monitor.c'], 'lxr-monitor', [], abi);
   // `lxr run --init`: the container's PID 1 (reaps, forwards signals), bind-mounted read-only
   compileC(cc, ['pid1.c'], 'lxr-pid1', ['-static', '-Os'], []);

@@ -12,4 +12,4 @@ export { applyRestartPolicies } from './containers/restart-policies.js';
 export { getRecord, findRecord, listRecords } from './containers/store.js';
 export type { ContainerRecord, CreateSettings, PortMapping, VolumeMount } from './core/types.js';
 export { parseEnv, parsePort, parseVolume, parseMemory, parseCpus, parseRestart, parseCap } from './containers/options.js';
-export { pull, images, rmi, gc } from './images/index.js';
+export { pull, images, rmi, gc, systemGc } from './images/index.js';

@@ -342,11 +342,9 @@ export function buildCli(): Argv {
       out(`Imported ${r.reference} ${r.digest}`);
     })
     .command('gc', 'remove blobs and layer snapshots that no image or container uses, and the network state of containers that are gone', () => {}, async (a) => {
-      const { gc } = await import('../images/index.js');
-      const { gcContainerNetworks } = await import('../containers/network.js');
-      const ctx = ctxOf(a);
-      const r = await gc(ctx);
-      const n = await gcContainerNetworks(ctx);
+      const { systemGc } = await import('../images/index.js');
+      const r = await systemGc(ctxOf(a));
+      const n = r.networks;
       out(`removed ${r.images.removed.length} blobs (${humanSize(r.images.freedBytes)}), ${r.snapshots.length} snapshots and the network state of ${n.removed.length} containers`);
       for (const e of n.errors) process.stderr.write(`lxr: gc: ${e}\n`);
       if (n.errors.length) process.exitCode = 1;

@@ -81,3 +81,13 @@ export async function rmi(ctx: LxrContext, reference: string, force = false): Pr
   if (users2.length && !force) throw new LxrError(`image ${removed.reference} is used by ${users2.map((u) => u.name).join(', ')}`);
   return { reference: removed.reference, gc: await gc(ctx) };
 }
+
+/**
+ * `lxr gc`: what gc() removes, and the network state (leases, netns, port rules) of
+ * containers that are gone. Errors of the network part are returned, one line each.
+ */
+export async function systemGc(ctx: LxrContext): Promise<LxrGcResult & { networks: { removed: string[]; errors: string[] } }> {
+  const r = await gc(ctx);
+  const { gcContainerNetworks } = await import('../containers/network.js');
+  return { ...r, networks: await gcContainerNetworks(ctx) };
+}

@@ -26,6 +26,15 @@ interface Globals {
   debug?: boolean;
 }
 
+/** pull's and push's choice of platforms, and --quiet */
+function transferFlags(all: string) {
+  return {
+    platform: { type: 'string', describe: 'os/arch[/variant] (default: this host)' },
+    'all-platforms': { type: 'boolean', describe: all },
+    quiet: { alias: 'q', type: 'boolean', describe: 'no progress; print only the digest' },
+  } as const;
+}
+
 function out(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : s + '\n');
 }
@@ -78,9 +87,7 @@ export function buildCli(argv: string[]): Argv {
       (y) =>
         y
           .positional('image', { type: 'string', demandOption: true })
-          .option('platform', { type: 'string', describe: 'os/arch[/variant] (default: this host)' })
-          .option('all-platforms', { type: 'boolean', describe: 'keep the whole index with every platform' })
-          .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress; print only the digest' })
+          .options(transferFlags('keep the whole index with every platform'))
           .option('concurrency', { type: 'number', default: 3, describe: 'layers downloaded at once' }),
       async (a) => {
         const mode = a.quiet ? 'none' : process.stderr.isTTY ? 'tty' : 'lines';
@@ -106,9 +113,7 @@ export function buildCli(argv: string[]): Argv {
         y
           .positional('image', { type: 'string', demandOption: true })
           .positional('destination', { type: 'string', describe: 'remote reference (default: the image name)' })
-          .option('all-platforms', { type: 'boolean', describe: 'push a whole index' })
-          .option('platform', { type: 'string' })
-          .option('quiet', { alias: 'q', type: 'boolean' }),
+          .options(transferFlags('push a whole index')),
       async (a) => {
         const opts: Parameters<typeof import('../registry/push.js').pushImage>[0] = { ...remote(a), reference: a.image, store: store(a), signal: interruptSignal() };
         if (a.destination) opts.destination = a.destination;

@@ -5,6 +5,7 @@ import { defaultRoot } from '../container/state.js';
 import { configureLog, log } from '../../common/log.js';
 import { errorMessage, LxrError } from '../../common/errors.js';
 import { readFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
 import { skipHelpCache } from '../../common/cli/yargs-help.js';
 import { learnCommand } from '../../common/cli/code-cache.js';
 import { fastCommand } from './fast.js';
@@ -16,6 +17,17 @@ interface Global {
   'log-format': string;
   debug: boolean;
   'systemd-cgroup': boolean;
+}
+
+/** The flags of create and run, as runc's. */
+function createFlags<T>(y: Argv<T>) {
+  return y
+    .option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'path to the bundle' })
+    .option('console-socket', { type: 'string', describe: 'unix socket that receives the pty master' })
+    .option('pid-file', { type: 'string' })
+    .option('no-pivot', { type: 'boolean', default: false })
+    .option('no-new-keyring', { type: 'boolean', default: false })
+    .option('preserve-fds', { type: 'number', default: 0 });
 }
 
 function out(s: string): void {
@@ -45,13 +57,7 @@ async function main(argv: string[]): Promise<number> {
     .middleware((a) => configureLog({ file: a.log as string | undefined, format: a['log-format'] as string, debug: a.debug as boolean }))
     .command(
       'create <container-id>', 'create a container',
-      (y) => y
-        .option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'path to the bundle' })
-        .option('console-socket', { type: 'string', describe: 'unix socket that receives the pty master' })
-        .option('pid-file', { type: 'string' })
-        .option('no-pivot', { type: 'boolean', default: false })
-        .option('no-new-keyring', { type: 'boolean', default: false })
-        .option('preserve-fds', { type: 'number', default: 0 }),
+      (y) => createFlags(y),
       run(async (a) => {
         const { createContainer } = await import('../container/create.js');
         const { child } = await createContainer(createOpts(a));
@@ -60,15 +66,9 @@ async function main(argv: string[]): Promise<number> {
     )
     .command(
       'run <container-id>', 'create and start a container',
-      (y) => y
-        .option('bundle', { alias: 'b', type: 'string', default: '.' })
-        .option('console-socket', { type: 'string' })
-        .option('pid-file', { type: 'string' })
+      (y) => createFlags(y)
         .option('detach', { alias: 'd', type: 'boolean', default: false })
-        .option('keep', { type: 'boolean', default: false })
-        .option('no-pivot', { type: 'boolean', default: false })
-        .option('no-new-keyring', { type: 'boolean', default: false })
-        .option('preserve-fds', { type: 'number', default: 0 }),
+        .option('keep', { type: 'boolean', default: false }),
       run(async (a) => {
         const { runContainer } = await import('../container/run.js');
         return runContainer({ ...createOpts(a), detach: a.detach as boolean, keep: a.keep as boolean });

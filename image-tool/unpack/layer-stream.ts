@@ -86,9 +86,16 @@ export function parseDigest(digest: string, what: string): { alg: string; hex: s
   return { alg: m[1]!, hex: m[2]! };
 }
 
+// Every buffer of the chain (file reads, inflated chunks, the hashing and tail streams'
+// buffers) is 64 KiB. What the chain holds is garbage as soon as it is passed on and lives
+// until a scavenge (blobs-memory.ts runs one every 2 MB): smaller chunks, less of it. Unpack
+// peak RSS on the bench/pull image, 256 KiB reads and buffers with 128 KiB inflated chunks ->
+// 64 KiB: about -4 MB (128 KiB: -1 MB), for about 5% more CPU time and the same wall time.
+const BUF = 1 << 16;
+
 function hashing(h: Hash): Transform {
   return new Transform({
-    highWaterMark: 1 << 18,
+    highWaterMark: BUF,
     transform(chunk: Buffer, _enc, cb) {
       h.update(chunk);
       unpackedBytes(chunk.length);
@@ -128,12 +135,12 @@ export function openLayerStream(opts: {
   let child: ChildProcess | undefined;
   let childDone: Promise<{ code: number | null; stderr: string }> | undefined;
   let failure: unknown;
-  const tail = new PassThrough({ highWaterMark: 1 << 18 });
+  const tail = new PassThrough({ highWaterMark: BUF });
   const onError = (e: unknown) => {
     failure ??= e;
     tail.destroy(e as Error);
   };
-  const source = createReadStream(blob, { highWaterMark: 1 << 18 });
+  const source = createReadStream(blob, { highWaterMark: BUF });
   const streams: (Readable | Writable)[] = [];
   let upstream: Readable = source;
   // Every stream keeps an error handler for its whole life: zlib can report after a pipeline
@@ -149,7 +156,7 @@ export function openLayerStream(opts: {
 
   let decompressed: Readable;
   if (compression === 'gzip') {
-    const gunzip = guard(createGunzip({ chunkSize: 1 << 17 }));
+    const gunzip = guard(createGunzip({ chunkSize: BUF }));
     pipeline(upstream, gunzip, (e) => e && onError(e));
     decompressed = gunzip;
   } else if (compression === 'zstd') {

@@ -78,14 +78,17 @@ export async function* collectingGarbage(body: AsyncIterable<Uint8Array>): Async
 }
 
 let unpacked = 0;
-const UNPACK_GC_EVERY = 4 << 20;
+const UNPACK_GC_EVERY = 2 << 20;
 
 /**
  * Counts bytes of a layer being unpacked (compressed and inflated, as they are hashed) and
- * runs a scavenge every 4 MB of them: the read, inflate and tar chunks are off-heap garbage,
- * as in a download. Unpack peak RSS on the bench/pull image: ~110 MB -> ~94 MB. Every 1 MB
- * made it worse (~137 MB): chunks still queued in the streams survive two scavenges and are
- * promoted, to be freed only by a full GC. LXR_NO_GC=1 turns this off too.
+ * runs a scavenge every 2 MB of them: the read, inflate and tar chunks are off-heap garbage,
+ * as in a download. Unpack peak RSS on the bench/pull image: ~110 MB -> ~94 MB (every 4 MB,
+ * with 256 KiB stream buffers). With 256 KiB buffers every 1 MB made it worse (~137 MB):
+ * chunks still queued in the streams survive two scavenges and are promoted, to be freed
+ * only by a full GC. With 64 KiB buffers (layer-stream.ts) less is queued, and every 2 MB is
+ * the best measured: ~82 -> ~78 MB (1 MB: ~86, 1.5: ~82, 3: ~80, 4: ~82, 8: ~86).
+ * LXR_NO_GC=1 turns this off too.
  */
 export function unpackedBytes(n: number): void {
   unpacked += n;

@@ -90,15 +90,22 @@ function namespaceOf(ctx: LxrContext): NamespaceOf {
   };
 }
 
-/** Undo prepareContainer and forget the runtime's container. Safe to call more than once. */
-export async function releaseContainer(ctx: LxrContext, rec: ContainerRecord): Promise<void> {
+/**
+ * Undo prepareContainer and forget the runtime's container. Safe to call more than once.
+ * strict (rm): if the runtime could not remove its container (a process that outlived
+ * SIGKILL, a cgroup that would not go), throw that after the rest is released, so that the
+ * caller keeps the record and says what is left.
+ */
+export async function releaseContainer(ctx: LxrContext, rec: ContainerRecord, o: { strict?: boolean } = {}): Promise<void> {
+  let left: unknown;
   try {
     await rtDelete(ctx.runtimeRoot, rec.id, true);
-  } catch {
-    /* already gone */
+  } catch (e) {
+    if (!/does not exist/.test(errorMessage(e))) left = e; // else: already gone
   }
   await teardownNetwork(ctx, rec);
   unmountOverlay(containerDir(ctx, rec.id));
+  if (left && o.strict) throw new LxrError(`container ${rec.name}: ${errorMessage(left).replace(/^container "[0-9a-f]+": /, '')}`);
 }
 
 export interface Launched {

@@ -118,7 +118,7 @@ export async function removeContainer(ctx: LxrContext, ref: string, force = fals
   }
   const x = readRecordById(ctx, r.id);
   if (x) {
-    await releaseContainer(ctx, x);
+    await releaseContainer(ctx, x, { strict: true }); // what the runtime could not remove keeps the record
     await removeFiles(ctx, r.id);
   }
   return r;

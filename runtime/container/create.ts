@@ -1,6 +1,6 @@
 // runtime.md "create": set the container up and leave its init waiting for `start`.
 // A create that fails at any step leaves nothing behind: no process, state dir or cgroup.
-import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadSpec } from '../spec/load.js';
 import type { Spec, State } from '../../oci-spec/types.js';
@@ -13,7 +13,7 @@ import { closeNamespaceFds, planUserns } from '../linux/namespaces.js';
 import { cgroupDriver, planCgroupPaths } from './cgroup-link.js';
 import type { CgroupPaths } from '../cgroups/manager/index.js';
 import {
-  type ContainerRecord, OCI_VERSION, ociState, removeDir, reserveDir, writeRecord,
+  type ContainerRecord, CREATING_NOTE, OCI_VERSION, ociState, removeDir, reserveDir, writeCreatingNote, writeRecord,
 } from './state.js';
 import { log } from '../../common/log.js';
 import { sendIdmappedMounts } from '../linux/mounts.js';
@@ -220,6 +220,9 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         record.pid = child.pid;
         record.pidStartTime = procStat(child.pid)?.startTime ?? '';
         if (record.cgroup) {
+          // Before any cgroup is made: if this process is killed from here on, state.json
+          // never comes, and delete -f finds the cgroup (and the init) through this note.
+          writeCreatingNote(dir, record);
           cgroup = cgroupDriver(record, o);
           cgroup.create(child.pid);
           record.cgroup = cgroup.paths;
@@ -241,6 +244,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         await sendSeccompListener(seccompPair![0], spec, ociState(record, 'creating'), child.pid);
       } else if (msg.id === Sync.READY) {
         writeRecord(o.root, record);
+        rmSync(join(dir, CREATING_NOTE), { force: true });
         if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), { durable: false }); // a pid: atomic, never fsynced (runc neither)
         child.release();
         built.keepSeccomp?.();

@@ -106,6 +106,28 @@ export function writeRecord(root: string, rec: ContainerRecord): void {
   writeFileAtomic(join(containerDir(root, rec.id), 'state.json'), JSON.stringify(rec), { mode: 0o600, durable: false });
 }
 
+/**
+ * A create's note of what it is about to make, written before the container's cgroup and
+ * removed once state.json is written. A create killed in between (SIGKILL, OOM) leaves a
+ * state directory without state.json but with a cgroup: delete -f reads the note to find it.
+ */
+export const CREATING_NOTE = 'creating.json';
+
+export interface CreatingNote {
+  id: string;
+  pid: number;
+  pidStartTime: string;
+  /** the cgroupsPath as resolved (absolute, so the torn-file fallback resolves it alike) */
+  cgroupsPath?: string;
+  cgroup?: ContainerRecord['cgroup'];
+}
+
+export function writeCreatingNote(dir: string, rec: ContainerRecord): void {
+  const cg = rec.cgroup as { path?: string } | undefined;
+  const note: CreatingNote = { id: rec.id, pid: rec.pid, pidStartTime: rec.pidStartTime, ...(cg?.path ? { cgroupsPath: cg.path } : {}), ...(rec.cgroup ? { cgroup: rec.cgroup } : {}) };
+  writeFileAtomic(join(dir, CREATING_NOTE), JSON.stringify(note), { mode: 0o600, durable: false }); // atomic; a crash of the host empties the cgroups anyway
+}
+
 export function listIds(root: string): string[] {
   try {
     return readdirSync(root, { withFileTypes: true })

@@ -1,16 +1,20 @@
 // A runtime killed in the middle of `create` (kill -9 of lxr-runtime, of the lxr launcher,
 // of containerd's shim) must not leave the container's half-made init behind: the init waits
 // for the runtime at each sync point, and must see the runtime's end of the channel close.
+// What the killed create had made by then (its cgroups, in every hierarchy) is not in a
+// state.json, which comes last: `delete -f` must still find it and remove it.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { RUNTIME, cleanEnv, haveBusybox, makeBundle, makeRoot, uniqueId } from './helpers/bundle.js';
+import { RUNTIME, cleanEnv, haveBusybox, makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
 
 const alive = (pid: number) => spawnSync('kill', ['-0', String(pid)]).status === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-t.test('kill -9 of lxr-runtime create while a hook runs: the waiting init exits', { skip: haveBusybox ? false : 'busybox is needed' }, async (t) => {
+const CONTROLLERS = ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'systemd', 'unified'];
+
+t.test('kill -9 of lxr-runtime create while a hook runs: the waiting init exits, and delete -f removes its cgroups', { skip: haveBusybox ? false : 'busybox is needed' }, async (t) => {
   const { root, cleanup } = makeRoot();
   const id = uniqueId('orphan');
   let out = '';
@@ -28,7 +32,7 @@ t.test('kill -9 of lxr-runtime create while a hook runs: the waiting init exits'
   (await import('node:fs')).writeFileSync(cfgPath, JSON.stringify(cfg));
   t.teardown(() => {
     if (existsSync(join(out, 'hook.pid'))) spawnSync('kill', ['-9', readFileSync(join(out, 'hook.pid'), 'utf8').trim()]);
-    for (const c of ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'systemd', 'unified']) {
+    for (const c of CONTROLLERS) {
       for (const d of [`/sys/fs/cgroup/${c}/lxr-test-orphan/${id}`, `/sys/fs/cgroup/${c}/lxr-test-orphan`]) {
         try {
           rmdirSync(d);
@@ -56,4 +60,13 @@ t.test('kill -9 of lxr-runtime create while a hook runs: the waiting init exits'
     if (!gone) await sleep(20);
   }
   t.ok(gone, 'with the runtime gone, the init sees its channel close and exits');
+
+  // the create died after making the cgroups (the hook runs after them) and before state.json
+  const cgroups = () => CONTROLLERS.map((c) => `/sys/fs/cgroup/${c}/lxr-test-orphan/${id}`).filter((d) => existsSync(d));
+  t.ok(cgroups().length > 0, `the killed create left its cgroups: ${cgroups().join(' ')}`);
+  t.notOk(existsSync(join(root, id, 'state.json')), 'and no state.json');
+  const del = runtime(root, ['delete', '-f', id]);
+  t.equal(del.status, 0, `delete -f succeeds: ${del.stderr}`);
+  t.same(cgroups(), [], 'delete -f removed the cgroups the killed create had made');
+  t.notOk(existsSync(join(root, id)), 'and its state directory');
 });

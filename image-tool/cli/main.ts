@@ -12,6 +12,7 @@ import type { RemoteOptions } from '../registry/session.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { progressRenderer } from './progress.js';
 import { humanSize, table } from '../../common/cli/format.js';
+import { setMemoryTuning } from '../core/blobs-memory.js';
 import { skipHelpCache } from '../../common/cli/yargs-help.js';
 import { learnCommand } from '../../common/cli/code-cache.js';
 import { LxrError } from '../../common/errors.js';
@@ -38,6 +39,9 @@ function transferFlags(all: string) {
 function out(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : s + '\n');
 }
+
+// the benchmark switches of core/blobs-memory.ts (bench/pull/README.md)
+setMemoryTuning({ gc: process.env.LXR_NO_GC !== '1', liftoff: process.env.LXR_WASM_TURBOFAN !== '1' });
 
 function envRetry(): Partial<RetryPolicy> | undefined {
   const r: Partial<RetryPolicy> = {};

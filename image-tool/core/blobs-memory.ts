@@ -34,9 +34,15 @@ function setFlagsFromString(flags: string): void {
 
 let liftoff = false;
 
+/** The benchmark switches (bench/pull): lxr-image's CLI sets them from LXR_NO_GC and LXR_WASM_TURBOFAN. */
+const tuning = { gc: true, liftoff: true };
+export function setMemoryTuning(t: { gc?: boolean; liftoff?: boolean }): void {
+  Object.assign(tuning, t);
+}
+
 /** Have WebAssembly compiled by Liftoff only. Call before the first HTTP request of the process. */
 export function lowMemoryHttpParser(): void {
-  if (liftoff || process.env.LXR_WASM_TURBOFAN === '1') return;
+  if (liftoff || !tuning.liftoff) return;
   liftoff = true;
   setFlagsFromString('--liftoff-only');
 }
@@ -71,7 +77,7 @@ export async function* collectingGarbage(body: AsyncIterable<Uint8Array>): Async
     received += chunk.length;
     if (received >= GC_EVERY) {
       received = 0;
-      if (process.env.LXR_NO_GC !== '1') minorGc();
+      if (tuning.gc) minorGc();
     }
     yield chunk;
   }
@@ -94,6 +100,6 @@ export function unpackedBytes(n: number): void {
   unpacked += n;
   if (unpacked >= UNPACK_GC_EVERY) {
     unpacked = 0;
-    if (process.env.LXR_NO_GC !== '1') minorGc();
+    if (tuning.gc) minorGc();
   }
 }

@@ -16,6 +16,7 @@ import {
   type ContainerRecord, CREATING_NOTE, OCI_VERSION, ociState, removeDir, reserveDir, writeCreatingNote, writeRecord,
 } from './state.js';
 import { log } from '../../common/log.js';
+import { seccompCacheDir } from '../linux/seccomp-cache.js';
 import { sendIdmappedMounts } from '../linux/mounts.js';
 import { sharesHostMountNamespace, unmountUnder } from './host-mounts.js';
 import { writeFileAtomic } from '../../common/atomic.js';
@@ -182,7 +183,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         ...(seccompPair ? { seccompSocketFd: seccompPair[1] } : {}),
         spec, id: o.id, noNewKeyring: !!o.noNewKeyring, bundle: loaded.bundle, rootfs: loaded.rootfs, chanFd: chan.childFd, fifoFd, stdio,
         noPivot: o.noPivot, preserveFds: o.preserveFds, rootless,
-        seccompCacheDir: join(o.root, '@seccomp'),
+        seccompCacheDir: seccompCacheDir(o.root),
         ...(record.cgroup ? { cgroupDirs: record.cgroup as CgroupPaths } : {}),
         ...(consoleFd !== undefined ? { consoleFd } : {}),
       });

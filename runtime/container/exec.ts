@@ -13,6 +13,7 @@ import { Op, Plan, Sync } from '../../native/plan.js';
 import { openChannel, spawnPlan } from '../../native/spawn.js';
 import { execCandidates, planProcessIdentity, planSeccomp, planSessionKeyring } from '../process/init.js';
 import { compileSeccomp } from '../linux/seccomp.js';
+import { seccompCacheDir } from '../linux/seccomp-cache.js';
 import { envWithHome } from '../linux/home.js';
 import { planJoinNamespaces } from './hooks.js';
 import { isPaused, recordCgroup } from './cgroup-link.js';
@@ -98,7 +99,8 @@ export async function execInContainer(root: string, id: string, o: ExecOptions):
     }
     const preserve = o.preserveFds ?? 0;
     plan.add(Op.CLOEXEC_FROM, 'close inherited fds', 3 + preserve);
-    const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp) : undefined;
+    // the container's own profile: compiled at its create, so normally read from the cache
+    const seccomp = linux.seccomp ? compileSeccomp(linux.seccomp, 'linux.seccomp', seccompCacheDir(root)) : undefined;
     if (seccomp?.notify) throw new LxrError('exec: containers with an SCMP_ACT_NOTIFY seccomp filter cannot run exec processes yet');
     planProcessIdentity(plan, proc, { setgroups: !userns || (proc.user.additionalGids?.length ?? 0) > 0, ...(seccomp ? { seccomp } : {}) });
     const cands = execCandidates(proc);

@@ -26,6 +26,11 @@ export interface CachedProgram {
 /** at most this many profiles are kept: past it, the directory is emptied first */
 const MAX_ENTRIES = 64;
 
+/** The cache of the runtime whose state is in `root`, shared by its create and exec. */
+export function seccompCacheDir(root: string): string {
+  return join(root, '@seccomp');
+}
+
 export function cacheKey(sc: Seccomp, libIdentity: string): string {
   return createHash('sha256').update(JSON.stringify([process.arch, release(), libIdentity, sc])).digest('hex');
 }

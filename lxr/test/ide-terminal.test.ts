@@ -139,7 +139,7 @@ if (skip) {
       r = lxr(env, ['up', '--ide', '--ide-port', String(port), ws], { timeout: 300000, env: { LXR_NETWORK: 'host', HOME: base } });
       id = JSON.parse(r.stdout.trim().split('\n').pop() || '{}').containerId;
     }
-    t.equal(r.status, 0, r.stderr.slice(-3000));
+    t.equal(r.status, 0, r.status === 0 ? `lxr ${how} --ide succeeds` : r.stderr.slice(-3000));
     if (!id) return undefined;
     t.teardown(() => {
       lxr(env, ['rm', '-f', id!]);
@@ -172,7 +172,7 @@ if (skip) {
       // xterm's DOM renderer: the terminal's rows are text in the page, not pixels on a canvas.
       // In the user's settings, in the IDE's data volume (read when the editor loads).
       const settings = lxr(env, ['exec', '-u', user, c.id, 'sh', '-c', 'mkdir -p /opt/lxr-ide/data/user-data/User && echo \'{"terminal.integrated.gpuAcceleration": "off"}\' > /opt/lxr-ide/data/user-data/User/settings.json']);
-      t.equal(settings.status, 0, settings.stderr);
+      t.equal(settings.status, 0, `the user's settings are written ${settings.stderr}`);
 
       const page = await openEditor(`http://127.0.0.1:${port}/`, c.password);
       const shot = async (what: string) => {
@@ -222,7 +222,7 @@ if (skip) {
       t.notMatch(shown, /command not found/, 'and no "command not found"');
       await shot('done');
       await page.context().close();
-      t.equal(lxr(env, ['rm', '-f', c.id]).status, 0);
+      t.equal(lxr(env, ['rm', '-f', c.id]).status, 0, 'the container is removed');
     });
   }
 }

@@ -1,17 +1,17 @@
 // ps, inspect and logs: read-only, and light (no runtime or image code is loaded for them).
 import { closeSync, existsSync, openSync, readSync, fstatSync, readFileSync, writeSync } from 'node:fs';
 import { LxrError } from '../../runtime/errors.js';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { LxrContext } from '../context.js';
 import { containerDir, getRecord, listBroken, listRecords, logPath, readRecordById, type BrokenRecord, type ContainerRecord, type ContainerStatus } from './store.js';
 import { liveState } from './status.js';
 import { readHealth, type HealthState } from './health.js';
 import { rotatedLogs } from './logrotate.js';
+import { changeWaker } from './wake.js';
 import { mergeEnv } from './options.js';
 import type { Spec } from '../../runtime/spec/types.js';
 import type { ImageConfig } from '../../image-tool/unpack/layout.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface PsEntry {
   Name: string;
@@ -338,15 +338,23 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
       pending = Buffer.from(buf.subarray(end));
       return true;
     };
-    for (;;) {
-      if (readMore()) continue;
-      const x = readRecordById(ctx, r.id);
-      if (!x || liveState(ctx, x).status !== 'running') {
-        // one last read: output written just before the exit
-        while (readMore());
-        return;
+    // woken by a write to the log (or a rotated one) or to the record, else every 100 ms
+    const waker = changeWaker();
+    const logName = basename(path);
+    waker.watch(dirname(path), (file) => file === null || file === 'container.json' || file.startsWith(logName));
+    try {
+      for (;;) {
+        if (readMore()) continue;
+        const x = readRecordById(ctx, r.id);
+        if (!x || liveState(ctx, x).status !== 'running') {
+          // one last read: output written just before the exit
+          while (readMore());
+          return;
+        }
+        await waker.sleep(100);
       }
-      await sleep(100);
+    } finally {
+      waker.close();
     }
   } finally {
     closeSync(fd);

@@ -77,7 +77,7 @@ devcontainer_row() {
       $dc up --workspace-folder "$ws" --docker-path "$docker" >"$WORK/devc.out" 2>&1 || { echo "failed: devcontainer up with $1" >&2; tail -5 "$WORK/devc.out" >&2; return 1; }
       t1=$(now)
       ((i > 0)) && total=$((total + t1 - t0))   # the first is a warm-up
-      if [ "$1" = lxr ]; then $LXR rm -f $($LXR ps -aq) >/dev/null 2>&1; else $PODMAN rm -af -t 0 >/dev/null 2>&1; fi
+      if [ "$1" = lxr ]; then $LXR rm -f $($LXR ps -aq) >/dev/null 2>&1 || true; else $PODMAN rm -af -t 0 >/dev/null 2>&1 || true; fi
     done
     echo $((total / N / 1000000))
   }

@@ -2,9 +2,12 @@
 // this command's start on. lxr has no daemon to publish events, so this watches the container
 // records: a record made, started, finished or removed after the command began is an event.
 // The Dev Containers CLI starts `events --filter event=start` just before its `run`, and waits
-// for the start of the container carrying its labels.
+// for the start of the container carrying its labels. The records are read again every
+// 100 ms, and at once when inotify says the containers' directory or a record changed: the
+// CLI waits for this event before its next step, so a poll's wait would be on its path.
 import type { LxrContext } from '../core/context.js';
-import { listRecords } from './store.js';
+import { containerDir, listRecords } from './store.js';
+import { changeWaker } from './wake.js';
 import { LxrError } from '../../common/errors.js';
 import type { ContainerRecord } from '../core/types.js';
 
@@ -73,27 +76,36 @@ export async function watchEvents(ctx: LxrContext, f: EventFilter, emit: (e: Doc
   const out = (e: DockerEvent) => {
     if (matches(f, e)) emit(e);
   };
-  for (;;) {
-    const now = new Map(listRecords(ctx).map((r) => [r.id, r]));
-    for (const [id, r] of now) {
-      const s = seen.get(id) ?? { rec: r };
-      if (!seen.has(id) && !after(r.created)) s.created = r.created;
-      if (s.created !== r.created) out(event(r, 'create', r.created));
-      if (r.startedAt && s.started !== r.startedAt && after(r.startedAt)) out(event(r, 'start', r.startedAt));
-      // recordExit sets finishedAt and drops the pid in one write
-      const died = !!r.finishedAt && !r.pid && s.finished !== r.finishedAt;
-      if (died && after(r.finishedAt)) out(event(r, 'die', r.finishedAt));
-      seen.set(id, { rec: r, created: r.created, ...(r.startedAt ? { started: r.startedAt } : {}), ...(died ? { finished: r.finishedAt } : s.finished ? { finished: s.finished } : {}) });
-    }
-    for (const [id, s] of seen) {
-      if (!now.has(id)) {
-        out(event(s.rec, 'destroy', undefined));
-        seen.delete(id);
+  const waker = changeWaker();
+  try {
+    for (;;) {
+      waker.watch(ctx.containers, () => true);
+      const now = new Map(listRecords(ctx).map((r) => [r.id, r]));
+      for (const [id, r] of now) {
+        const s = seen.get(id) ?? { rec: r };
+        if (!seen.has(id) && !after(r.created)) s.created = r.created;
+        if (s.created !== r.created) out(event(r, 'create', r.created));
+        if (r.startedAt && s.started !== r.startedAt && after(r.startedAt)) out(event(r, 'start', r.startedAt));
+        // recordExit sets finishedAt and drops the pid in one write
+        const died = !!r.finishedAt && !r.pid && s.finished !== r.finishedAt;
+        if (died && after(r.finishedAt)) out(event(r, 'die', r.finishedAt));
+        seen.set(id, { rec: r, created: r.created, ...(r.startedAt ? { started: r.startedAt } : {}), ...(died ? { finished: r.finishedAt } : s.finished ? { finished: s.finished } : {}) });
+        // the record only: a container's log is in the same directory
+        waker.watch(containerDir(ctx, id), (file) => file === null || file === 'container.json');
       }
+      for (const [id, s] of seen) {
+        if (!now.has(id)) {
+          out(event(s.rec, 'destroy', undefined));
+          seen.delete(id);
+          waker.unwatch(containerDir(ctx, id));
+        }
+      }
+      if (o.signal?.aborted) return;
+      await waker.sleep(o.intervalMs ?? 100, o.signal);
+      if (o.signal?.aborted) return;
     }
-    if (o.signal?.aborted) return;
-    await new Promise((res) => setTimeout(res, o.intervalMs ?? 100));
-    if (o.signal?.aborted) return;
+  } finally {
+    waker.close();
   }
 }
 

@@ -1,18 +1,18 @@
 // ps, inspect and logs: read-only, and light (no runtime or image code is loaded for them).
 import { closeSync, readSync, fstatSync, readFileSync, writeSync } from 'node:fs';
 import { LxrError } from '../../common/errors.js';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { LxrContext } from '../core/context.js';
 import { containerDir, getRecord, listBroken, listRecords, logPath, readRecordById } from './store.js';
 import { liveState } from './status.js';
 import { readHealth } from './health.js';
 import { inodeOf, openLogFiles, type LogFile } from './logrotate.js';
+import { changeWaker } from './wake.js';
 import { mergeEnv } from './options.js';
 import type { Spec } from '../../oci-spec/types.js';
 import type { ImageConfig } from '../../image-tool/index.js';
 import type { BrokenRecord, ContainerRecord, ContainerStatus, HealthState } from '../core/types.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface PsEntry {
   Name: string;
@@ -366,15 +366,23 @@ export async function containerLogs(ctx: LxrContext, ref: string, o: LogsOptions
         while (readMore());
       } while (nextFile());
     };
-    for (;;) {
-      catchUp();
-      const x = readRecordById(ctx, r.id);
-      if (!x || liveState(ctx, x).status !== 'running') {
-        // one last read: output written just before the exit
+    // woken by a write to the log (or a rotated one) or to the record, else every 100 ms
+    const waker = changeWaker();
+    const logName = basename(path);
+    waker.watch(dirname(path), (file) => file === null || file === 'container.json' || file.startsWith(logName));
+    try {
+      for (;;) {
         catchUp();
-        return;
+        const x = readRecordById(ctx, r.id);
+        if (!x || liveState(ctx, x).status !== 'running') {
+          // one last read: output written just before the exit
+          catchUp();
+          return;
+        }
+        await waker.sleep(100);
       }
-      await sleep(100);
+    } finally {
+      waker.close();
     }
   } finally {
     closeSync(cur.fd);

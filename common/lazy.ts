@@ -1,7 +1,16 @@
 // A library's entry point hands out some functions whose modules load on the first call, so
 // that a caller who never needs them (lxr ps never creates a container) never pays for them.
+import { createRequire } from 'node:module';
 
 /** `name` of the module that `load` imports, loaded on the first call: lazy(() => import('./m.js'), 'f'). */
 export function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K): M[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never {
   return (async (...a: unknown[]) => ((await load())[name] as (...x: unknown[]) => unknown)(...a)) as never;
+}
+
+/**
+ * A Node built-in module, loaded on first use: for modules that sit on a light command's
+ * import path (lxr ps) but need node:tty or node:child_process only in one function.
+ */
+export function builtin<T>(name: 'node:tty' | 'node:child_process'): T {
+  return createRequire(import.meta.url)(name) as T;
 }

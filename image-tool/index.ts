@@ -7,35 +7,34 @@ export type { PushOptions, PushResult, PushProgress } from './registry/push.js';
 export type { SaveFormat, SaveOptions, LoadOptions, ImportOptions } from './layout/archive.js';
 export type { UnpackSnapshotsOptions } from './unpack/snapshots.js';
 export type { UnpackBundleOptions } from './bundle/unpack.js';
-export {
-  resolveImage,
-  listImages,
-  inspectImage,
-  tagImage,
-  removeImage,
-  gcStore,
-  findImage,
-  openStore,
-  describeName,
-  readManifestBlob,
-  type ImageSummary,
-  type InspectResult,
-  type GcResult,
-  type StoreArg,
-} from './layout/images.js';
-export { ImageStore, DEFAULT_STORE, defaultStorePath, REF_NAME } from './layout/store.js';
+export type { ImageSummary, InspectResult, GcResult, StoreArg } from './layout/images.js';
+export type { ImageStore } from './layout/store.js';
 export { ImageError, type ImageErrorCode } from './core/errors.js';
-export { parseReference, formatReference, normalizeReference, familiarName, type ImageReference } from './core/reference.js';
+export { parseReference, formatReference, normalizeReference, familiarName, describeName, type ImageReference } from './core/reference.js';
 export { MediaType, hostPlatform, parsePlatform, formatPlatform, type Descriptor, type ImageManifest, type ImageIndex, type Platform } from './core/manifest.js';
 export type { RegistriesConfig, RegistryOptions } from './registry/config.js';
 export type { RemoteOptions } from './registry/session.js';
-export { readManifest, readImageConfig, snapshotName, type ImageConfig } from './unpack/layout.js';
+export type { ImageConfig } from './unpack/layout.js';
+export { snapshotName } from './core/digest.js';
 export { resolveInRootSync, PathError } from './unpack/root-path.js';
 export { resolveUser, readFileInRoot, UserError } from './bundle/user.js';
 export { configFromImage } from './bundle/config.js';
-export { setIdMapHint } from './unpack/apply-layer.js';
 import { lazy } from '../common/lazy.js';
 
+// the store (node:crypto and the layout code) loads on first use too
+export const readManifest = lazy(() => import('./unpack/layout.js'), 'readManifest');
+export const readImageConfig = lazy(() => import('./unpack/layout.js'), 'readImageConfig');
+export const resolveImage = lazy(() => import('./layout/images.js'), 'resolveImage');
+export const listImages = lazy(() => import('./layout/images.js'), 'listImages');
+export const inspectImage = lazy(() => import('./layout/images.js'), 'inspectImage');
+export const tagImage = lazy(() => import('./layout/images.js'), 'tagImage');
+export const removeImage = lazy(() => import('./layout/images.js'), 'removeImage');
+export const gcStore = lazy(() => import('./layout/images.js'), 'gcStore');
+export const findImage = lazy(() => import('./layout/images.js'), 'findImage');
+export const openStore = lazy(() => import('./layout/images.js'), 'openStore');
+export const readManifestBlob = lazy(() => import('./layout/images.js'), 'readManifestBlob');
+/** What a rootless unpack says about owners outside the user namespace (see apply-layer.ts). */
+export const setIdMapHint = lazy(() => import('./unpack/apply-layer.js'), 'setIdMapHint');
 export const pullImage = lazy(() => import('./registry/pull.js'), 'pullImage');
 export const pushImage = lazy(() => import('./registry/push.js'), 'pushImage');
 export const login = lazy(() => import('./registry/login.js'), 'login');

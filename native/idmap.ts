@@ -2,7 +2,7 @@
 // the setuid newuidmap/newgidmap for an ordinary user's /etc/subuid ranges. Shared by the
 // runtime (linux.uidMappings) and by every rootless user namespace of lxr and lxr-image.
 import { accessSync, constants, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { builtin } from '../common/lazy.js';
 import type { IdMapping } from '../oci-spec/types.js';
 import { LxrError } from '../common/errors.js';
 
@@ -55,7 +55,7 @@ function writeProc(pid: number, file: string, text: string, where: string): void
 function runTool(tool: string, pid: number, maps: IdMapping[], where: string): void {
   const args = [String(pid), ...maps.flatMap((m) => [String(m.containerID), String(m.hostID), String(m.size)])];
   try {
-    execFileSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30000 });
+    builtin<typeof import('node:child_process')>('node:child_process').execFileSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30000 });
   } catch (e) {
     const err = e as { stderr?: Buffer; status?: number | null; code?: string };
     const why = err.stderr?.toString().trim().split('\n').pop() || (err.code ?? `exit status ${err.status}`);

@@ -5,7 +5,8 @@ import { hideBin } from 'yargs/helpers';
 // The registry client (undici) and the unpacker are loaded only by the commands that
 // use them: local commands (images, inspect, rm, gc, tag) start ~50 ms faster.
 import type { pullImage } from '../registry/pull.js';
-import { describeName, gcStore, inspectImage, listImages, removeImage, resolveImage, tagImage } from '../layout/images.js';
+import { gcStore, inspectImage, listImages, removeImage, resolveImage, tagImage } from '../layout/images.js';
+import { describeName } from '../core/reference.js';
 import { defaultStorePath } from '../layout/store.js';
 import { ImageError } from '../core/errors.js';
 import type { RemoteOptions } from '../registry/session.js';

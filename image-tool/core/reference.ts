@@ -109,3 +109,12 @@ export function familiarName(ref: ImageReference): string {
 export function manifestReference(ref: ImageReference): string {
   return ref.digest ?? ref.tag ?? DEFAULT_TAG;
 }
+
+export function describeName(reference: string): string {
+  try {
+    const full = formatReference(parseReference(reference));
+    return full === reference ? reference : `${reference} (${full})`;
+  } catch {
+    return reference;
+  }
+}

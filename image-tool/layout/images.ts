@@ -2,7 +2,7 @@
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageError } from '../core/errors.js';
-import { formatReference, isDigest, parseReference } from '../core/reference.js';
+import { describeName, formatReference, isDigest, parseReference } from '../core/reference.js';
 import {
   hostPlatform,
   isIndexType,
@@ -58,15 +58,6 @@ export async function findImage(store: ImageStore, reference: string): Promise<{
 }
 
 /** `myapp` -> `myapp (docker.io/library/myapp:latest)`, so users see what was looked up. */
-export function describeName(reference: string): string {
-  try {
-    const full = formatReference(parseReference(reference));
-    return full === reference ? reference : `${reference} (${full})`;
-  } catch {
-    return reference;
-  }
-}
-
 async function requireImage(store: ImageStore, reference: string): Promise<{ name: string; descriptor: Descriptor }> {
   const hit = await findImage(store, reference);
   if (!hit) throw new ImageError('NOT_FOUND', `image ${describeName(reference)} is not in store ${store.root}`);

@@ -6,7 +6,8 @@ import { formatReference, parseReference } from '../core/reference.js';
 import { hostPlatform, isIndexType, parsePlatform, selectPlatform, type Descriptor, type Platform } from '../core/manifest.js';
 import type { RegistryClient } from './client.js';
 import { clientsFor, type RemoteOptions } from './session.js';
-import { describeName, findImage, openStore, readManifestBlob, type StoreArg } from '../layout/images.js';
+import { findImage, openStore, readManifestBlob, type StoreArg } from '../layout/images.js';
+import { describeName } from '../core/reference.js';
 import type { ImageStore } from '../layout/store.js';
 
 export type PushProgress = { type: 'blob-skip' | 'blob-done'; digest: string; size: number } | { type: 'manifest-done'; digest: string };

@@ -199,7 +199,7 @@ t.test('ingestBlob copies each chunk out as it arrives: a body that reuses its b
   // The store must not hold on to the chunks a download hands it (holding them kept their
   // memory alive across minor GCs: bench/pull's peak RSS). A source that refills one buffer
   // for every chunk, as a socket read into a reused buffer does, shows whether it does.
-  const { ImageStore } = await import('../index.js');
+  const { ImageStore } = await import('../layout/store.js');
   const root = join(tempDir(t), 'store');
   const store = await ImageStore.open(root, { create: true });
   const data = randomBytes(3 << 20);

@@ -12,11 +12,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { PassThrough, pipeline, type Readable, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { unpackedBytes } from '../core/blobs-memory.js';
-import { LxrError } from '../../common/errors.js';
+import { UnpackError, parseDigest } from '../core/digest.js';
+export { UnpackError, parseDigest };
 
-export class UnpackError extends LxrError {
-  override name = 'UnpackError';
-}
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -75,16 +73,6 @@ function warnOnce(key: string, message: string, onWarning?: (m: string) => void)
   warned.add(key);
   if (onWarning) onWarning(message);
   else process.stderr.write(`warning: ${message}\n`);
-}
-
-const DIGEST_RE = /^(sha256|sha512):([a-f0-9]+)$/;
-const HEX_LEN: Record<string, number> = { sha256: 64, sha512: 128 };
-
-/** Splits "alg:hex" after checking it is a digest lxr can verify. */
-export function parseDigest(digest: string, what: string): { alg: string; hex: string } {
-  const m = DIGEST_RE.exec(digest);
-  if (!m || m[2]!.length !== HEX_LEN[m[1]!]) throw new UnpackError(`${what}: invalid digest "${digest}"`);
-  return { alg: m[1]!, hex: m[2]! };
 }
 
 // Every buffer of the chain (file reads, inflated chunks, the tail stream's buffer) is 64 KiB. What the chain holds is garbage as soon as it is passed on and lives

@@ -3,7 +3,8 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseDigest, UnpackError } from './layer-stream.js';
+import { parseDigest, UnpackError } from '../core/digest.js';
+export { snapshotName } from '../core/digest.js';
 
 export interface Descriptor {
   mediaType: string;
@@ -130,10 +131,4 @@ export async function readImageConfig(layout: string, manifest: ImageManifest): 
   }
   for (const id of ids) parseDigest(id, `image config ${manifest.config.digest} diff ID`);
   return c;
-}
-
-/** The snapshot directory name of a layer: its diff ID with ':' made '-' (':' separates overlay lowerdirs). */
-export function snapshotName(diffID: string): string {
-  const { alg, hex } = parseDigest(diffID, 'diff ID');
-  return `${alg}-${hex}`;
 }

@@ -59,7 +59,7 @@ export async function unpackInUserns(ctx: LxrContext, manifest: string): Promise
 /** `lxr __unpack LAYOUT MANIFEST SNAPSHOTS`: the unpacker, as root of the user namespace. */
 export async function unpackMain(layout: string, manifest: string, snapshots: string, idMapHint?: string): Promise<number> {
   const { setIdMapHint, unpackSnapshots } = await import('../../image-tool/index.js');
-  setIdMapHint(idMapHint);
+  await setIdMapHint(idMapHint);
   try {
     await unpackSnapshots({ layout, manifest, snapshots });
     return 0;

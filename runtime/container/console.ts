@@ -2,14 +2,14 @@
 // master comes back over a socketpair, and this process copies between its own stdio
 // and the master, the way runc does.
 import { fstatSync, writeSync } from 'node:fs';
-import { ReadStream, isatty } from 'node:tty';
+import { builtin } from '../../common/lazy.js';
 import { native } from '../../native/index.js';
 import { makeRaw, setTermios } from '../../native/termios.js';
 
 /** The size of the terminal this process runs on (stdout's, else stdin's), for a container's pty. */
 export function hostTerminalSize(): { height: number; width: number } | undefined {
   for (const fd of [1, 0]) {
-    if (!isatty(fd)) continue;
+    if (!tty().isatty(fd)) continue;
     const s = native().getWinsize(fd);
     if (s && s[0] > 0 && s[1] > 0) return { height: s[0], width: s[1] };
   }
@@ -48,11 +48,11 @@ export function proxyTerminal(master: number, interactive = true): () => Promise
   // container's own pty alone decides what reaches the screen) when our stdin is passed on;
   // otherwise only output processing off, so that Ctrl-C still reaches us.
   const saved: [number, Buffer][] = [];
-  if (interactive && isatty(0)) {
+  if (interactive && tty().isatty(0)) {
     const t = makeRaw(0);
     if (t) saved.push([0, t]);
   }
-  if (isatty(1) && !(saved.length && sameFile(0, 1))) {
+  if (tty().isatty(1) && !(saved.length && sameFile(0, 1))) {
     const t = makeRaw(1, true);
     if (t) saved.push([1, t]);
   }
@@ -70,7 +70,7 @@ export function proxyTerminal(master: number, interactive = true): () => Promise
     if (s) native().setWinsize(master, s.height, s.width);
   };
   process.on('SIGWINCH', onResize);
-  const out = new ReadStream(master);
+  const out = new (tty().ReadStream)(master);
   const drained = new Promise<void>((resolve) => {
     out.on('end', resolve);
     out.on('close', resolve);
@@ -104,6 +104,9 @@ export function proxyTerminal(master: number, interactive = true): () => Promise
     out.destroy();
   };
 }
+
+// node:tty only when a terminal is proxied: lxr ps and friends load this module too
+const tty = () => builtin<typeof import('node:tty')>('node:tty');
 
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGCONT'];
 

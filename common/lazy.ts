@@ -14,3 +14,8 @@ export function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K): M[K
 export function builtin<T>(name: 'node:tty' | 'node:child_process'): T {
   return createRequire(import.meta.url)(name) as T;
 }
+
+/** Several functions of one module, each loaded on its first call (see lazy). */
+export function lazyAll<M, K extends keyof M>(load: () => Promise<M>, names: readonly K[]): { [P in K]: ReturnType<typeof lazy<M, P>> } {
+  return Object.fromEntries(names.map((n) => [n, lazy(load, n)])) as never;
+}

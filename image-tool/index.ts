@@ -19,29 +19,21 @@ export { snapshotName } from './core/digest.js';
 export { resolveInRootSync, PathError } from './unpack/root-path.js';
 export { resolveUser, readFileInRoot, UserError } from './bundle/user.js';
 export { configFromImage } from './bundle/config.js';
-import { lazy } from '../common/lazy.js';
+import { lazy, lazyAll } from '../common/lazy.js';
 
 // the store (node:crypto and the layout code) loads on first use too
-export const readManifest = lazy(() => import('./unpack/layout.js'), 'readManifest');
-export const readImageConfig = lazy(() => import('./unpack/layout.js'), 'readImageConfig');
-export const resolveImage = lazy(() => import('./layout/images.js'), 'resolveImage');
-export const listImages = lazy(() => import('./layout/images.js'), 'listImages');
-export const inspectImage = lazy(() => import('./layout/images.js'), 'inspectImage');
-export const tagImage = lazy(() => import('./layout/images.js'), 'tagImage');
-export const removeImage = lazy(() => import('./layout/images.js'), 'removeImage');
-export const gcStore = lazy(() => import('./layout/images.js'), 'gcStore');
-export const findImage = lazy(() => import('./layout/images.js'), 'findImage');
-export const openStore = lazy(() => import('./layout/images.js'), 'openStore');
-export const readManifestBlob = lazy(() => import('./layout/images.js'), 'readManifestBlob');
+export const { readManifest, readImageConfig } = lazyAll(() => import('./unpack/layout.js'), ['readManifest', 'readImageConfig']);
+// the store (node:crypto and the layout code) loads on first use too
+export const { resolveImage, listImages, inspectImage, tagImage, removeImage, gcStore, findImage, openStore, readManifestBlob } = lazyAll(
+  () => import('./layout/images.js'),
+  ['resolveImage', 'listImages', 'inspectImage', 'tagImage', 'removeImage', 'gcStore', 'findImage', 'openStore', 'readManifestBlob'],
+);
 /** What a rootless unpack says about owners outside the user namespace (see apply-layer.ts). */
 export const setIdMapHint = lazy(() => import('./unpack/apply-layer.js'), 'setIdMapHint');
 export const pullImage = lazy(() => import('./registry/pull.js'), 'pullImage');
 export const pushImage = lazy(() => import('./registry/push.js'), 'pushImage');
-export const login = lazy(() => import('./registry/login.js'), 'login');
-export const logout = lazy(() => import('./registry/login.js'), 'logout');
-export const saveImages = lazy(() => import('./layout/archive.js'), 'saveImages');
-export const loadImages = lazy(() => import('./layout/archive.js'), 'loadImages');
-export const importRootfs = lazy(() => import('./layout/archive.js'), 'importRootfs');
+export const { login, logout } = lazyAll(() => import('./registry/login.js'), ['login', 'logout']);
+export const { saveImages, loadImages, importRootfs } = lazyAll(() => import('./layout/archive.js'), ['saveImages', 'loadImages', 'importRootfs']);
 /** Each layer of an image unpacked once into a shared snapshot directory (for OverlayFS). */
 export const unpackSnapshots = lazy(() => import('./unpack/snapshots.js'), 'unpackSnapshots');
 /** An image into an OCI runtime bundle: rootfs/ and config.json (umoci unpack). */

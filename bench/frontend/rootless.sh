@@ -43,15 +43,7 @@ chmod 644 "$WORK/image.tar"
 as_user podman --runtime /usr/sbin/runc load -q -i "$WORK/image.tar" >/dev/null
 PIMAGE=$(as_user podman images -q | head -1)
 
-now() { date +%s%N; }
-timeit() {
-  local t0 t1 i
-  "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; "$@" >&2 || true; return 1; }   # warm-up (and first-use setup)
-  t0=$(now)
-  for ((i = 0; i < N; i++)); do "$@" >/dev/null; done
-  t1=$(now)
-  echo $(((t1 - t0) / N / 1000000))
-}
+. bench/frontend/timeit.sh
 
 LXR="$(command -v node) $PWD/bin/lxr.js"
 l=$(timeit as_user $LXR run --rm --network none $IMAGE true)

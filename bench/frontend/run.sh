@@ -41,16 +41,7 @@ npx tsx bench/frontend/make-image.ts "$WORK/dlayout" "$DIMAGE" devcontainer
 tar -C "$WORK/dlayout" -cf "$WORK/dimage.tar" .
 $PODMAN load -q -i "$WORK/dimage.tar" >/dev/null
 
-now() { date +%s%N; }
-# mean milliseconds of N runs of "$@"
-timeit() {
-  local t0 t1 i
-  "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; "$@" >&2 || true; return 1; }   # warm-up (and first-use setup)
-  t0=$(now)
-  for ((i = 0; i < N; i++)); do "$@" >/dev/null; done
-  t1=$(now)
-  echo $(((t1 - t0) / N / 1000000))
-}
+. bench/frontend/timeit.sh
 
 # a row: operation, lxr, podman, and podman/lxr (how many times as fast lxr is)
 row() { printf '%-44s %10s %10s %12s\n' "$1" "$2" "$3" "$(awk -v l="$2" -v p="$3" 'BEGIN { if (l > 0) printf "%.2fx", p / l }')"; }

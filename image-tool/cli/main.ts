@@ -28,6 +28,9 @@ interface Globals {
   debug?: boolean;
 }
 
+/** The image argument of pull, push, inspect, tag, rm and unpack. */
+const IMAGE = { type: 'string', demandOption: true, describe: 'image reference' } as const;
+
 /** pull's and push's choice of platforms, and --quiet */
 function transferFlags(all: string) {
   return {
@@ -91,7 +94,7 @@ export function buildCli(argv: string[]): Argv {
       'pull an image from a registry into the store',
       (y) =>
         y
-          .positional('image', { type: 'string', demandOption: true })
+          .positional('image', IMAGE)
           .options(transferFlags('keep the whole index with every platform'))
           .option('concurrency', { type: 'number', default: 3, describe: 'layers downloaded at once' }),
       async (a) => {
@@ -116,7 +119,7 @@ export function buildCli(argv: string[]): Argv {
       'push an image from the store to a registry',
       (y) =>
         y
-          .positional('image', { type: 'string', demandOption: true })
+          .positional('image', IMAGE)
           .positional('destination', { type: 'string', describe: 'remote reference (default: the image name)' })
           .options(transferFlags('push a whole index')),
       async (a) => {
@@ -148,7 +151,7 @@ export function buildCli(argv: string[]): Argv {
       'show an image manifest and config',
       (y) =>
         y
-          .positional('image', { type: 'string', demandOption: true })
+          .positional('image', IMAGE)
           .option('raw', { type: 'boolean', describe: 'print the manifest bytes as stored' })
           .option('config', { type: 'boolean', describe: 'with --raw: print the config bytes instead' })
           .option('platform', { type: 'string' }),
@@ -164,7 +167,7 @@ export function buildCli(argv: string[]): Argv {
     .command(
       'resolve <image>',
       'print the manifest digest an image name points at',
-      (y) => y.positional('image', { type: 'string', demandOption: true }).option('platform', { type: 'string' }),
+      (y) => y.positional('image', IMAGE).option('platform', { type: 'string' }),
       async (a) => {
         const d = await resolveImage(store(a), a.image, a.platform);
         if (!d) throw new ImageError('NOT_FOUND', `image ${describeName(a.image)} is not in store ${store(a)}`);
@@ -215,7 +218,7 @@ export function buildCli(argv: string[]): Argv {
       'write an image as an OCI layout directory that umoci and skopeo read (OCI manifests, as skopeo converts them)',
       (y) =>
         y
-          .positional('image', { type: 'string', demandOption: true })
+          .positional('image', IMAGE)
           .positional('destination', { type: 'string', demandOption: true, describe: 'directory (an OCI layout)' })
           .option('format', { type: 'string', default: 'oci', choices: ['oci'] })
           .option('platform', { type: 'string' }),
@@ -299,7 +302,7 @@ export function buildCli(argv: string[]): Argv {
       'unpack an image from the store into an OCI runtime bundle',
       (y) =>
         y
-          .positional('image', { type: 'string', demandOption: true })
+          .positional('image', IMAGE)
           .positional('bundle', { type: 'string', demandOption: true })
           .option('rootless', { type: 'boolean', describe: 'no chown: every file belongs to you (umoci --rootless); without it an ordinary user unpacks in a user namespace mapped with /etc/subuid, owners shifted' })
           .option('platform', { type: 'string' }),

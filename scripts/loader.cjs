@@ -8,7 +8,7 @@
 //
 // The build makes the cache from a --help run: the argument parser, but none of a command's
 // own code. So each command gets a cache of its own, dist/<cli>.cjs.<command>.cache: the
-// first run of a command (the CLI names it: learnCommand in runtime/cli/code-cache.ts)
+// first run of a command (the CLI names it: learnCommand in common/cli/code-cache.ts)
 // writes it as it exits, with everything compiled by then, and later runs of that command
 // start from it with its code compiled (~25 ms less for a `lxr-runtime run` here). One cache
 // per command, not one for all of them, because V8 deserializes all of a cache at start: a
@@ -36,7 +36,7 @@ const LEARN = Symbol.for('lxr.codeCache.learn');
 // V8 ties a code cache to its flags: a cache made after v8.setFlagsFromString (the image
 // tool sets --liftoff-only and --expose-gc for a pull) is rejected by every process that
 // starts with the usual flags. So such a process never writes the cache: the code that
-// changes V8's flags says so in this global (image-tool/registry/blobs-memory.ts). It is not
+// changes V8's flags says so in this global (image-tool/core/blobs-memory.ts). It is not
 // found by wrapping node:v8's setFlagsFromString here, since loading node:v8 costs every
 // command ~3 ms.
 const FLAGS_CHANGED = Symbol.for('lxr.codeCache.flagsChanged');

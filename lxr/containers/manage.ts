@@ -2,7 +2,7 @@
 import { killContainer as rtKill } from '../../runtime/index.js';
 import { liveState, monitorAlive, type LiveState } from './status.js';
 import { LxrError } from '../../common/errors.js';
-import type { LxrContext } from '../core/context.js';
+import { trace, type LxrContext } from '../core/context.js';
 import { findBroken, findRecord, getRecord, readRecordById, updateRecord } from './store.js';
 
 export { liveState, type LiveState };
@@ -75,14 +75,17 @@ export async function stopContainer(ctx: LxrContext, ref: string, time?: number)
   } catch {
     /* already stopped */
   }
+  trace(`stop: ${signal} sent`);
   if (!(await waitExited(ctx, r.id, timeout < 0 ? 2 ** 31 - 1 : timeout * 1000))) {
     try {
       await rtKill(ctx.runtimeRoot, r.id, 'SIGKILL', true);
     } catch {
       /* gone meanwhile */
     }
+    trace('stop: SIGKILL sent');
     if (!(await waitExited(ctx, r.id, 10000))) throw new LxrError(`container ${r.name}: still running 10 s after SIGKILL`);
   }
+  trace('stop: exited');
   // no monitor to record the exit and release the container (it died): do it here
   if (live.monitorLost) {
     await repairStale(ctx, r);
@@ -95,6 +98,7 @@ export async function stopContainer(ctx: LxrContext, ref: string, time?: number)
     if (!x || !monitorAlive(x) || Date.now() > end) break;
     await sleep(20);
   }
+  trace('stop: monitor done');
   return readRecordById(ctx, r.id) ?? r;
 }
 
@@ -119,7 +123,9 @@ export async function removeContainer(ctx: LxrContext, ref: string, force = fals
   const x = readRecordById(ctx, r.id);
   if (x) {
     await releaseContainer(ctx, x, { strict: true }); // what the runtime could not remove keeps the record
+    trace('rm: released');
     await removeFiles(ctx, r.id);
+    trace('rm: files removed');
   }
   return r;
 }

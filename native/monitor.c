@@ -14,7 +14,9 @@
  *   2. It reaps every child until the init is reaped, keeping its raw wait status.
  *   3. It runs `NODE LXR_BIN __cleanup ID STATUS`, which records the exit, releases what the
  *      container used and applies the restart policy: exit status 10 means "launch again",
- *      after a back-off of 100 ms doubling up to 5 s.
+ *      after a back-off of 100 ms doubling up to 5 s. Unless `lxr rm -f` left the file
+ *      CLEANUP_TAKEN beside the log before it killed the container: then rm releases the
+ *      container in its own process, and the monitor just ends (no second Node start).
  *
  * Logs: given the container's log file on fd 5, it gives every launcher two pipes on fds 5 and
  * 6, for the container's stdout and stderr, and a thread of its own writes what comes through
@@ -387,6 +389,8 @@ int main(int argc, char **argv) {
     }
     int status = istatus != -1 ? istatus : reap_until(init, 0, NULL);
     drain_log();
+    /* `lxr rm -f` killed it and releases what it used itself: nothing left to do here */
+    if (logdir >= 0 && faccessat(logdir, MONITOR_CLEANUP_TAKEN, F_OK, 0) == 0) return 0;
     if (status == -1) status = 255 << 8; /* lost: cleanup records 255 */
     char st[16];
     snprintf(st, sizeof(st), "%d", status);

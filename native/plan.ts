@@ -17,6 +17,8 @@ export const EXEC_STEP = abi.exec_step;
 export const Sync = abi.sync;
 /** lxr-monitor's exit status that asks its launcher to start the container again. */
 export const MONITOR_RESTART_EXIT = abi.monitor.RESTART_EXIT;
+/** The file `lxr rm -f` leaves beside the log to tell lxr-monitor that it releases the container itself. */
+export const MONITOR_CLEANUP_TAKEN = abi.monitor.CLEANUP_TAKEN;
 
 /** This machine's number of a syscall that SYSCALL steps make (native/abi.json). */
 export function syscallNumber(name: keyof typeof abi.syscalls.x64): number {

@@ -63,7 +63,7 @@ function writeAbiHeader() {
   out.push(`#define LXR_REGS ${abi.limits.REGS}`, `#define LXR_MOUNT_SLOTS ${abi.limits.MOUNT_SLOTS}`, `#define LXR_EXEC_STEP ${abi.exec_step}u`);
   out.push(`enum {\n${Object.entries(abi.sync).map(([n, v]) => `  SYNC_${n} = ${v},`).join('\n')}\n};`);
   out.push(`enum {\n${Object.entries(abi.ns_steps).map(([n, [v]]) => `  NS_STEP_${n} = ${v},`).join('\n')}\n};`);
-  out.push(`#define MONITOR_RESTART_EXIT ${abi.monitor.RESTART_EXIT}`, '');
+  out.push(`#define MONITOR_RESTART_EXIT ${abi.monitor.RESTART_EXIT}`, `#define MONITOR_CLEANUP_TAKEN ${JSON.stringify(abi.monitor.CLEANUP_TAKEN)}`, '');
   // the syscall numbers TypeScript puts in SYSCALL steps must be this machine's
   out.push('#include <sys/syscall.h>');
   for (const [arch, macro] of [['x64', '__x86_64__'], ['arm64', '__aarch64__']]) {

@@ -1,9 +1,12 @@
 // start, stop, restart, rm on lxr's containers (ps, inspect and logs are in query.ts).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { killContainer as rtKill } from '../../runtime/index.js';
-import { liveState, monitorAlive, type LiveState } from './status.js';
+import { liveState, monitorAlive, runtimeSaysAlive, type LiveState } from './status.js';
 import { LxrError } from '../../common/errors.js';
 import { trace, type LxrContext } from '../core/context.js';
-import { findBroken, findRecord, getRecord, readRecordById, updateRecord } from './store.js';
+import { containerDir, findBroken, findRecord, getRecord, readRecordById, updateRecord } from './store.js';
+import { MONITOR_CLEANUP_TAKEN } from '../../native/plan.js';
 
 export { liveState, type LiveState };
 import { finish, prepareContainer, releaseContainer, removeFiles, startInBackground } from './launch.js';
@@ -107,6 +110,35 @@ export async function restartContainer(ctx: LxrContext, ref: string, timeout?: n
   return startContainer(ctx, ref);
 }
 
+/**
+ * rm -f of a running container, as docker's: SIGKILL. The monitor is told first (the file
+ * MONITOR_CLEANUP_TAKEN beside the log) that this process releases the container, so once it
+ * has reaped the init it ends without starting `lxr __cleanup`, a second Node process whose
+ * start was most of rm -f's time. The record is marked stopRequested first, so that no
+ * restart policy can start the container again meanwhile.
+ */
+async function killForRemoval(ctx: LxrContext, r: ContainerRecord): Promise<void> {
+  await updateRecord(ctx, r.id, (x) => {
+    x.stopRequested = true;
+  });
+  writeFileSync(join(containerDir(ctx, r.id), MONITOR_CLEANUP_TAKEN), '');
+  try {
+    await rtKill(ctx.runtimeRoot, r.id, 'SIGKILL', true);
+  } catch {
+    /* gone meanwhile */
+  }
+  trace('rm: SIGKILL sent');
+  const end = Date.now() + 10000;
+  const x = () => readRecordById(ctx, r.id);
+  // the init dies (the runtime says so), then the monitor reaps it and ends; a monitor that
+  // had started __cleanup already (the container exited on its own just now) ends after it
+  while (runtimeSaysAlive(ctx, r) || monitorAlive(x() ?? r)) {
+    if (Date.now() > end) throw new LxrError(`container ${r.name}: still running 10 s after SIGKILL`);
+    await sleep(5);
+  }
+  trace('rm: exited');
+}
+
 /** Remove a container (its upper layer, logs and record; the image snapshots stay). */
 export async function removeContainer(ctx: LxrContext, ref: string, force = false): Promise<ContainerRecord> {
   const broken = findRecord(ctx, ref) ? undefined : findBroken(ctx, ref);
@@ -118,7 +150,8 @@ export async function removeContainer(ctx: LxrContext, ref: string, force = fals
   const live = liveState(ctx, r);
   if (live.status === 'running') {
     if (!force) throw new LxrError(`cannot remove container ${r.name}: it is running (stop it first, or use -f)`);
-    await stopContainer(ctx, r.id, 0);
+    if (live.monitorLost) await stopContainer(ctx, r.id, 0);
+    else await killForRemoval(ctx, r);
   }
   const x = readRecordById(ctx, r.id);
   if (x) {

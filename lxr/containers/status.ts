@@ -18,7 +18,7 @@ export interface LiveState {
 }
 
 /** Does the runtime know the container's init as alive (as podman asks the runtime once conmon is gone)? */
-function runtimeSaysAlive(ctx: LxrContext, r: ContainerRecord): boolean {
+export function runtimeSaysAlive(ctx: LxrContext, r: ContainerRecord): boolean {
   try {
     const rec = readRuntimeRecord(ctx.runtimeRoot, r.id);
     return (!r.pid || rec.pid === r.pid) && initAlive(rec);

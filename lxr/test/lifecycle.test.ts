@@ -80,6 +80,33 @@ if (!BUSYBOX) {
     t.ok(readdirSync(join(env.root, 'snapshots')).filter((f) => !f.startsWith('.')).length > 0, 'the image snapshots stay');
   });
 
+  t.test('rm -f: SIGKILL even for a container that ignores SIGTERM, the monitor ends, --restart always does not bring it back', async (t) => {
+    const c = lxr(env, ['run', '-d', '--name', 'stubborn', '--restart', 'always', image, 'sh', '-c', 'trap "" TERM; echo up; while :; do sleep 1; done']);
+    t.equal(c.status, 0, c.stderr);
+    const id = c.stdout.trim();
+    t.ok(await until(() => lxr(env, ['logs', 'stubborn']).stdout.includes('up')), 'it runs, SIGTERM ignored');
+    const pid = ps()[0]!.Pid as number;
+    const monitor = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    const gone = (p: number) => {
+      try {
+        return /^State:\s+[ZX]/m.test(readFileSync(`/proc/${p}/status`, 'utf8'));
+      } catch {
+        return true;
+      }
+    };
+    t.notOk(gone(monitor), `its monitor ${monitor} runs`);
+    const rm = lxr(env, ['rm', '-f', 'stubborn']);
+    t.equal(rm.status, 0, rm.stderr);
+    t.ok(gone(pid), 'the init is dead when rm -f returns');
+    t.ok(gone(monitor), 'and so is its monitor');
+    t.same(ps(), [], 'the container is gone');
+    t.notOk(existsSync(join(env.root, 'containers', id)), 'with its directory');
+    t.notOk(cgroupExists(env, id), 'and its cgroup');
+    t.same(mountsUnder(env.root), [], 'nothing mounted');
+    await new Promise((r) => setTimeout(r, 1000));
+    t.same(ps(), [], 'a second later nothing has started it again');
+  });
+
   t.test('names are unique', async (t) => {
     t.equal(lxr(env, ['create', '--name', 'dup', image]).status, 0);
     const r = lxr(env, ['create', '--name', 'dup', image]);

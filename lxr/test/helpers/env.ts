@@ -97,9 +97,14 @@ export function buildTestImage(layout: string, name: string, spec: TestImageSpec
   const configDesc = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: blob(config), size: config.length };
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDesc, layers }));
   const md = blob(manifest);
-  writeFileSync(join(layout, 'index.json'), JSON.stringify({
+  // beside the images already in the layout (another name, or the same name replaced)
+  const indexFile = join(layout, 'index.json');
+  const others = existsSync(indexFile)
+    ? (JSON.parse(readFileSync(indexFile, 'utf8')).manifests as { annotations?: Record<string, string> }[]).filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] !== name)
+    : [];
+  writeFileSync(indexFile, JSON.stringify({
     schemaVersion: 2,
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': name } }],
+    manifests: [...others, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': name } }],
   }));
   return { manifestDigest: md };
 }

@@ -23,7 +23,7 @@ if (!BUSYBOX || !haveIp) {
   const suffix = String(process.pid % 10000);
   const bridge = `lxrfe${suffix}`;
   const confDir = mkdtempSync(join(tmpdir(), 'lxr-fe-net-'));
-  env.env = { ...env.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: `10.213.${process.pid % 200}.0/24` };
+  env.env = { ...env.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: `10.222.${process.pid % 200}.0/24` };
   t.teardown(() => {
     spawnSync('ip', ['link', 'del', bridge]);
     rmSync(confDir, { recursive: true, force: true });
@@ -50,7 +50,7 @@ if (!BUSYBOX || !haveIp) {
     const a = lxr(env, ['create', '--name', 'web', '-p', `${port}:80`, image]);
     t.equal(a.status, 0, a.stderr);
     const [row] = ps();
-    t.match(row!.IP, /^10\.213\.\d+\.\d+$/, 'ps shows the address');
+    t.match(row!.IP, /^10\.222\.\d+\.\d+$/, 'ps shows the address');
     t.equal(row!.Ports, `0.0.0.0:${port}->80/tcp`);
     const body = await until(async () => {
       try {

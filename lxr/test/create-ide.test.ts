@@ -26,7 +26,7 @@ if (skip) {
   });
   t.teardown(() => reg?.stop());
 
-  const bridgeEnv = { LXR_NET_CONF_DIR: `${env.root}-net.d`, LXR_NET_BRIDGE: `lxride${process.pid % 1000}`, LXR_NET_SUBNET: `10.215.${process.pid % 200}.0/24` };
+  const bridgeEnv = { LXR_NET_CONF_DIR: `${env.root}-net.d`, LXR_NET_BRIDGE: `lxride${process.pid % 1000}`, LXR_NET_SUBNET: `10.218.${process.pid % 200}.0/24` };
   t.teardown(() => {
     spawnSync('ip', ['link', 'del', bridgeEnv.LXR_NET_BRIDGE]);
   });

@@ -28,7 +28,7 @@ if (!BUSYBOX || !haveIp) {
   let image: string;
   const env: LxrEnv = lxrEnv(t);
   const bridge = `lxrkp${process.pid % 10000}`;
-  const subnet = `10.215.${process.pid % 200}.0/24`;
+  const subnet = `10.217.${process.pid % 200}.0/24`;
   const confDir = mkdtempSync(join(tmpdir(), 'lxr-kept-net-'));
   env.env = { ...env.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: subnet };
   t.teardown(() => {
@@ -233,7 +233,7 @@ if (!BUSYBOX || !haveIp) {
     const rows = ps();
     t.equal(rows.length, N, `${N} containers`);
     const ips = rows.map((r) => r.IP as string);
-    t.ok(ips.every((ip) => /^10\.215\.\d+\.\d+$/.test(ip)), `each has an address: ${ips.join(' ')}`);
+    t.ok(ips.every((ip) => /^10\.217\.\d+\.\d+$/.test(ip)), `each has an address: ${ips.join(' ')}`);
     t.equal(new Set(ips).size, N, 'all distinct');
     t.equal(veths().length, N, `${N} veths`);
     const removed = await Promise.all(names.map((n) => lxrAsync(env, ['rm', '-f', n])));

@@ -234,7 +234,17 @@ if (!BUSYBOX || !haveIp) {
         return undefined;
       }
     }, 30000);
-    t.equal(await body, 'hello\n', 'start brought back its network and its published port');
+    if (body !== 'hello\n') {
+      // what to look at when this fails: the state of web, its rules and its log
+      const sh = (c: string, a: string[]) => spawnSync(c, a, { encoding: 'utf8' }).stdout;
+      t.comment(`ps -a: ${lxr(env, ['ps', '-a'], noPolicies).stdout}`);
+      t.comment(`nat LXR-HOSTPORTS: ${sh('iptables', ['-w', '-t', 'nat', '-S', 'LXR-HOSTPORTS'])}`);
+      t.comment(`nat LXR-POSTROUTING: ${sh('iptables', ['-w', '-t', 'nat', '-S', 'LXR-POSTROUTING'])}`);
+      t.comment(`filter LXR-INPUT: ${sh('iptables', ['-w', '-S', 'LXR-INPUT'])}`);
+      t.comment(`${bridge}: ${sh('ip', ['-br', 'addr', 'show', 'dev', bridge])} route_localnet ${sh('sysctl', ['-n', `net.ipv4.conf.${bridge}.route_localnet`])}`);
+      t.comment(`logs web: ${lxr(env, ['logs', 'web'], noPolicies).stdout.slice(-500)}`);
+    }
+    t.equal(body, 'hello\n', 'start brought back its network and its published port');
     // the next lxr command starts the --restart always container
     const rows = ps();
     t.equal(rows.find((r) => r.Name === 'keeper')?.State, 'running', '--restart always came back');
@@ -269,7 +279,7 @@ if (BUSYBOX && haveIp) {
     const image = await pushTestImage(reg.host, 'test/check:1', { cmd: ['sleep', '300'] });
     const bridge = `lxrck${process.pid % 10000}`;
     const confDir = mkdtempSync(join(tmpdir(), 'lxr-check-net-'));
-    env.env = { ...env.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: `10.215.${process.pid % 200}.0/24` };
+    env.env = { ...env.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: `10.216.${process.pid % 200}.0/24` };
     t.teardown(() => {
       spawnSync('ip', ['link', 'del', bridge]);
       rmSync(confDir, { recursive: true, force: true });

@@ -60,8 +60,8 @@ t.test('code-server in a container: log in from Chromium, see the container\'s f
   const ctIf = `lxic${tag}`;
   const a = (process.pid >> 6) & 255;
   const b = (process.pid & 63) * 4;
-  const hostIp = `10.213.${a}.${b + 1}`;
-  const ctIp = `10.213.${a}.${b + 2}`;
+  const hostIp = `10.223.${a}.${b + 1}`;
+  const ctIp = `10.223.${a}.${b + 2}`;
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   ip('netns', 'add', ns);
   t.teardown(() => {

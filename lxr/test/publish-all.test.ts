@@ -19,7 +19,7 @@ if (!BUSYBOX || !haveIp) {
   const suffix = String(process.pid % 10000);
   const bridge = `lxrpa${suffix}`;
   const confDir = mkdtempSync(join(tmpdir(), 'lxr-fe-net-'));
-  env.env = { ...env.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: `10.214.${process.pid % 200}.0/24` };
+  env.env = { ...env.env, LXR_NETWORK: 'bridge', LXR_NET_CONF_DIR: confDir, LXR_NET_BRIDGE: bridge, LXR_NET_SUBNET: `10.220.${process.pid % 200}.0/24` };
   t.teardown(() => {
     spawnSync('ip', ['link', 'del', bridge]);
     rmSync(confDir, { recursive: true, force: true });
@@ -30,7 +30,7 @@ if (!BUSYBOX || !haveIp) {
   // podman's own bridge network, in its throw-away config dir, with a name and subnet of this run's
   const pmNet = `pmpa${suffix}`;
   let pmBridge = '';
-  const pmGateway = `10.215.${process.pid % 200}.1`;
+  const pmGateway = `10.221.${process.pid % 200}.1`;
   t.before(async () => {
     image = await registryImage(t, 'test/expose:1', {
       cmd: ['sh', '-c', 'httpd -p 80 -h /www; httpd -f -p 8080 -h /www'],
@@ -43,7 +43,7 @@ if (!BUSYBOX || !haveIp) {
       pm = await startPodman();
       const r = pm.podman('runc', ['pull', '-q', '--tls-verify=false', image]);
       if (r.status !== 0) throw new Error(`podman pull: ${r.stderr}`);
-      const n = pm.podman('runc', ['network', 'create', '--disable-dns', '--subnet', `10.215.${process.pid % 200}.0/24`, pmNet]);
+      const n = pm.podman('runc', ['network', 'create', '--disable-dns', '--subnet', `10.221.${process.pid % 200}.0/24`, pmNet]);
       if (n.status !== 0) throw new Error(`podman network create: ${n.stderr}`);
       // podman 4.3 names the bridge itself (podmanN): removed with the network at the end
       pmBridge = pm.podman('runc', ['network', 'inspect', '--format', '{{.NetworkInterface}}', pmNet]).stdout.trim();
@@ -129,6 +129,6 @@ if (!BUSYBOX || !haveIp) {
     t.notMatch(r.stdout, /^nameserver (?!192\.0\.2\.53)/m, 'only the given nameserver');
     t.match(r.stdout, /^search corp\.example$/m);
     t.match(r.stdout, /^192\.0\.2\.10\s+db\.example$/m);
-    t.match(r.stdout, /^10\.214\.\d+\.\d+\s/m, 'the container\'s own entry is still there');
+    t.match(r.stdout, /^10\.220\.\d+\.\d+\s/m, 'the container\'s own entry is still there');
   });
 }

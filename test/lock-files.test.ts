@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeUnusedLockFile, withExclusiveLock } from '../native/lock.js';
 import { native, LOCK_EX, LOCK_UN } from '../native/index.js';
+import { until } from './helpers/until.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'lxr-locks-'));
@@ -29,15 +30,6 @@ t.test('a lock file nobody holds is removed; a held one stays', async (t) => {
 const waitingOn = (pid: number, ino: number | bigint) =>
   readFileSync('/proc/locks', 'utf8').split('\n').some((l) => l.includes('->') && l.split(/\s+/).includes(String(pid)) && l.includes(`:${ino} `));
 
-async function until(fn: () => boolean, ms = 20000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
-
 t.test('a locker whose file was removed under it locks the new file', async (t) => {
   const p = join(dir, '.b.lock');
   writeFileSync(p, '');
@@ -51,7 +43,7 @@ await withExclusiveLock(${JSON.stringify(p)}, () => process.stdout.write('got\\n
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.on('close', r));
-  t.ok(await until(() => waitingOn(child.pid!, oldIno)), 'the other process waits on the old file');
+  t.ok(await until(() => waitingOn(child.pid!, oldIno), 20000), 'the other process waits on the old file');
   // what removeUnusedLockFile does between its open and its flock: the file goes, a new one comes
   unlinkSync(p);
   await withExclusiveLock(p, async () => {
@@ -59,7 +51,7 @@ await withExclusiveLock(${JSON.stringify(p)}, () => process.stdout.write('got\\n
     t.not(newIno, oldIno);
     native().flock(old, LOCK_UN); // the old file's lock is free: the other process gets it...
     closeSync(old);
-    t.ok(await until(() => waitingOn(child.pid!, newIno)), '...sees it was removed, and waits on the new file');
+    t.ok(await until(() => waitingOn(child.pid!, newIno), 20000), '...sees it was removed, and waits on the new file');
     t.equal(out, '', 'it did not run while we hold the lock');
   });
   t.equal(await exited, 0);

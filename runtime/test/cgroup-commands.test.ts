@@ -3,17 +3,9 @@
 import t from 'tap';
 import { readFileSync, existsSync } from 'node:fs';
 import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
+import { until } from '../../test/helpers/until.js';
 
 const v1 = existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') || existsSync('/sys/fs/cgroup/memory');
-
-async function until(f: () => boolean, ms = 15000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (f()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return f();
-}
 
 t.test('resources, pause/resume, update, events, ps and kill --all', { skip: !v1 && 'needs cgroup v1 controllers' }, async (t) => {
   const { root, cleanup } = makeRoot();
@@ -58,7 +50,7 @@ t.test('resources, pause/resume, update, events, ps and kill --all', { skip: !v1
   t.equal(ev.data.memory.usage.limit, 128 * 1024 * 1024);
 
   t.equal(runtime(root, ['kill', '--all', id, 'KILL']).status, 0);
-  t.ok(await until(() => JSON.parse(runtime(root, ['state', id]).stdout).status === 'stopped'), 'kill --all stopped everything');
+  t.ok(await until(() => JSON.parse(runtime(root, ['state', id]).stdout).status === 'stopped', 15000), 'kill --all stopped everything');
   t.same(pids.filter((p) => existsSync(`/proc/${p}/cmdline`) && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep')), [], 'no process of the container is left');
   t.equal(runtime(root, ['delete', id]).status, 0);
   t.notOk(existsSync(`/sys/fs/cgroup/memory/lxr-test/${id}`), 'delete removed the cgroup');

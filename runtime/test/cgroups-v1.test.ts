@@ -12,6 +12,7 @@ import {
 import { readMounts } from '../cgroups/layout.js';
 import { removeCgroupDir } from '../cgroups/tree.js';
 import type { Resources } from '../../oci-spec/types.js';
+import { until } from '../../test/helpers/until.js';
 
 const CGROUP_SUPER_MAGIC = 0x27e0eb;
 const CGROUP2_SUPER_MAGIC = 0x63677270;
@@ -195,7 +196,7 @@ t.test('cgroup v1 library', { skip }, async (t) => {
     createCgroup(paths, { pids: { limit: 4 } }, h.pid);
     h.release();
     // The shell reports the failed fork on stderr and goes on waiting for the sleeps it has.
-    await until(() => /fork/i.test(h.output().stderr));
+    await until(() => /fork/i.test(h.output().stderr), 5000, 10);
     t.match(h.output().stderr, /fork/i, `the shell could not fork: ${h.output().stderr.trim()}`);
     // dash gives up at the first failed fork: it exits 2 and leaves the 3 sleeps it made.
     const r = await h.exited;
@@ -204,7 +205,7 @@ t.test('cgroup v1 library', { skip }, async (t) => {
     t.match(read(paths.dirs.pids, 'pids.events'), /max [1-9]/, 'the kernel refused forks');
     t.same(cgroupStats(paths).pids, { current: 3, limit: 4 });
     killCgroup(paths, 9);
-    await until(() => cgroupPids(paths).length === 0);
+    await until(() => cgroupPids(paths).length === 0, 5000, 10);
     t.same(cgroupPids(paths), [], 'killCgroup killed the sleeps');
   });
 
@@ -340,7 +341,7 @@ t.test('cgroup v1 library', { skip }, async (t) => {
     createCgroup(paths, r, h.pid);
     // Let it exec, so that it charges some memory to the cgroup (as runc's init has).
     h.release();
-    await until(() => readFileSync(`/proc/${h.pid}/cmdline`, 'utf8').startsWith('sleep'));
+    await until(() => readFileSync(`/proc/${h.pid}/cmdline`, 'utf8').startsWith('sleep'), 5000, 10);
     for (const [ctrl, file] of files) {
       const ours = paths.dirs[ctrl] && existsSync(join(paths.dirs[ctrl]!, file)) ? read(paths.dirs[ctrl], file) : '(absent)';
       const theirs = runcPaths.dirs[ctrl] && existsSync(join(runcPaths.dirs[ctrl]!, file)) ? read(runcPaths.dirs[ctrl], file) : '(absent)';
@@ -394,6 +395,3 @@ t.test('cgroup v1 library', { skip }, async (t) => {
 });
 
 /** Poll (at most 5 s) until cond() holds; the assertion after it says what was expected. */
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-}

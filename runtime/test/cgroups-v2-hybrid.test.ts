@@ -13,6 +13,7 @@ import {
 import { readMounts } from '../cgroups/layout.js';
 import { removeCgroupDir } from '../cgroups/tree.js';
 import type { DeviceCgroup } from '../../oci-spec/types.js';
+import { until } from '../../test/helpers/until.js';
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 const mounts = existsSync('/proc/self/mountinfo') ? readMounts() : undefined;
@@ -42,10 +43,6 @@ function held(script: string): { pid: number; release(): void; out(): string; ex
   const exited = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   return { pid: child.pid!, release: () => child.stdin!.end('go\n'), out: () => stdout, exited, kill: () => child.kill('SIGKILL') };
-}
-
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
 }
 
 // Opens /dev/zero for reading, /dev/null for writing, /dev/null for reading; prints what worked.
@@ -152,7 +149,7 @@ t.test('cgroup v2 code on the hybrid unified hierarchy', { skip }, async (t) => 
     t.equal(h.out(), '', 'a frozen process does not run');
     await freezeCgroup(p, false);
     t.match(readFileSync(join(p.dirs.unified!, 'cgroup.events'), 'utf8'), /^frozen 0$/m);
-    await until(() => h.out() !== '');
+    await until(() => h.out() !== '', 5000, 10);
     t.equal(h.out(), 'ran\n', 'thawed, it runs');
 
     const s = cgroupStats(p);
@@ -162,7 +159,7 @@ t.test('cgroup v2 code on the hybrid unified hierarchy', { skip }, async (t) => 
     killCgroup(p, 9);
     const r = await h.exited;
     t.equal(r.signal, 'SIGKILL', 'cgroup.kill killed it');
-    await until(() => cgroupPids(p).length === 0);
+    await until(() => cgroupPids(p).length === 0, 5000, 10);
     destroyCgroup(p);
     t.notOk(existsSync(p.dirs.unified!));
   });
@@ -183,9 +180,9 @@ t.test('cgroup v2 code on the hybrid unified hierarchy', { skip }, async (t) => 
     t.equal(readFileSync(join(p.dirs.unified!, 'cgroup.freeze'), 'utf8').trim(), '0', 'thaw requested again');
     // cgroup.events is the kernel's view, which follows the request (it once lagged on a loaded machine)
     const thawed = () => /^frozen 0$/m.test(readFileSync(join(p.dirs.unified!, 'cgroup.events'), 'utf8'));
-    await until(thawed);
+    await until(thawed, 5000, 10);
     t.ok(thawed(), 'thawed again', { events: readFileSync(join(p.dirs.unified!, 'cgroup.events'), 'utf8') });
-    await until(() => cgroupPids(p).length === 0);
+    await until(() => cgroupPids(p).length === 0, 5000, 10);
     destroyCgroup(p);
     t.notOk(existsSync(p.dirs.unified!), 'destroy removed the sub-cgroup and the cgroup');
   });

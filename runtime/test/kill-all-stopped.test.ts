@@ -8,15 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBundle, makeRoot, runtime, uniqueId, waitForStatus } from './helpers/bundle.js';
 import { haveBusybox } from './helpers/bundle.js';
-
-async function until(fn: () => boolean, ms = 10000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (fn()) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../../test/helpers/until.js';
 
 const alive = (pid: number): boolean => {
   try {

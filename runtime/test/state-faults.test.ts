@@ -6,17 +6,9 @@ import { join } from 'node:path';
 import { makeBundle, makeRoot, runtime, uniqueId } from './helpers/bundle.js';
 import { resolveCgroupPaths } from '../cgroups/manager/index.js';
 import { isZombieOrGone } from '../container/processes.js';
+import { until } from '../../test/helpers/until.js';
 
 /** Wait for a condition, with a deadline; no sleeps for synchronisation. */
-async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
-
 t.test('a config without process.user runs as uid 0, gid 0 (as runc)', async (t) => {
   const { root, cleanup } = makeRoot();
   const b = makeBundle((s) => {
@@ -71,7 +63,7 @@ t.test('a truncated state.json: list reports it, state names it, delete -f kills
   const cg = resolveCgroupPaths({ id: c.id });
   const r = runtime(c.root, ['delete', '-f', c.id]);
   t.equal(r.status, 0, r.stderr);
-  t.ok(await until(() => isZombieOrGone(c.pid)), 'the container process was killed');
+  t.ok(await until(() => isZombieOrGone(c.pid), 5000), 'the container process was killed');
   t.notOk(existsSync(join(c.root, c.id)), 'the state dir is gone');
   for (const d of new Set(Object.values(cg.dirs))) t.notOk(existsSync(d), `no cgroup left: ${d}`);
 });
@@ -95,7 +87,7 @@ t.test('a state.json torn after the pid: delete -f kills the init it names, even
   writeFileSync(c.stateFile, text.slice(0, text.indexOf('"config"') + 3));
   const r = runtime(c.root, ['delete', '-f', c.id]);
   t.equal(r.status, 0, r.stderr);
-  t.ok(await until(() => isZombieOrGone(c.pid)), 'the init was killed');
+  t.ok(await until(() => isZombieOrGone(c.pid), 5000), 'the init was killed');
   t.notOk(existsSync(join(c.root, c.id)));
   // the file no longer names the cgroup: the init's own cgroup was found through /proc
   for (const d of new Set(Object.values(cg.dirs))) t.notOk(existsSync(d), `no cgroup left: ${d}`);
@@ -124,7 +116,7 @@ t.test('nothing recoverable: delete -f fails, says what is left and keeps the st
   t.match(runtime(c.root, ['list']).stderr, `load container ${c.id}`);
   // the test cleans up what it made
   process.kill(c.pid, 'SIGKILL');
-  t.ok(await until(() => isZombieOrGone(c.pid)));
+  t.ok(await until(() => isZombieOrGone(c.pid), 5000));
   runtimeCleanupCgroup(cg.dirs);
 });
 

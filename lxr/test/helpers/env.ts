@@ -236,14 +236,4 @@ export function cgroupsLeft(e: LxrEnv): string[] {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Poll fn until it returns truthy (or give up after ms). */
-export async function until<T>(fn: () => T | Promise<T>, ms = 10000): Promise<T | undefined> {
-  const end = Date.now() + ms;
-  for (;;) {
-    // a promise is waited for: its value, not the promise, says whether the condition holds
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) return undefined;
-    await sleep(50);
-  }
-}
+export { until } from '../../../test/helpers/until.js';

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { BUSYBOX } from './image.js';
 import { REPO, cleanEnv, removeCgroupDirs, runCmd, unmountUnder, until, which, type Result } from './engines.js';
 import { tarOf, type TarEntry } from '../../helpers/tar.js';
+import { until as waitUntil } from '../../helpers/until.js';
 
 export const PROTO = join(REPO, 'test', 'engines', 'cri', 'api.proto');
 export const PAUSE_IMAGE = 'localhost/lxr-cri-pause:1';
@@ -395,13 +396,8 @@ export async function execSync(c: Cri, id: string, cmd: string[], timeout = 0): 
 }
 
 /** Wait until fn resolves true (async version of until()). */
-export async function untilAsync(fn: () => Promise<boolean>, ms = 30000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await fn().catch(() => false)) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+export function untilAsync(fn: () => Promise<boolean>, ms = 30000): Promise<boolean | undefined> {
+  return waitUntil(() => fn().catch(() => false), ms, 100);
 }
 
 /**

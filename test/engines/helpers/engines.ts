@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeDockerArchive } from './image.js';
 import { runOnPty } from '../../helpers/pty.js';
+import { until as waitUntil } from '../../helpers/until.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const LXR_RUNTIME = join(REPO, 'bin', 'lxr-runtime.js');
@@ -61,13 +62,9 @@ export async function onTty(cmd: string[], opts: { env?: NodeJS.ProcessEnv; time
 }
 
 /** Poll until fn() is true (no timing assertion: gives up after `ms` and returns false). */
-export async function until(fn: () => boolean, ms = 20000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (fn()) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** test/helpers/until.ts, with the engines' longer default bound and poll. */
+export function until(fn: () => boolean, ms = 20000): Promise<boolean | undefined> {
+  return waitUntil(fn, ms, 100);
 }
 
 /** Unmount everything at or under dir (deepest first). */

@@ -11,8 +11,10 @@ export function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K): M[K
  * A Node built-in module, loaded on first use: for modules that sit on a light command's
  * import path (lxr ps) but need node:tty or node:child_process only in one function.
  */
+let req: NodeJS.Require | undefined;
 export function builtin<T>(name: 'node:tty' | 'node:child_process'): T {
-  return createRequire(import.meta.url)(name) as T;
+  req ??= createRequire(import.meta.url);
+  return req(name) as T;
 }
 
 /** Several functions of one module, each loaded on its first call (see lazy). */

@@ -6,7 +6,7 @@ import { validateConfig } from '../../oci-spec/validators.generated.js';
 import { configFromImage } from './config.js';
 import { blobPath, readImageConfig, readManifest } from '../unpack/layout.js';
 import { unpackLayer } from '../unpack/layer.js';
-import { UnpackError } from '../unpack/layer-stream.js';
+import { UnpackError } from '../core/digest.js';
 
 export interface UnpackBundleOptions {
   layout: string;

@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { getXattr, listXattrs, mknod, S_IFCHR, S_IFBLK, S_IFIFO, setFdTimesNs, setTimesNs, setXattr } from './libc.js';
 import { cleanComponents, lstatOrNull, lstatOrNullSync, PathError, resolveInRootSync } from './root-path.js';
 import type { TarEntry, TarReader } from './tar-reader.js';
-import { UnpackError } from './layer-stream.js';
+import { UnpackError } from '../core/digest.js';
 
 // Speed: the per-entry work below uses synchronous fs calls. On tmpfs or a page-cached disk an
 // lstat, open or fchown takes about a microsecond, while the same call through fs/promises

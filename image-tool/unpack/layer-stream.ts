@@ -13,7 +13,6 @@ import { PassThrough, pipeline, type Readable, type Writable } from 'node:stream
 import { createGunzip } from 'node:zlib';
 import { unpackedBytes } from '../core/blobs-memory.js';
 import { UnpackError, parseDigest } from '../core/digest.js';
-export { UnpackError, parseDigest };
 
 
 export type Compression = 'none' | 'gzip' | 'zstd';

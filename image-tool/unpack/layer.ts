@@ -1,5 +1,6 @@
 // One layer blob into a directory: stream, verify, apply.
-import { openLayerStream, UnpackError } from './layer-stream.js';
+import { openLayerStream } from './layer-stream.js';
+import { UnpackError } from '../core/digest.js';
 import { TarReader } from './tar-reader.js';
 import { applyLayer } from './apply-layer.js';
 

@@ -4,7 +4,6 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest, UnpackError } from '../core/digest.js';
-export { snapshotName } from '../core/digest.js';
 
 export interface Descriptor {
   mediaType: string;

@@ -7,7 +7,8 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withExclusiveLock } from '../../native/lock.js';
 import { syncFs } from './libc.js';
-import { blobPath, readImageConfig, readManifest, snapshotName, type Descriptor } from './layout.js';
+import { blobPath, readImageConfig, readManifest, type Descriptor } from './layout.js';
+import { snapshotName } from '../core/digest.js';
 import { unpackLayer } from './layer.js';
 
 export interface UnpackSnapshotsOptions {

@@ -129,10 +129,10 @@ async function killForRemoval(ctx: LxrContext, r: ContainerRecord): Promise<void
   }
   trace('rm: SIGKILL sent');
   const end = Date.now() + 10000;
-  const x = () => readRecordById(ctx, r.id);
   // the init dies (the runtime says so), then the monitor reaps it and ends; a monitor that
-  // had started __cleanup already (the container exited on its own just now) ends after it
-  while (runtimeSaysAlive(ctx, r) || monitorAlive(x() ?? r)) {
+  // had started __cleanup already (the container exited on its own just now) ends after it.
+  // r names both processes (pid and start time): nothing here needs the record read again.
+  while (runtimeSaysAlive(ctx, r) || monitorAlive(r)) {
     if (Date.now() > end) throw new LxrError(`container ${r.name}: still running 10 s after SIGKILL`);
     await sleep(5);
   }

@@ -165,7 +165,8 @@ export async function waitExit(ctx: LxrContext, id: string, l: Launched): Promis
 /** The init exited with raw wait status `status`: forget the runtime's container, record the code. */
 async function recordExit(ctx: LxrContext, id: string, status: number): Promise<number> {
   const code = exitCodeOf(status);
-  await rtDelete(ctx.runtimeRoot, id, true).catch(() => {});
+  // what this fails to remove, a restart removes before it creates again (launchMain)
+  await rtDelete(ctx.runtimeRoot, id, true).catch((e: unknown) => process.stderr.write(`lxr monitor ${id}: removing the runtime's state after the exit: ${errorMessage(e)}\n`));
   await updateRecord(ctx, id, (r) => {
     r.exitCode = code;
     r.finishedAt = new Date().toISOString();
@@ -270,6 +271,11 @@ export async function launchMain(ctx: LxrContext, id: string, restart: boolean):
       await finish(ctx, id);
       return 0;
     }
+    // the last run's runtime state, if removing it after the exit failed (a process of the
+    // container slow to die under load): the create below would find the id taken
+    await rtDelete(ctx.runtimeRoot, id, true).catch((e: unknown) => {
+      if (!/does not exist/.test(errorMessage(e))) throw e;
+    });
   }
   // lxr-monitor passes the pipes its log thread reads on fds 5 and 6 (stdout, stderr), which
   // keeps the two streams apart in the log; without them, both go to the log file as they are.
